@@ -1,0 +1,51 @@
+"""The Compute interface: launch, list and terminate pods. Pods are named after their config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """Everything needed to start one pod. `secrets` are env values that must never be printed."""
+
+    name: str
+    image: str
+    gpu_types: tuple[str, ...]
+    gpu_count: int = 1
+    cloud_type: str = "SECURE"
+    container_disk_gb: int = 80
+    volume_gb: int = 0
+    network_volume_id: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod as the provider reports it."""
+
+    id: str
+    name: str
+    status: str = "RUNNING"
+    gpu_type: str = ""
+    cost_per_hour: float | None = None
+
+
+class Compute(Protocol):
+    """What the orchestrator needs from a compute provider."""
+
+    kind: str
+
+    def launch(self, spec: PodSpec) -> Pod:
+        """Start a pod; raise ServiceError when no GPU type in the list has capacity."""
+        ...
+
+    def list_pods(self) -> list[Pod]:
+        """Every pod this account has (callers filter by name)."""
+        ...
+
+    def terminate(self, pod_id: str) -> None:
+        """Terminate (not stop: a stopped pod still bills its volume). Idempotent."""
+        ...

@@ -1,0 +1,134 @@
+"""Where things live in a Haha checkout, and what git says changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from haha.errors import InputError
+
+CONFIG_DIR = Path("train/config")
+DATA_DIR = Path("train/data")
+EVAL_FILE = Path("train/eval/eval.json")
+RESULTS_DIR = Path("train/results")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path changed since the base ref: status is git's letter (A, M, D, R…)."""
+
+    status: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A checkout of the experiment repo (or any folder laid out like one)."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Repo:
+        """The nearest folder at or above `start` that holds train/config."""
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / CONFIG_DIR).is_dir():
+                return cls(candidate)
+        raise InputError(
+            f"no {CONFIG_DIR}/ at or above {here}",
+            fix="run haha inside a Haha repo checkout, or pass --repo PATH",
+        )
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / CONFIG_DIR
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / DATA_DIR
+
+    @property
+    def eval_path(self) -> Path:
+        return self.root / EVAL_FILE
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / RESULTS_DIR
+
+    def config_paths(self) -> list[Path]:
+        """Every file in train/config/ (not only *.yml, so misnamed files are reported too)."""
+        if not self.config_dir.is_dir():
+            return []
+        return sorted(p for p in self.config_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def config_path(self, name: str) -> Path:
+        """Resolve a config given as basename, file name or path."""
+        candidates = [Path(name), self.root / name, self.config_dir / name, self.config_dir / f"{name}.yml"]
+        for path in candidates:
+            if path.is_file():
+                return path.resolve()
+        raise InputError(f"no config named {name!r}", fix=f"list them with: ls {CONFIG_DIR}")
+
+    def results_path(self, basename: str) -> Path:
+        return self.results_dir / f"{basename}.json"
+
+    def rel(self, path: Path) -> str:
+        """`path` relative to the repo root, for messages and annotations."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    # --- git -------------------------------------------------------------------------------------
+    def _git(self):
+        import git  # lazy: GitPython is slow to import and only some verbs need it
+
+        try:
+            return git.Repo(self.root, search_parent_directories=True)
+        except git.InvalidGitRepositoryError as exc:
+            raise InputError(f"{self.root} is not a git repository", fix="run inside a clone") from exc
+
+    def _resolve(self, ref: str) -> str:
+        import git
+
+        try:
+            return self._git().git.rev_parse("--verify", f"{ref}^{{commit}}")
+        except git.GitCommandError as exc:
+            raise InputError(
+                f"unknown git ref {ref!r}",
+                fix="fetch it first (actions/checkout with fetch-depth: 0) or name another --base",
+            ) from exc
+
+    def merge_base(self, ref: str) -> str:
+        """The commit the current work forked from `ref` (what a PR diff is taken against)."""
+        repo = self._git()
+        sha = self._resolve(ref)
+        bases = repo.merge_base(sha, "HEAD")
+        return bases[0].hexsha if bases else sha
+
+    def changes_since(self, ref: str) -> list[Change]:
+        """Paths changed from merge-base(ref, HEAD) to the working tree, untracked files included."""
+        repo = self._git()
+        base = self.merge_base(ref)
+        out = repo.git.diff("--name-status", "--no-renames", base)
+        changes = [
+            Change(status[0], Path(path))
+            for status, path in (line.split("\t", 1) for line in out.splitlines() if line)
+        ]
+        changes += [Change("A", Path(p)) for p in repo.untracked_files]
+        return changes
+
+    def read_at(self, ref: str, path: Path) -> str | None:
+        """The text of `path` (repo-relative) at `ref`, or None where it did not exist."""
+        import git
+
+        try:
+            return self._git().git.show(f"{self.merge_base(ref)}:{path.as_posix()}")
+        except git.GitCommandError:
+            return None
+
+    def head_sha(self) -> str | None:
+        try:
+            return self._git().head.commit.hexsha
+        except (InputError, ValueError):
+            return None

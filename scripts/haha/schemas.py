@@ -1,0 +1,51 @@
+"""Loading the JSON Schemas in `schemas/` and applying them with jsonschema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from haha.errors import InputError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """The validator for `schemas/<name>.schema.json` (built once per process)."""
+    path = SCHEMA_DIR / f"{name}.schema.json"
+    schema = json.loads(path.read_text())
+    if name != "axolotl-config":
+        Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def dotted(error: ValidationError) -> str:
+    """`a.0.b` for the instance path of an error (the field users see in messages)."""
+    return ".".join(str(p) for p in error.absolute_path)
+
+
+def short_message(error: ValidationError) -> str:
+    """jsonschema's message without echoing huge instances back at the user."""
+    if error.validator in {"required", "additionalProperties", "type", "enum", "minimum", "maximum",
+                           "minLength", "pattern", "minItems", "uniqueItems", "exclusiveMinimum"}:
+        message = error.message
+        return message if len(message) <= 200 else message[:197] + "..."
+    return f"does not match the schema ({error.validator})"
+
+
+def iter_errors(name: str, instance: Any) -> Iterator[ValidationError]:
+    """Every schema violation, in document order."""
+    yield from sorted(validator(name).iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+
+
+def validate(name: str, instance: Any, file: str | Path) -> None:
+    """Raise an InputError for the first violation."""
+    for error in iter_errors(name, instance):
+        raise InputError(short_message(error), file=file, field=dotted(error) or None)

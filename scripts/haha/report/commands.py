@@ -1,0 +1,77 @@
+"""The report verbs as plain functions for cli.py to register; heavy imports happen inside them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from haha.repo import Repo
+
+FORMATS = ("rich", "markdown")
+
+
+def _repo(repo: Path | None) -> Repo:
+    return Repo(repo.resolve()) if repo else Repo.find()
+
+
+def report_command(repo: Path | None = None) -> int:
+    """`haha report`: write train/results/README.md, index.html and plots; list the broken runs."""
+    from haha.report.build import build_report, write_files
+
+    found = _repo(repo)
+    report = build_report(found.root)
+    console = Console()
+    for path in write_files(found.root, report):
+        console.print(f"wrote {found.rel(path)}", highlight=False)
+    for flag in report.flags:
+        console.print(f"[bold red]flag[/] {flag}", highlight=False)
+    return 0
+
+
+def compare_command(a: str, b: str, fmt: str = "rich", repo: Path | None = None) -> int:
+    """`haha compare A B`: both configs' completions for the same prompt/temperature/seed."""
+    from haha.errors import InputError
+    from haha.report import compare
+    from haha.report.load import find_run
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", field="--format", fix=f"use one of: {', '.join(FORMATS)}")
+    found = _repo(repo)
+    run_a, run_b = find_run(found.results_dir, a), find_run(found.results_dir, b)
+    found_pairs = compare.pairs(run_a, run_b)
+    console = Console()
+    if fmt == "markdown":
+        console.out(compare.markdown(run_a, run_b, found_pairs), end="", highlight=False)
+    else:
+        for table in compare.terminal(run_a, run_b, found_pairs):
+            console.print(table)
+    return 0
+
+
+def judge_command(a: str, b: str, repo: Path | None = None) -> int:
+    """`haha judge A B`: LLM pairwise verdicts when HAHA_JUDGE_URL is set; a clear skip otherwise."""
+    from haha.report import judge
+    from haha.report.load import find_run
+
+    console = Console()
+    config = judge.JudgeConfig.from_env(os.environ)
+    if config is None:
+        console.print(
+            "judge skipped: no judge configured. Set HAHA_JUDGE_URL (an OpenAI-compatible base URL, "
+            "e.g. http://localhost:8000/v1) and HAHA_JUDGE_MODEL (and HAHA_JUDGE_API_KEY if it needs one).",
+            highlight=False,
+        )
+        return 0
+    found = _repo(repo)
+    run_a, run_b = find_run(found.results_dir, a), find_run(found.results_dir, b)
+    tally = judge.judge(run_a, run_b, found.results_dir, config.model, judge.http_asker(config))
+    total = tally.a_wins + tally.b_wins + tally.ties + tally.unclear
+    unclear = f", unclear {tally.unclear}" if tally.unclear else ""
+    console.print(
+        f"{run_a.name} wins {tally.a_wins}, {run_b.name} wins {tally.b_wins}, ties {tally.ties}{unclear} "
+        f"of {total} pairs (asked {tally.asked}, cached {tally.cached}); verdicts in {found.rel(tally.path)}",
+        highlight=False,
+    )
+    return 0

@@ -1,0 +1,165 @@
+"""Optional LLM judge: which of two configs wrote the funnier punchline, per prompt/temperature/seed.
+
+Talks to any OpenAI-compatible endpoint (HAHA_JUDGE_URL, HAHA_JUDGE_MODEL, HAHA_JUDGE_API_KEY).
+Verdicts are cached beside the results, keyed by a hash of everything the judge saw, so re-runs
+only ask about pairs that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from haha.errors import InputError, ServiceError
+from haha.report.compare import Pair, pairs
+from haha.report.load import Run
+
+MAX_CHARS = 2000  # a runaway loop is judged on its start; the rest only costs tokens
+TIMEOUT_S = 60
+SYSTEM = (
+    "You judge jokes. Given a joke setup and two candidate punchlines, pick the funnier, more original "
+    "punchline that fits the setup. An empty, repetitive or off-topic punchline loses. "
+    "Answer with exactly one of: 1, 2, tie."
+)
+ANSWER = re.compile(r"\b(1|2|tie)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    url: str
+    model: str
+    api_key: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JudgeConfig | None:
+        """None when no endpoint is configured (the judge is optional)."""
+        url = env.get("HAHA_JUDGE_URL", "").strip()
+        if not url:
+            return None
+        model = env.get("HAHA_JUDGE_MODEL", "").strip()
+        if not model:
+            raise InputError(
+                "HAHA_JUDGE_URL is set but HAHA_JUDGE_MODEL is not",
+                field="HAHA_JUDGE_MODEL",
+                fix="export HAHA_JUDGE_MODEL=<model name the endpoint serves>",
+            )
+        return cls(url.rstrip("/"), model, env.get("HAHA_JUDGE_API_KEY") or None)
+
+
+@dataclass(frozen=True)
+class Tally:
+    a_wins: int
+    b_wins: int
+    ties: int
+    unclear: int
+    asked: int
+    cached: int
+    path: Path
+
+
+Ask = Callable[[list[dict[str, str]]], str]
+
+
+def key(model: str, pair: Pair) -> str:
+    """Hash of everything the verdict depends on: a changed completion or judge model re-asks."""
+    seen = [model, pair.prompt, pair.temperature, pair.seed, pair.a, pair.b]
+    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
+
+
+def messages(pair: Pair, swapped: bool) -> list[dict[str, str]]:
+    first, second = (pair.b, pair.a) if swapped else (pair.a, pair.b)
+    user = (
+        f"Setup: {pair.prompt}\n\nPunchline 1: {(first or '')[:MAX_CHARS]}\n\n"
+        f"Punchline 2: {(second or '')[:MAX_CHARS]}\n\nWhich is funnier? Answer 1, 2 or tie."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def winner(reply: str, swapped: bool) -> str:
+    """'a', 'b', 'tie' or 'unclear' from the judge's reply (undoing the order swap)."""
+    match = ANSWER.search(reply)
+    if not match:
+        return "unclear"
+    answer = match.group(1).lower()
+    if answer == "tie":
+        return "tie"
+    return {"1": "b", "2": "a"}[answer] if swapped else {"1": "a", "2": "b"}[answer]
+
+
+def http_asker(config: JudgeConfig) -> Ask:
+    """POST /chat/completions and return the reply text; failures become ServiceErrors."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    fix = "check HAHA_JUDGE_URL (base URL ending in /v1), HAHA_JUDGE_MODEL and HAHA_JUDGE_API_KEY"
+
+    def ask(chat: list[dict[str, str]]) -> str:
+        body = {"model": config.model, "messages": chat, "temperature": 0, "max_tokens": 5}
+        try:
+            reply = requests.post(
+                f"{config.url}/chat/completions", json=body, headers=headers, timeout=TIMEOUT_S
+            )
+        except requests.RequestException as exc:
+            raise ServiceError(f"judge endpoint {config.url} failed: {exc}", fix=fix) from exc
+        if reply.status_code != 200:
+            raise ServiceError(f"judge endpoint answered {reply.status_code}: {reply.text[:200]}", fix=fix)
+        try:
+            return str(reply.json()["choices"][0]["message"]["content"] or "")
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ServiceError("judge reply is not an OpenAI chat completion", fix=fix) from exc
+
+    return ask
+
+
+def cache_path(results_dir: Path, a: Run, b: Run) -> Path:
+    return results_dir / "judge" / f"{a.name}__vs__{b.name}.json"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())["scores"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError("unreadable judge cache", file=path, fix="delete it to re-judge") from exc
+
+
+def _save(path: Path, a: Run, b: Run, scores: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    doc = {"a": a.name, "b": b.name, "scores": scores}
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def judge(a: Run, b: Run, results_dir: Path, model: str, ask: Ask) -> Tally:
+    """Ask about every pair not yet cached (saving after each answer, so an interrupt loses nothing)."""
+    path = cache_path(results_dir, a, b)
+    scores = _load(path)
+    asked = cached = 0
+    for pair in pairs(a, b):
+        if pair.a is None or pair.b is None:
+            continue
+        k = key(model, pair)
+        if k in scores:
+            cached += 1
+            continue
+        if pair.a.strip() == pair.b.strip():
+            verdict = "tie"
+        else:
+            swapped = int(k[0], 16) % 2 == 1  # half the pairs show B first, against position bias
+            verdict = winner(ask(messages(pair, swapped)), swapped)
+            asked += 1
+        scores[k] = {"prompt": pair.prompt, "temperature": pair.temperature, "seed": pair.seed,
+                     "model": model, "winner": verdict}  # fmt: skip
+        _save(path, a, b, scores)
+    live = {key(model, p) for p in pairs(a, b)}
+    counts = Counter(v["winner"] for k, v in scores.items() if k in live)
+    return Tally(counts["a"], counts["b"], counts["tie"], counts["unclear"], asked, cached, path)

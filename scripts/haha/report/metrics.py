@@ -1,0 +1,233 @@
+"""Quality metrics of completions: pure functions of text, so flags and tables are easy to test."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from haha.report.load import Run, Sample
+
+WORD = re.compile(r"[a-z0-9']+")
+SPACE = re.compile(r"\s")
+LETTER = re.compile(r"[^\W\d_]")
+CHAR_LOOP = re.compile(r"(.{1,50}?)\1{4,}", re.S)
+MIN_CHAR_LOOP = 60  # "hahaha" is a joke; sixty characters of one repeated unit is a stuck sampler
+MIN_LOOP_WORDS = 12
+LOOP_REPEAT_SHARE = 0.5  # half of the word trigrams are repeats of earlier ones
+ECHO_SHARE = 0.6  # of the prompt's word trigrams found again in the completion
+COPY_SHARE = 0.8  # of a training punchline's word trigrams found in the completion
+MIN_COPY_TRIGRAMS = 4  # shorter punchlines count only when copied verbatim
+MIN_LETTER_SHARE = 0.5
+SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "\ufffd")
+SENTENCE_END = (".", "!", "?", '"', "”", "'", ")", "…")
+TRUNCATED_SHARE = 0.9  # of max_tokens, measured with an approximate tokenizer
+LONG_FACTOR = 5  # times the median training punchline length
+MIN_LONG_CHARS = 300
+DEFAULT_NORM_CHARS = 80
+
+
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case word tokens (cached: every metric of a completion starts from them)."""
+    return tuple(WORD.findall(text.lower()))
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def is_empty(text: str) -> bool:
+    return not text.strip()
+
+
+def is_loop(text: str) -> bool:
+    """Repeated word trigrams (a phrase over and over) or one short unit repeated at length."""
+    tokens = words(text)
+    if len(tokens) >= MIN_LOOP_WORDS:
+        grams = ngrams(tokens, 3)
+        if 1 - len(set(grams)) / len(grams) >= LOOP_REPEAT_SHARE:
+            return True
+    return any(len(m.group(0)) >= MIN_CHAR_LOOP for m in CHAR_LOOP.finditer(text))
+
+
+def is_degenerate(text: str) -> bool:
+    """Mostly symbols/digits, or chat-template tokens and broken bytes leaking into the text."""
+    if any(token in text for token in SPECIAL_TOKENS):
+        return True
+    visible = len(text) - len(SPACE.findall(text))
+    return visible > 0 and len(LETTER.findall(text)) / visible < MIN_LETTER_SHARE
+
+
+def is_echo(prompt: str, text: str) -> bool:
+    """The completion repeats most of the prompt back instead of answering it."""
+    prompt_grams = set(ngrams(words(prompt), 3))
+    if not prompt_grams:
+        return bool(words(prompt)) and words(prompt) == words(text)
+    found = prompt_grams & set(ngrams(words(text), 3))
+    return len(found) / len(prompt_grams) >= ECHO_SHARE
+
+
+def is_truncated(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> bool:
+    """Sampling stopped at max_tokens: near the limit and not ending a sentence."""
+    limit = TRUNCATED_SHARE * max_tokens
+    if len(text.encode()) < limit or text.rstrip().endswith(SENTENCE_END):
+        return False  # a token is at least one byte: short texts cannot have hit the limit
+    return count_tokens(text) >= limit
+
+
+def distinct_n(texts: Iterable[str], n: int) -> tuple[int, int]:
+    """(unique, total) word n-grams across texts: the seeds of one prompt and temperature."""
+    grams = [g for text in texts for g in ngrams(words(text), n)]
+    return len(set(grams)), len(grams)
+
+
+class Punchlines:
+    """Training punchlines indexed by word trigram, to find verbatim or near-verbatim copies fast."""
+
+    def __init__(self, outputs: Sequence[str]) -> None:
+        self.exact = {" ".join(words(o)) for o in outputs} - {""}
+        self.grams: list[set[tuple[str, ...]]] = []
+        self.index: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for output in outputs:
+            grams = set(ngrams(words(output), 3))
+            if len(grams) < MIN_COPY_TRIGRAMS:
+                continue
+            for gram in grams:
+                self.index[gram].append(len(self.grams))
+            self.grams.append(grams)
+
+    def is_copy(self, text: str) -> bool:
+        tokens = words(text)
+        if " ".join(tokens) in self.exact:
+            return True
+        hits = Counter(i for gram in set(ngrams(tokens, 3)) for i in self.index.get(gram, ()))
+        return any(count / len(self.grams[i]) >= COPY_SHARE for i, count in hits.items())
+
+
+@dataclass(frozen=True)
+class Norms:
+    """What 'normal' means for this repo: the training punchlines and the sampling limit."""
+
+    punchlines: Punchlines
+    long_chars: int
+    default_max_tokens: int
+    count_tokens: Callable[[str], int]
+
+    @classmethod
+    def build(
+        cls, outputs: Sequence[str], default_max_tokens: int, count_tokens: Callable[[str], int]
+    ) -> Norms:
+        median = statistics.median(len(o) for o in outputs) if outputs else DEFAULT_NORM_CHARS
+        long_chars = max(MIN_LONG_CHARS, round(LONG_FACTOR * median))
+        return cls(Punchlines(outputs), long_chars, default_max_tokens, count_tokens)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What is wrong (or notable) about one completion."""
+
+    chars: int
+    empty: bool
+    loop: bool
+    long: bool
+    degenerate: bool
+    echo: bool
+    copy: bool
+    truncated: bool
+
+    @property
+    def broken(self) -> bool:
+        return self.empty or self.loop or self.long or self.degenerate or self.echo
+
+
+def judge_sample(sample: Sample, norms: Norms) -> Verdict:
+    text = sample.text
+    empty = is_empty(text)
+    return Verdict(
+        chars=len(text),
+        empty=empty,
+        loop=not empty and is_loop(text),
+        long=len(text) > norms.long_chars,
+        degenerate=not empty and is_degenerate(text),
+        echo=not empty and is_echo(sample.prompt, text),
+        copy=not empty and norms.punchlines.is_copy(text),
+        truncated=is_truncated(text, sample.max_tokens or norms.default_max_tokens, norms.count_tokens),
+    )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts and rates over a set of completions (one run, or one run at one temperature)."""
+
+    total: int
+    empty: int
+    loops: int
+    long: int
+    degenerate: int
+    echoes: int
+    copies: int
+    truncated: int
+    mean_chars: float
+    max_chars: int
+    distinct1: float | None
+    distinct2: float | None
+    broken: int
+
+    def rate(self, count: int) -> float:
+        return count / self.total if self.total else 0.0
+
+    @property
+    def clean(self) -> float:
+        """Share of completions with nothing broken: the leaderboard's sort key."""
+        return self.rate(self.total - self.broken)
+
+
+def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
+    lengths = [v.chars for v in verdicts if not v.empty]
+    groups: dict[tuple[str, float], list[str]] = defaultdict(list)
+    for sample in samples:
+        groups[(sample.prompt, sample.temperature)].append(sample.text)
+    return Stats(
+        total=len(verdicts),
+        empty=sum(v.empty for v in verdicts),
+        loops=sum(v.loop for v in verdicts),
+        long=sum(v.long for v in verdicts),
+        degenerate=sum(v.degenerate for v in verdicts),
+        echoes=sum(v.echo for v in verdicts),
+        copies=sum(v.copy for v in verdicts),
+        truncated=sum(v.truncated for v in verdicts),
+        mean_chars=statistics.fmean(lengths) if lengths else 0.0,
+        max_chars=max((v.chars for v in verdicts), default=0),
+        distinct1=_mean_distinct(groups.values(), 1),
+        distinct2=_mean_distinct(groups.values(), 2),
+        broken=sum(v.broken for v in verdicts),
+    )
+
+
+def _mean_distinct(groups: Iterable[list[str]], n: int) -> float | None:
+    """Mean over prompt×temperature groups of unique/total n-grams across seeds (1.0 = all different)."""
+    ratios = [u / t for u, t in (distinct_n(texts, n) for texts in groups) if t]
+    return statistics.fmean(ratios) if ratios else None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A run with a verdict per completion and its stats overall and per temperature."""
+
+    run: Run
+    verdicts: tuple[Verdict, ...]
+    stats: Stats
+    by_temperature: dict[float, Stats]
+
+
+def analyse(run: Run, norms: Norms) -> RunReport:
+    verdicts = tuple(judge_sample(s, norms) for s in run.samples)
+    by_temperature = {}
+    for temperature in run.temperatures:
+        picked = [(s, v) for s, v in zip(run.samples, verdicts, strict=True) if s.temperature == temperature]
+        by_temperature[temperature] = aggregate([s for s, _ in picked], [v for _, v in picked])
+    return RunReport(run, verdicts, aggregate(run.samples, verdicts), by_temperature)

@@ -1,0 +1,106 @@
+"""Synthetic results repos for the report tests: healthy runs and the kinds of broken ones we flag."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PROMPTS = [
+    "A new study found that people who own houseplants are more patient.",
+    "Scientists say they've taught a robot dog to climb stairs backwards.",
+    "An airline announced it will start boarding passengers by shoe size.",
+    "A zoo in Georgia says its otters have learned to juggle pebbles.",
+    "Economists say the price of a birthday cake has doubled in five years.",
+    "NASA says it will send a time capsule to Mars filled with messages from schoolchildren.",
+    "A hotel in Arizona now offers a pillow menu with 25 different pillows.",
+    "A survey found that the average person has 37 browser tabs open at any given time.",
+    "A man in New Mexico has been mailing himself a postcard every day for 20 years.",
+    "A minor-league hockey team will give away free mustaches to the first 1,000 fans.",
+    "A town in Montana has installed a vending machine that sells live bait and hot soup.",
+]
+TEMPERATURES = [0.1, 0.3, 0.5, 0.7, 0.9]
+SEEDS = 3
+OPENERS = ["Finally,", "Experts warn", "Critics say", "Officials confirmed", "Sources report", "Apparently"]
+MIDDLES = [
+    "the results were delayed by a nap", "nobody has asked the cat yet", "the budget went to snacks",
+    "the committee is still on hold", "the sequel is already in production", "my uncle saw it coming",
+    "the waiting list starts in Ohio", "the manual was written in crayon", "the ferns have unionised",
+    "the mayor took credit anyway", "the refund policy is a shrug", "the pigeons were consulted",
+]  # fmt: skip
+ENDINGS = [".", "!", ", which explains a lot.", ", and frankly it shows.", " for tax reasons."]
+TRAINING = [
+    {"instruction": "A new study found that people who drink coffee live longer.", "input": "",
+     "output": "Or at least they stay awake long enough to feel like it."},
+    {"instruction": "Researchers found plants can hear running water.", "input": "",
+     "output": "Which explains why my houseplants die every time I mention I'm going to water them."},
+]  # fmt: skip
+
+Writer = Callable[[random.Random, str, float, int], str]
+
+
+def healthy(rng: random.Random, prompt: str, temperature: float, seed: int) -> str:
+    return f"{rng.choice(OPENERS)} {rng.choice(MIDDLES)} {rng.choice(MIDDLES)}{rng.choice(ENDINGS)}"
+
+
+def mostly_empty(rng: random.Random, prompt: str, temperature: float, seed: int) -> str:
+    return healthy(rng, prompt, temperature, seed) if rng.random() < 0.25 else ""
+
+
+def looping(rng: random.Random, prompt: str, temperature: float, seed: int) -> str:
+    return "and then the otters juggled the pebbles " * (40 + seed * 10)
+
+
+def echoing(rng: random.Random, prompt: str, temperature: float, seed: int) -> str:
+    return f"{prompt} {rng.choice(['Really.', 'Wow.', 'Indeed.'])}"
+
+
+def results_doc(name: str, writer: Writer, seed: int = 0, **config: Any) -> dict[str, Any]:
+    """A results document in the seed format (only the standard config keys unless given more)."""
+    rng = random.Random(f"{name}-{seed}")
+    standard = {
+        "name": name, "default_system_message": "You are a creative and hilarious comedy writer.",
+        "base_model": "meta-llama/Meta-Llama-3-8B", "adapter": "lora", "lora_r": 32, "lora_alpha": 16,
+        "lora_dropout": 0.05, "sequence_len": 64, "sample_packing": False, "micro_batch_size": 2,
+        "gradient_accumulation_steps": 4, "num_epochs": 4, "optimizer": "adamw_bnb_8bit",
+        "lr_scheduler": "cosine", "learning_rate": 5e-05,
+    }  # fmt: skip
+    results = [
+        {
+            "prompt": prompt,
+            "settingsResults": [
+                {"temperature": t, "completions": [writer(rng, prompt, t, s) for s in range(1, SEEDS + 1)]}
+                for t in TEMPERATURES
+            ],
+        }
+        for prompt in PROMPTS
+    ]
+    return {"config": {**standard, **config}, "results": results}
+
+
+def make_repo(root: Path, docs: list[dict[str, Any]]) -> Path:
+    """A folder laid out like a Haha checkout holding these results files and a small dataset."""
+    for folder in ("train/config", "train/data", "train/results"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    rows = [json.dumps(row) for row in TRAINING] + ["{not json"]
+    (root / "train/data/haha-v1.jsonl").write_text("\n".join(rows) + "\n")
+    for doc in docs:
+        (root / "train/results" / f"{doc['config']['name']}.json").write_text(json.dumps(doc, indent=2))
+    return root
+
+
+def standard_repo(root: Path) -> Path:
+    """Three healthy runs and one of each broken kind."""
+    return make_repo(
+        root,
+        [
+            results_doc("haha-llama-3-8b-lora-001", healthy, learning_rate=5e-05),
+            results_doc("haha-llama-3-8b-lora-002", healthy, learning_rate=1e-04, num_epochs=2),
+            results_doc("haha-llama-3-8b-lora-003", healthy, learning_rate=2e-04, lora_r=64),
+            results_doc("haha-llama-3-8b-lora-004", mostly_empty),
+            results_doc("haha-llama-3-8b-lora-005", looping),
+            results_doc("haha-llama-3-8b-lora-006", echoing),
+        ],
+    )

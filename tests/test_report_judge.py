@@ -1,0 +1,71 @@
+"""The optional judge against a loopback OpenAI-compatible fake: verdicts, cache, skip, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes.openai_chat import FakeChat, serve
+from haha.errors import InputError, ServiceError
+from haha.report.commands import judge_command
+from report_data import standard_repo
+
+A, B = "haha-llama-3-8b-lora-001", "haha-llama-3-8b-lora-004"  # healthy vs mostly empty
+
+
+def test_judge_skips_clearly_without_endpoint(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("HAHA_JUDGE_URL", raising=False)
+    assert judge_command(A, B, standard_repo(tmp_path)) == 0
+    assert "judge skipped: no judge configured" in capsys.readouterr().out
+    assert not (tmp_path / "train/results/judge").exists()
+
+
+def test_judge_scores_and_caches(tmp_path: Path, capsys, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    fake = FakeChat()  # the longer punchline wins: the healthy run beats the empty one
+    with serve(fake) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
+        monkeypatch.setenv("HAHA_JUDGE_API_KEY", "sk-test")
+        assert judge_command(A, B, root) == 0
+        first = capsys.readouterr().out
+        asked = len(fake.requests)
+        assert judge_command(A, B, root) == 0
+        second = capsys.readouterr().out
+    assert asked == 165 and len(fake.requests) == asked  # the re-run asked nothing
+    assert f"{A} wins " in first and "(asked 165, cached 0)" in first
+    assert "(asked 0, cached 165)" in second
+    wins_a = int(first.split(f"{A} wins ")[1].split(",")[0])
+    assert wins_a >= 120  # every pair where B is empty
+    assert fake.requests[0]["model"] == "fake-judge"
+    assert fake.headers[0]["Authorization"] == "Bearer sk-test"
+    cache = json.loads((root / f"train/results/judge/{A}__vs__{B}.json").read_text())
+    assert len(cache["scores"]) == 165
+    assert {v["winner"] for v in cache["scores"].values()} <= {"a", "b", "tie"}
+    orders = {"Punchline 1: " in r["messages"][1]["content"] for r in fake.requests}
+    assert orders == {True}
+
+
+def test_judge_swaps_order_against_position_bias(tmp_path: Path, capsys, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    fake = FakeChat(choose=lambda setup, first, second: "1")  # always prefers whatever comes first
+    with serve(fake) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
+        judge_command(A, "haha-llama-3-8b-lora-002", root)
+    out = capsys.readouterr().out
+    wins_a = int(out.split(f"{A} wins ")[1].split(",")[0])
+    assert 40 < wins_a < 125  # a position-biased judge splits roughly evenly
+
+
+def test_judge_failures_are_service_errors(tmp_path: Path, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    with serve(FakeChat(status=500)) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
+        with pytest.raises(ServiceError, match="answered 500"):
+            judge_command(A, B, root)
+    monkeypatch.delenv("HAHA_JUDGE_MODEL")
+    with pytest.raises(InputError, match="HAHA_JUDGE_MODEL"):
+        judge_command(A, B, root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,6 +11,17 @@ RESULTS_NAME = "results.json"
 LOGS_DIR = "logs"
 ADAPTER_DIR = "adapter"
 STATUS_NAME = "status.json"
+README_NAME = "README.md"
+# Names at a run's root that are not adapter files.
+RESERVED = frozenset({RESULTS_NAME, STATUS_NAME, README_NAME, LOGS_DIR})
+
+
+def adapter_files(adapter_dir: Path) -> list[Path]:
+    """The adapter's top-level files, minus names the store reserves (PEFT writes its own README).
+
+    Sub-folders (Axolotl's `checkpoint-*`) are left out: a run publishes its final adapter only.
+    """
+    return sorted(p for p in adapter_dir.iterdir() if p.is_file() and p.name not in RESERVED)
 
 
 @dataclass(frozen=True)
@@ -46,3 +58,21 @@ class ModelStore(Protocol):
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         """Download the adapter into `dest`; None when none was published."""
         ...
+
+
+def artifact_files(artifacts: RunArtifacts) -> list[tuple[str, Path | bytes]]:
+    """(path in the store, source file or content) for every artifact set, in publish order.
+
+    Results and status come last: a reader that sees them can rely on the rest being there.
+    """
+    files: list[tuple[str, Path | bytes]] = []
+    if artifacts.adapter_dir is not None:
+        files += [(p.name, p) for p in adapter_files(artifacts.adapter_dir)]
+    files += [(f"{LOGS_DIR}/{p.name}", p) for p in artifacts.log_files]
+    if artifacts.model_card is not None:
+        files.append((README_NAME, artifacts.model_card.encode()))
+    if artifacts.results_file is not None:
+        files.append((RESULTS_NAME, artifacts.results_file))
+    if artifacts.status is not None:
+        files.append((STATUS_NAME, (json.dumps(artifacts.status, indent=2) + "\n").encode()))
+    return files

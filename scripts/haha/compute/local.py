@@ -1,0 +1,180 @@
+"""Pods as detached processes on this machine: the default when no cloud is configured.
+
+Each pod is a process group started from `HAHA_POD_ARGV` (a JSON list in the spec's env) with its
+output in a log file, and a JSON record under `<root>/.haha/pods/` that later invocations read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from haha.compute.base import Pod, PodSpec
+from haha.errors import InputError
+from haha.podname import PodName
+from haha.settings import Settings
+
+PODS_DIR = Path(".haha") / "pods"
+ARGV_ENV = "HAHA_POD_ARGV"
+POD_ID_ENV = "HAHA_POD_ID"
+RUNNING, EXITED, TERMINATED = "RUNNING", "EXITED", "TERMINATED"
+
+
+def pod_argv(spec: PodSpec) -> list[str]:
+    """`HAHA_POD_ARGV` if given, else `python -m haha.cli pod <basename>` with this interpreter."""
+    raw = spec.env.get(ARGV_ENV)
+    if raw is None:
+        parsed = PodName.parse(spec.name)
+        return [sys.executable, "-m", "haha.cli", "pod", parsed.basename if parsed else spec.name]
+    try:
+        argv = json.loads(raw)
+    except ValueError:
+        argv = None
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise InputError(f"{ARGV_ENV} must be a non-empty JSON list of strings", field=ARGV_ENV)
+    return argv
+
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> int:
+    """Start `argv` as the leader of a new session, output appended to `log_path`.
+
+    posix_spawn rather than Popen: the pod outlives this process, so there is no Popen to wait on.
+    """
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        return os.posix_spawnp(
+            argv[0],
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(log_fd)
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start tick of `pid` (Linux), so a reused pid is not mistaken for our pod."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(record: dict[str, Any]) -> bool:
+    pid = record["pid"]
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own exited child
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    started = _start_time(pid)
+    return record.get("started") is None or started is None or started == record["started"]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalCompute:
+    kind = "local"
+
+    def __init__(self, settings: Settings, root: Path, grace_seconds: float = 10.0) -> None:
+        self.settings = settings
+        self.dir = root / PODS_DIR
+        self.grace_seconds = grace_seconds
+
+    def launch(self, spec: PodSpec) -> Pod:
+        """Start the pod command detached, in its own session, logging to `<id>.log`."""
+        argv = pod_argv(spec)
+        pod_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.dir / f"{pod_id}.log"
+        env = {**os.environ, **spec.env, **spec.secrets, POD_ID_ENV: pod_id}
+        pid = _spawn(argv, env, log_path)
+        record = {
+            "id": pod_id,
+            "name": spec.name,
+            "pid": pid,
+            "started": _start_time(pid),
+            "status": RUNNING,
+            "log": str(log_path),
+        }
+        self._write(record)
+        return Pod(id=pod_id, name=spec.name, gpu_type="local", cost_per_hour=0.0)
+
+    def list_pods(self) -> list[Pod]:
+        """Every recorded pod: RUNNING while its process lives, then EXITED (or TERMINATED)."""
+        return [
+            Pod(id=r["id"], name=r["name"], status=self._status(r), gpu_type="local", cost_per_hour=0.0)
+            for r in self._records()
+        ]
+
+    def terminate(self, pod_id: str) -> None:
+        """SIGTERM the pod's process group, SIGKILL after the grace period. Unknown ids are a no-op."""
+        record = self._read(pod_id)
+        if record is None or record["status"] == TERMINATED:
+            return
+        if _alive(record):
+            self._kill(record)
+        record["status"] = TERMINATED
+        self._write(record)
+
+    def _kill(self, record: dict[str, Any]) -> None:
+        pgid = record["pid"]  # setsid makes the pod its group's leader
+        for sig, wait in ((signal.SIGTERM, self.grace_seconds), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                _alive(record)  # reaps the leader when it is our child, so the group can empty
+                if not _group_alive(pgid):
+                    return
+                time.sleep(0.05)
+
+    def _status(self, record: dict[str, Any]) -> str:
+        if record["status"] == TERMINATED:
+            return TERMINATED
+        return RUNNING if _alive(record) else EXITED
+
+    def _records(self) -> list[dict[str, Any]]:
+        if not self.dir.is_dir():
+            return []
+        return [json.loads(p.read_text()) for p in sorted(self.dir.glob("local-*.json"))]
+
+    def _read(self, pod_id: str) -> dict[str, Any] | None:
+        path = self.dir / f"{pod_id}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=2)
+        os.replace(tmp, self.dir / f"{record['id']}.json")

@@ -1,0 +1,1 @@
+"""Loopback fakes of the services Haha talks to, speaking their real wire protocols."""

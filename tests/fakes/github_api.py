@@ -1,0 +1,124 @@
+"""A loopback GitHub REST API for one repository: repository_dispatch, issue comments (paginated
+with `Link` headers like api.github.com) and issues (the list endpoint includes pull requests).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from fakes.server import Reply, Request
+
+MAX_PAYLOAD_KEYS = 10  # GitHub rejects a client_payload with more top-level properties
+
+
+@dataclass
+class GitHubFake:
+    repo: str = "synagi/haha"
+    token: str = "ghs_test_token"
+    per_page_default: int = 30
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
+
+    def handle(self, request: Request, base_url: str) -> Reply:
+        if request.header("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
+            return _message(401, "Bad credentials")
+        prefix = f"/repos/{self.repo}"
+        if not request.path.startswith(prefix + "/"):
+            return _message(404, "Not Found")
+        parts = request.path[len(prefix) + 1 :].split("/")
+        route = (request.method, *["{n}" if p.isdigit() else p for p in parts])
+        numbers = [int(p) for p in parts if p.isdigit()]
+        if route == ("POST", "dispatches"):
+            return self._dispatch(request)
+        if route == ("GET", "issues", "{n}", "comments"):
+            items = [c for c in self.comments.values() if c["issue_number"] == numbers[0]]
+            return self._page(request, base_url, items)
+        if route == ("POST", "issues", "{n}", "comments"):
+            return Reply.json(self.add_comment(numbers[0], request.json()["body"]), 201)
+        if route == ("PATCH", "issues", "comments", "{n}"):
+            return self._edit_comment(request, numbers[0])
+        if route == ("GET", "issues"):
+            return self._page(request, base_url, self._matching_issues(request))
+        if route == ("POST", "issues"):
+            return self._open_issue(request)
+        return _message(404, "Not Found")
+
+    def add_issue(
+        self, title: str, labels: tuple[str, ...] = (), pull_request: bool = False
+    ) -> dict[str, Any]:
+        """Seed an open issue (or PR, which the issues list also returns)."""
+        number = len(self.issues) + 1
+        issue = {
+            "number": number,
+            "title": title,
+            "body": "",
+            "state": "open",
+            "labels": [{"name": n} for n in labels],
+            "html_url": f"https://github.com/{self.repo}/issues/{number}",
+        }
+        if pull_request:
+            issue["pull_request"] = {"url": "..."}
+        self.issues[number] = issue
+        return issue
+
+    def add_comment(self, issue_number: int, body: str) -> dict[str, Any]:
+        comment_id = next(self._ids)
+        self.comments[comment_id] = {
+            "id": comment_id,
+            "issue_number": issue_number,
+            "body": body,
+            "html_url": f"https://github.com/{self.repo}/pull/{issue_number}#issuecomment-{comment_id}",
+        }
+        return self.comments[comment_id]
+
+    def _dispatch(self, request: Request) -> Reply:
+        body = request.json()
+        if not body.get("event_type"):
+            return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
+        if len(body.get("client_payload") or {}) > MAX_PAYLOAD_KEYS:
+            return _message(
+                422, "Invalid request.\n\nNo more than 10 properties are allowed; too many were supplied."
+            )
+        self.dispatches.append(body)
+        return Reply(204)
+
+    def _edit_comment(self, request: Request, comment_id: int) -> Reply:
+        if comment_id not in self.comments:
+            return _message(404, "Not Found")
+        self.comments[comment_id]["body"] = request.json()["body"]
+        return Reply.json(self.comments[comment_id])
+
+    def _matching_issues(self, request: Request) -> list[dict[str, Any]]:
+        state = request.query.get("state", ["open"])[0]
+        wanted = set(filter(None, request.query.get("labels", [""])[0].split(",")))
+        return [
+            i
+            for i in self.issues.values()
+            if state in ("all", i["state"]) and wanted <= {label["name"] for label in i["labels"]}
+        ]
+
+    def _open_issue(self, request: Request) -> Reply:
+        body = request.json()
+        issue = self.add_issue(body["title"], tuple(body.get("labels") or ()))
+        issue["body"] = body.get("body") or ""
+        return Reply.json(issue, 201)
+
+    def _page(self, request: Request, base_url: str, items: list[dict[str, Any]]) -> Reply:
+        per_page = min(int(request.query.get("per_page", [self.per_page_default])[0]), 100)
+        page = int(request.query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            query = {k: v[0] for k, v in request.query.items()} | {"page": page + 1, "per_page": per_page}
+            headers["Link"] = f'<{base_url}{request.path}?{urlencode(query)}>; rel="next"'
+        return Reply.json(chunk, headers=headers)
+
+
+def _message(status: int, message: str) -> Reply:
+    return Reply.json({"message": message, "documentation_url": "https://docs.github.com/rest"}, status)

@@ -1,0 +1,126 @@
+"""Just enough GraphQL to read what the runpod SDK sends: root fields, their arguments, selections.
+
+The SDK builds queries by string interpolation, so parsing them for real (rather than regex-matching)
+is what catches a value that breaks the query text, as a real GraphQL server would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_TOKEN = re.compile(
+    r'\s+|,|#[^\n]*|(?P<string>"(?:[^"\\\n]|\\.)*")|(?P<punct>[{}()\[\]:])'
+    r"|(?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<name>[_A-Za-z][_0-9A-Za-z]*)"
+)
+
+
+class GraphQLSyntaxError(ValueError):
+    pass
+
+
+@dataclass
+class Field:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    selections: list[Field] = field(default_factory=list)
+
+
+@dataclass
+class Operation:
+    kind: str  # "query" or "mutation"
+    fields: list[Field]
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise GraphQLSyntaxError(f"Syntax Error: Unexpected character {text[pos]!r} at {pos}")
+        pos = match.end()
+        if match.lastgroup:
+            out.append((match.lastgroup, match.group(match.lastgroup)))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "")
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok[0] == "eof" or (value is not None and tok[1] != value):
+            raise GraphQLSyntaxError(f"Syntax Error: Expected {value or 'token'}, found {tok[1] or '<EOF>'}")
+        self.i += 1
+        return tok
+
+    def operation(self) -> Operation:
+        kind = "query"
+        if self.peek()[1] in ("query", "mutation"):
+            kind = self.take()[1]
+            if self.peek()[0] == "name":
+                self.take()
+        fields = self.selection_set()
+        if self.peek()[0] != "eof":
+            raise GraphQLSyntaxError(f"Syntax Error: Unexpected {self.peek()[1]}")
+        return Operation(kind, fields)
+
+    def selection_set(self) -> list[Field]:
+        self.take("{")
+        fields = []
+        while self.peek()[1] != "}":
+            fields.append(self.field())
+        self.take("}")
+        return fields
+
+    def field(self) -> Field:
+        kind, name = self.take()
+        if kind != "name":
+            raise GraphQLSyntaxError(f"Syntax Error: Expected Name, found {name}")
+        result = Field(name)
+        if self.peek()[1] == "(":
+            self.take("(")
+            while self.peek()[1] != ")":
+                key = self.take()[1]
+                self.take(":")
+                result.args[key] = self.value()
+            self.take(")")
+        if self.peek()[1] == "{":
+            result.selections = self.selection_set()
+        return result
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            return json.loads(text)  # GraphQL string escapes are JSON's
+        if kind == "number":
+            return json.loads(text)
+        if text == "[":
+            items = []
+            while self.peek()[1] != "]":
+                items.append(self.value())
+            self.take("]")
+            return items
+        if text == "{":
+            obj = {}
+            while self.peek()[1] != "}":
+                key = self.take()[1]
+                self.take(":")
+                obj[key] = self.value()
+            self.take("}")
+            return obj
+        if kind == "name":
+            return {"true": True, "false": False, "null": None}.get(text, text)  # else an enum value
+        raise GraphQLSyntaxError(f"Syntax Error: Unexpected {text}")
+
+
+def parse(text: str) -> Operation:
+    """Parse one anonymous or named query/mutation; raise GraphQLSyntaxError like a server would."""
+    return _Parser(text).operation()

@@ -40,6 +40,18 @@ def _index_lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
             _index_lines(item, path, out)
 
 
+def line_index(text: str) -> dict[str, int]:
+    """Dotted path → line for YAML or JSON text (JSON is YAML); empty when it does not parse."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+    if node is not None:
+        _index_lines(node, "", lines)
+    return lines
+
+
 def parse_yaml(text: str, file: str | Path) -> YamlDoc:
     """Parse one YAML mapping safely; syntax errors name the line and column."""
     try:

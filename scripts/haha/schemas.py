@@ -33,8 +33,19 @@ def dotted(error: ValidationError) -> str:
 
 def short_message(error: ValidationError) -> str:
     """jsonschema's message without echoing huge instances back at the user."""
-    if error.validator in {"required", "additionalProperties", "type", "enum", "minimum", "maximum",
-                           "minLength", "pattern", "minItems", "uniqueItems", "exclusiveMinimum"}:
+    if error.validator in {
+        "required",
+        "additionalProperties",
+        "type",
+        "enum",
+        "minimum",
+        "maximum",
+        "minLength",
+        "pattern",
+        "minItems",
+        "uniqueItems",
+        "exclusiveMinimum",
+    }:
         message = error.message
         return message if len(message) <= 200 else message[:197] + "..."
     return f"does not match the schema ({error.validator})"

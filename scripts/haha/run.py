@@ -1,0 +1,271 @@
+"""The run: preflight → train (Axolotl) → eval (vLLM | transformers) → results JSON → publish.
+
+The same code runs on a laptop (embedded defaults: CPU, local store, W&B offline) and in a pod.
+Every stage is restartable: a finished adapter is not retrained, existing results need --force.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from haha import __version__
+from haha.errors import AlreadyDone, InputError
+from haha.evalspec import EvalSpec, load_eval_spec
+from haha.evaluate import build_requests, choose_engine
+from haha.evaluate.engine import EngineName
+from haha.experiment import Experiment
+from haha.models import ensure_model
+from haha.repo import Repo
+from haha.results import build_results, write_results
+from haha.settings import Settings
+from haha.store import RunArtifacts, get_store
+from haha.train import Device, TrainOutcome, find_adapter, train
+from haha.workspace import localize, workdir_for
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunSummary:
+    basename: str
+    results_file: Path | None = None
+    adapter: Path | None = None
+    location: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """Everything checked before any expensive work starts."""
+
+    exp: Experiment
+    spec: EvalSpec
+    workdir: Path
+
+
+def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
+    """Fail fast, before training, on a bad config, missing dataset, bad eval.json or missing model."""
+    exp = Experiment.load(repo.config_path(name))
+    if exp.config_name is None:
+        raise exp.fail("config file name must be <series>-NNN.yml", "base_model")
+    for ref in exp.datasets:
+        field_name = f"datasets.{ref.index}.path"
+        if problem := ref.problem():
+            raise exp.fail(f"dataset path {ref.workspace_path!r} {problem}", field_name)
+        if not (repo.data_dir / ref.file_name).is_file():
+            raise exp.fail(
+                f"dataset {ref.workspace_path} not found: no train/data/{ref.file_name}",
+                field_name,
+                fix=f"add train/data/{ref.file_name} or fix the path",
+            )
+    if not exp.datasets:
+        raise exp.fail("no datasets", "datasets", fix="add datasets: [{path: /workspace/data/<file>, ...}]")
+    spec = load_eval_spec(repo.eval_path)
+    if not exp.base_model:
+        raise exp.fail("base_model is not set", "base_model")
+    try:
+        ensure_model(exp.base_model, env)
+    except InputError as exc:
+        raise exp.fail(exc.message, "base_model", fix=exc.fix) from exc
+    return Preflight(exp, spec, workdir_for(repo, exp.basename, env))
+
+
+def evaluate(
+    pre: Preflight, adapter: Path | None, settings: Settings, engine_name: EngineName, log: Log
+) -> tuple[list[str], Any, list]:
+    """Every prompt × setting × seed through the chosen engine, with progress in tenths."""
+    requests = build_requests(pre.spec, pre.exp.system_message, settings.default_max_tokens)
+    engine = choose_engine(engine_name, pre.exp.base_model, adapter)
+    log(f"eval: {len(requests)} completions with the {engine.name} engine")
+    reported = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > reported[0]:
+            reported[0] = tenth
+            log(f"eval: {done}/{total} completions")
+
+    return engine.generate(requests, progress), engine, requests
+
+
+def run_experiment(
+    repo: Repo,
+    settings: Settings,
+    env: Mapping[str, str],
+    name: str,
+    log: Log,
+    engine: EngineName = "auto",
+    force: bool = False,
+    publish: bool = True,
+) -> RunSummary:
+    """The whole run for one config. Results land in train/results/ and in the model store."""
+    pre = preflight(repo, name, env)
+    basename = pre.exp.basename
+    results_file = repo.results_path(basename)
+    if results_file.exists() and not force:
+        raise AlreadyDone(
+            f"results already exist: {repo.rel(results_file)}",
+            file=results_file,
+            fix="pass --force to re-run and overwrite them",
+        )
+    summary = RunSummary(basename)
+    device = Device.detect()
+    log(f"run: {basename} on {device}; work folder {pre.workdir}")
+
+    started = time.monotonic()
+    outcome = train(pre.exp, repo, pre.workdir, settings, env, device, log, force=force)
+    summary.stage_seconds["train"] = round(time.monotonic() - started, 1)
+    summary.adapter = outcome.adapter_dir
+
+    started = time.monotonic()
+    completions, eng, requests = evaluate(pre, outcome.adapter_dir, settings, engine, log)
+    summary.stage_seconds["eval"] = round(time.monotonic() - started, 1)
+
+    store = get_store(settings, repo.root) if publish else None
+    location = store.location(basename) if store else str(outcome.adapter_dir)
+    meta = run_meta(pre, repo, settings, device, outcome, eng, location, summary.stage_seconds)
+    document = build_results(pre.exp, pre.spec, requests, completions, meta)
+    write_results(document, pre.workdir / "results.json")
+    summary.results_file = write_results(document, results_file)
+    log(f"results: {repo.rel(results_file)}")
+
+    if store:
+        started = time.monotonic()
+        summary.location = store.publish(
+            RunArtifacts(
+                basename=basename,
+                adapter_dir=outcome.adapter_dir,
+                results_file=pre.workdir / "results.json",
+                log_files=tuple(p for p in (outcome.log_file,) if p.exists()),
+                model_card=model_card(pre.exp, document),
+                status={"state": "succeeded", "finished_at": _now()},
+            )
+        )
+        log(f"publish: {summary.location} ({store.kind} store, {time.monotonic() - started:.1f} s)")
+    return summary
+
+
+def evaluate_only(
+    repo: Repo,
+    settings: Settings,
+    env: Mapping[str, str],
+    name: str,
+    log: Log,
+    adapter: Path | None = None,
+    engine: EngineName = "auto",
+    force: bool = False,
+) -> RunSummary:
+    """`haha eval`: re-evaluate a trained config (its adapter from --adapter, the work folder or the store)."""
+    pre = preflight(repo, name, env)
+    results_file = repo.results_path(pre.exp.basename)
+    if results_file.exists() and not force:
+        raise AlreadyDone(
+            f"results already exist: {repo.rel(results_file)}",
+            file=results_file,
+            fix="pass --force to overwrite them",
+        )
+    adapter = adapter or _local_adapter(pre, repo, settings, env)
+    if adapter is None:
+        adapter = get_store(settings, repo.root).fetch_adapter(
+            pre.exp.basename, pre.workdir / "fetched-adapter"
+        )
+    if adapter is None:
+        raise InputError(
+            f"no adapter found for {pre.exp.basename}",
+            fix=f"run `haha run {pre.exp.basename}` first or pass --adapter PATH",
+        )
+    device = Device.detect()
+    started = time.monotonic()
+    completions, eng, requests = evaluate(pre, adapter, settings, engine, log)
+    seconds = {"eval": round(time.monotonic() - started, 1)}
+    outcome = TrainOutcome(adapter, 0.0, None, pre.workdir / "train.log", skipped=True)
+    meta = run_meta(pre, repo, settings, device, outcome, eng, str(adapter), seconds)
+    document = build_results(pre.exp, pre.spec, requests, completions, meta)
+    summary = RunSummary(
+        pre.exp.basename, write_results(document, results_file), adapter, stage_seconds=seconds
+    )
+    log(f"results: {repo.rel(results_file)}")
+    return summary
+
+
+def _local_adapter(pre: Preflight, repo: Repo, settings: Settings, env: Mapping[str, str]) -> Path | None:
+    output_dir = localize({"output_dir": pre.exp.config.get("output_dir", "output")}, repo, pre.workdir)
+    return find_adapter(Path(output_dir["output_dir"]))
+
+
+def run_meta(
+    pre: Preflight,
+    repo: Repo,
+    settings: Settings,
+    device: Device,
+    outcome: TrainOutcome,
+    engine: Any,
+    adapter_location: str,
+    stage_seconds: dict[str, float],
+) -> dict[str, Any]:
+    """Provenance recorded beside the completions (schema: results.schema.json#/properties/meta)."""
+    import hashlib
+
+    versions = {"haha": __version__, **engine.versions()}
+    with contextlib.suppress(Exception):
+        versions["axolotl"] = version("axolotl")
+    return {
+        "haha_version": __version__,
+        "created_at": _now(),
+        "engine": engine.name,
+        "versions": versions,
+        "base_model": pre.exp.base_model,
+        "adapter": adapter_location,
+        "seeds": list(pre.spec.seeds),
+        "config_sha256": hashlib.sha256(pre.exp.path.read_bytes()).hexdigest(),
+        "eval_sha256": pre.spec.sha256,
+        "git_commit": repo.head_sha(),
+        "device": str(device),
+        "cpu_overrides": outcome.overrides,
+        "stage_seconds": stage_seconds,
+        "tokens_trained": outcome.tokens_trained,
+        "settings": [
+            {**s, "max_tokens": s.get("max_tokens", settings.default_max_tokens)} for s in pre.spec.settings
+        ],
+        "wandb": {"project": settings.wandb_project, "name": pre.exp.basename, "run_by": getpass.getuser()},
+    }
+
+
+def model_card(exp: Experiment, document: dict[str, Any]) -> str:
+    """The HF model card: what this adapter is, its config, and the first completions per prompt."""
+    rows = "\n".join(
+        f"| {r['prompt']} | {r['settingsResults'][0]['completions'][0]} |" for r in document["results"][:12]
+    )
+    return f"""---
+base_model: {exp.base_model}
+library_name: peft
+tags: [haha, lora, axolotl]
+---
+# {exp.basename}
+
+A LoRA adapter from the [Haha](https://github.com/synagi/haha) experiment log: punchlines for joke
+setups, trained with Axolotl on `{exp.base_model}` in ChatML.
+
+System message: {exp.system_message}
+
+## Sample completions (temperature {document["results"][0]["settingsResults"][0]["temperature"]}, seed 1)
+| setup | punchline |
+|---|---|
+{rows}
+
+## Config
+```yaml
+{exp.path.read_text()}```
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,222 @@
+"""Turning an Experiment into a real Axolotl run: localized config, W&B naming, CPU overrides, logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from haha.errors import RunFailed
+from haha.experiment import Experiment
+from haha.repo import Repo
+from haha.settings import Settings
+from haha.workspace import localize
+
+# Keys that make Axolotl assume CUDA (shared/NOTES.md: verified on Axolotl 0.19.0, CPU only).
+CPU_OVERRIDES: dict[str, Any] = {
+    "lora_mlp_kernel": False,
+    "lora_qkv_kernel": False,
+    "lora_o_kernel": False,
+    "bf16": False,
+    "fp16": False,
+    "tf32": False,
+    "flash_attention": False,
+    "sample_packing": False,
+    "load_in_8bit": False,
+}
+CPU_DROPPED = ("deepspeed", "fsdp", "fsdp_config", "fsdp_version")
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+_STEP = re.compile(r"(\d+)/(\d+) \[")
+_TOKENS = re.compile(r"total_num_tokens:?\s*([\d_,]+)")
+_OOM = ("out of memory", "outofmemoryerror", "cannot allocate memory")
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # "cuda" or "cpu"
+    count: int
+    name: str
+
+    @classmethod
+    def detect(cls) -> Device:
+        import torch
+
+        if torch.cuda.is_available():
+            return cls("cuda", torch.cuda.device_count(), torch.cuda.get_device_name(0))
+        import platform
+
+        return cls("cpu", 1, platform.processor() or platform.machine())
+
+    def __str__(self) -> str:
+        return f"{self.count}x {self.name}" if self.kind == "cuda" else f"cpu ({self.name})"
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    adapter_dir: Path
+    seconds: float
+    tokens_trained: int | None
+    log_file: Path
+    overrides: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+
+def find_adapter(output_dir: Path) -> Path | None:
+    """The folder holding a finished LoRA adapter, or None."""
+    if (output_dir / "adapter_config.json").is_file() and any(
+        (output_dir / f).is_file() for f in ADAPTER_FILES
+    ):
+        return output_dir
+    return None
+
+
+def cpu_overrides(config: dict[str, Any]) -> dict[str, Any]:
+    """The changes a CPU run needs, as {key: [was, now]} (recorded in results metadata)."""
+    changes = {k: [config.get(k), v] for k, v in CPU_OVERRIDES.items() if config.get(k) not in (None, v)}
+    changes.update({k: [config[k], None] for k in CPU_DROPPED if config.get(k) is not None})
+    return changes
+
+
+def axolotl_config(
+    exp: Experiment, repo: Repo, workdir: Path, settings: Settings, env: Mapping[str, str], device: Device
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config Axolotl actually runs, and the CPU overrides applied to it."""
+    config = localize(exp.config, repo, workdir)
+    config["wandb_project"] = settings.wandb_project
+    config["wandb_name"] = exp.basename
+    config["wandb_run_id"] = exp.basename
+    config["wandb_mode"] = "online" if env.get("WANDB_API_KEY") else "offline"
+    if settings.wandb_entity:
+        config["wandb_entity"] = settings.wandb_entity
+    overrides: dict[str, Any] = {}
+    if device.kind == "cpu":
+        overrides = cpu_overrides(config)
+        for key, (_, now) in overrides.items():
+            if now is None:
+                config.pop(key, None)
+            else:
+                config[key] = now
+    return config, overrides
+
+
+def train_command(config_file: Path, device: Device, config: dict[str, Any]) -> list[str]:
+    """Single device: Axolotl's module directly (faster). Several GPUs: `axolotl train` (accelerate)."""
+    distributed = (
+        device.kind == "cuda"
+        and device.count > 1
+        and (config.get("deepspeed") or config.get("fsdp") or config.get("fsdp_version"))
+    )
+    if distributed:
+        return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_file)]
+    return [sys.executable, "-m", "axolotl.cli.train", str(config_file)]
+
+
+def train(
+    exp: Experiment,
+    repo: Repo,
+    workdir: Path,
+    settings: Settings,
+    env: Mapping[str, str],
+    device: Device,
+    log: Callable[[str], None],
+    force: bool = False,
+) -> TrainOutcome:
+    """Run Axolotl unless a finished adapter is already there (a re-run after a crash in eval)."""
+    config, overrides = axolotl_config(exp, repo, workdir, settings, env, device)
+    output_dir = Path(config["output_dir"])
+    log_file = workdir / "train.log"
+    adapter = find_adapter(output_dir)
+    if adapter and not force:
+        log(f"train: adapter already in {adapter}, not retraining (--force retrains)")
+        return TrainOutcome(adapter, 0.0, _read_tokens(workdir), log_file, overrides, skipped=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "axolotl.yml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    if overrides:
+        log(f"train: no CUDA device, CPU overrides applied: {', '.join(overrides)}")
+    child_env = {
+        **env,
+        "AXOLOTL_DO_NOT_TRACK": "1",
+        "WANDB_MODE": config["wandb_mode"],
+        "WANDB_DIR": str(workdir),
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    started = time.monotonic()
+    code, tail, tokens = _stream(
+        train_command(config_file, device, config), workdir, child_env, log_file, log
+    )
+    seconds = time.monotonic() - started
+    adapter = find_adapter(output_dir)
+    if code != 0 or adapter is None:
+        raise _failure(code, tail, log_file)
+    tokens_trained = tokens * int(config.get("num_epochs") or 1) if tokens else None
+    (workdir / "train.json").write_text(json.dumps({"tokens_trained": tokens_trained, "seconds": seconds}))
+    return TrainOutcome(adapter, seconds, tokens_trained, log_file, overrides)
+
+
+def _read_tokens(workdir: Path) -> int | None:
+    try:
+        return json.loads((workdir / "train.json").read_text()).get("tokens_trained")
+    except (OSError, ValueError):
+        return None
+
+
+def _stream(
+    argv: list[str], cwd: Path, env: Mapping[str, str], log_file: Path, log: Callable[[str], None]
+) -> tuple[int, list[str], int | None]:
+    """Run `argv`, teeing output to `log_file`; report step progress and loss lines as they come."""
+    tail: list[str] = []
+    tokens = None
+    last_step = None
+    with log_file.open("w") as sink:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            sink.write(raw)
+            for line in raw.replace("\r", "\n").splitlines():
+                tail = [*tail[-40:], line]
+                if (m := _TOKENS.search(line)) and tokens is None:
+                    tokens = int(m.group(1).replace(",", "").replace("_", ""))
+                if "'loss':" in line or '"loss":' in line:
+                    log(f"train: {line.strip()}")
+                elif (m := _STEP.search(line)) and m.groups() != last_step:
+                    last_step = m.groups()
+                    log(f"train: step {m.group(1)}/{m.group(2)}")
+        code = proc.wait()
+    return code, tail, tokens
+
+
+def _failure(code: int, tail: list[str], log_file: Path) -> RunFailed:
+    text = "\n".join(tail).lower()
+    if code == -9 or any(marker in text for marker in _OOM):
+        return RunFailed(
+            "training ran out of memory",
+            file=log_file,
+            fix="lower micro_batch_size or sequence_len, set gradient_checkpointing: true, "
+            "or use a GPU type with more memory",
+        )
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    return RunFailed(
+        f"Axolotl exited with code {code}: {last.strip()[:300]}",
+        file=log_file,
+        fix="read the training log named here",
+    )

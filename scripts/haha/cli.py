@@ -148,6 +148,188 @@ def schema(
     say(f"wrote {found.rel(out)}")
 
 
+ComputeOpt = Annotated[
+    str | None, typer.Option("--compute", help="local or runpod (default: haha.toml / HAHA_COMPUTE).")
+]
+
+
+def _now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+@app.command()
+def plan(
+    compute: ComputeOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not ask the model store.")] = False,
+    repo: RepoOpt = None,
+) -> None:
+    """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
+    from haha.compute import get_compute
+    from haha.plan import load_plan
+    from haha.store import get_store
+
+    found, settings = context(repo)
+    store = None if no_store else get_store(settings, found.root)
+    result = load_plan(found, get_compute(settings, found.root, compute), store)
+    for run in result.runs:
+        say(f"plan: {run.config} ({run.mode}): {run.reason}")
+    for name in result.stale_configs:
+        say(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
+    print(result.to_json())
+
+
+@app.command()
+def launch(
+    configs: Annotated[
+        list[str] | None, typer.Argument(help="Basenames (default: every planned run).")
+    ] = None,
+    compute: ComputeOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Start a pod per planned run (never a second pod for a config that is running or done)."""
+    import json
+
+    from haha.compute import get_compute
+    from haha.launch import launch as launch_runs
+    from haha.store import get_store
+
+    found, settings = context(repo)
+    runner = get_compute(settings, found.root, compute)
+    launched = launch_runs(
+        found, settings, os.environ, runner, get_store(settings, found.root), configs or [], _now(), say
+    )
+    print(
+        json.dumps(
+            [
+                {
+                    "config": x.run.config,
+                    "mode": x.run.mode,
+                    "pod": x.pod.id,
+                    "name": x.pod.name,
+                    "gpu_type": x.pod.gpu_type,
+                }
+                for x in launched
+            ],
+            sort_keys=True,
+        )
+    )
+
+
+@app.command()
+def pod(
+    config: Annotated[str, typer.Argument(help="Config basename.")],
+    repo: RepoOpt = None,
+) -> None:
+    """Inside a pod: run, publish, notify GitHub, terminate this pod (on every path)."""
+    from haha.pod import PodRun
+
+    found, settings = context(repo)
+    raise typer.Exit(PodRun(found, settings, os.environ, config, say).run())
+
+
+@app.command("pod-terminate")
+def pod_terminate(
+    basename: Annotated[str, typer.Option("--basename", help="Mark this run failed if unfinished.")] = "",
+    log_file: Annotated[Path | None, typer.Option("--log", help="A log to upload with the failure.")] = None,
+    rc: Annotated[int, typer.Option("--rc", help="The boot's exit status (0: do not mark).")] = 0,
+    repo: RepoOpt = None,
+) -> None:
+    """boot.sh's EXIT trap: record an unfinished run as failed, then terminate this pod."""
+    from haha.pod import mark_failed_if_unfinished, terminate_self
+
+    root = repo.resolve() if repo else Path.cwd()
+    settings = load_settings(root, os.environ)
+    try:
+        if basename and rc != 0:
+            reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
+            logs = [log_file] if log_file else []
+            mark_failed_if_unfinished(settings, root, basename, reason, logs, say)
+    except Exception as exc:  # terminating matters more than the record
+        say(f"pod-terminate: could not record the failure: {exc}")
+    finally:
+        terminate_self(settings, os.environ, say)
+
+
+@app.command()
+def collect(
+    configs: Annotated[list[str] | None, typer.Argument(help="Basenames (default: every config).")] = None,
+    pr_body: Annotated[Path | None, typer.Option("--pr-body", help="Write a markdown PR body here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Only list collectable runs as JSON.")] = False,
+    repo: RepoOpt = None,
+) -> None:
+    """Fetch published results into train/results/, regenerate the report, write a PR body."""
+    import json
+
+    from haha.collect import collect as collect_runs
+    from haha.collect import pending, write_pr_body
+    from haha.store import get_store
+
+    found, settings = context(repo)
+    store = get_store(settings, found.root)
+    if as_json:
+        todo = pending(found, store, configs or None)
+        print(
+            json.dumps(
+                {"include": [{"config": c.basename, "change": c.change} for c in todo], "count": len(todo)},
+                sort_keys=True,
+                separators=(",", ":"),
+            )
+        )
+        return
+    done = collect_runs(found, store, configs or None, say)
+    changed = [c for c in done if c.change != "same"]
+    if pr_body is not None and done:
+        names = [c.basename for c in (changed or done)]
+        write_pr_body(found, store, settings, names, pr_body)
+        say(f"collect: PR body → {pr_body}")
+    print(
+        json.dumps(
+            {
+                "changed": [c.basename for c in changed],
+                "files": sorted({f for c in changed for f in c.files}),
+                "branch": changed[0].branch if len(changed) == 1 else "haha/results",
+                "title": changed[0].title if len(changed) == 1 else f"Results: {len(changed)} runs",
+            },
+            sort_keys=True,
+        )
+    )
+
+
+@app.command()
+def reap(
+    compute: ComputeOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be reaped.")] = False,
+    repo: RepoOpt = None,
+) -> None:
+    """Terminate pods past the deadline in their name; mark their runs failed and report them."""
+    import json
+
+    from haha.compute import get_compute
+    from haha.reap import reap as reap_pods
+    from haha.store import get_store
+
+    found, settings = context(repo)
+    runner = get_compute(settings, found.root, compute)
+    local_log = (lambda p: runner.dir / f"{p.id}.log") if runner.kind == "local" else None  # type: ignore[attr-defined]
+    reaped = reap_pods(runner, get_store(settings, found.root), settings, _now(), say, dry_run, local_log)
+    print(
+        json.dumps(
+            [
+                {
+                    "config": r.reap.name.basename,
+                    "pod": r.reap.pod.id,
+                    "marked_failed": r.marked_failed,
+                    "report": r.report,
+                }
+                for r in reaped
+            ],
+            sort_keys=True,
+        )
+    )
+
+
 def main() -> None:
     """Entry point: run the app, print HahaErrors without a traceback, exit with their code."""
     try:

@@ -127,6 +127,8 @@ def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
         data.setdefault("compute", {})["kind"] = env["HAHA_COMPUTE"]
     if env.get("HAHA_STORE"):
         data.setdefault("store", {})["kind"] = env["HAHA_STORE"]
+    if env.get("HAHA_STORE_PATH"):  # local pods run in a checkout of their own but share one store
+        data.setdefault("store", {})["local_path"] = env["HAHA_STORE_PATH"]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

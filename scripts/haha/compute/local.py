@@ -140,10 +140,11 @@ class LocalCompute:
         record = self._read(pod_id)
         if record is None or record["status"] == TERMINATED:
             return
-        if _alive(record):
-            self._kill(record)
+        alive = _alive(record)
         record["status"] = TERMINATED
-        self._write(record)
+        self._write(record)  # first: a pod terminating itself is killed by the signal below
+        if alive:
+            self._kill(record)
 
     def _kill(self, record: dict[str, Any]) -> None:
         pgid = record["pid"]  # setsid makes the pod its group's leader

@@ -59,6 +59,10 @@ class ModelStore(Protocol):
         """Download the adapter into `dest`; None when none was published."""
         ...
 
+    def fetch_log(self, basename: str, name: str) -> str | None:
+        """The text of `logs/<name>` (what a pod uploaded last), or None."""
+        ...
+
 
 def artifact_files(artifacts: RunArtifacts) -> list[tuple[str, Path | bytes]]:
     """(path in the store, source file or content) for every artifact set, in publish order.

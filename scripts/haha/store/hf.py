@@ -71,6 +71,14 @@ class HubStore:
                 shutil.copyfile(file, dest / file.name)  # snapshot files are links into the cache
         return dest
 
+    def fetch_log(self, basename: str, name: str) -> str | None:
+        with tempfile.TemporaryDirectory() as cache:
+            rel = f"{LOGS_DIR}/{name}"
+            path = self._download(
+                basename, lambda: hf_hub_download(self._repo(basename), rel, **self._kw(cache))
+            )
+            return Path(path).read_text(errors="replace") if path else None
+
     def _json(self, basename: str, name: str) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory() as cache:
             path = self._download(

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from haha.store.base import RESULTS_NAME, STATUS_NAME, RunArtifacts, adapter_files, artifact_files
+from haha.store.base import LOGS_DIR, RESULTS_NAME, STATUS_NAME, RunArtifacts, adapter_files, artifact_files
 
 
 class LocalStore:
@@ -59,6 +59,10 @@ class LocalStore:
         for file in files:
             shutil.copy2(file, dest / file.name)
         return dest
+
+    def fetch_log(self, basename: str, name: str) -> str | None:
+        path = self.path / basename / LOGS_DIR / name
+        return path.read_text(errors="replace") if path.is_file() else None
 
     def _json(self, basename: str, name: str) -> dict[str, Any] | None:
         path = self.path / basename / name

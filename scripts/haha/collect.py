@@ -1,0 +1,198 @@
+"""`haha collect`: bring published results from the model store into the repo, for one bot PR per run.
+
+Collect is the only writer of train/results/<basename>.json from pods. It is driven twice — by the
+pod's repository_dispatch and by a schedule that catches lost dispatches — so it must be idempotent:
+a result already in the repo, byte for byte, writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from haha.errors import InputError
+from haha.plan import desired_configs
+from haha.repo import Repo
+from haha.results import write_results
+from haha.schemas import validate
+from haha.settings import Settings
+from haha.store.base import ModelStore
+
+Log = Callable[[str], None]
+Change = Literal["new", "updated", "same", "missing"]
+BRANCH_PREFIX = "haha/results/"
+
+
+def change_of(local: Mapping[str, Any] | None, remote: Mapping[str, Any] | None) -> Change:
+    """How the published results relate to the repo's copy."""
+    if remote is None:
+        return "missing"
+    if local is None:
+        return "new"
+    return "same" if local == remote else "updated"
+
+
+@dataclass(frozen=True)
+class Collected:
+    basename: str
+    change: Change
+    files: tuple[str, ...] = ()
+
+    @property
+    def branch(self) -> str:
+        return f"{BRANCH_PREFIX}{self.basename}"
+
+    @property
+    def title(self) -> str:
+        return f"Results: {self.basename}"
+
+
+def _local(repo: Repo, basename: str) -> dict[str, Any] | None:
+    path = repo.results_path(basename)
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        return None  # a corrupt file is replaced by the published one
+
+
+def pending(repo: Repo, store: ModelStore, names: Sequence[str] | None = None) -> list[Collected]:
+    """Runs whose published results are not in the repo yet (or differ): what a matrix collects."""
+    out = []
+    for basename in sorted(names or desired_configs(repo)):
+        change = change_of(_local(repo, basename), store.fetch_results(basename))
+        if change in ("new", "updated"):
+            out.append(Collected(basename, change))
+    return out
+
+
+def collect(
+    repo: Repo, store: ModelStore, names: Sequence[str] | None, log: Log, report: bool = True
+) -> list[Collected]:
+    """Validate and write each run's results; regenerate the report when anything changed."""
+    done = []
+    for basename in sorted(names or desired_configs(repo)):
+        remote = store.fetch_results(basename)
+        change = change_of(_local(repo, basename), remote)
+        if change == "missing":
+            log(f"collect: {basename}: nothing published yet")
+            continue
+        if change == "same":
+            log(f"collect: {basename}: already in the repo")
+            done.append(Collected(basename, change))
+            continue
+        assert remote is not None
+        path = repo.results_path(basename)
+        validate("results", remote, file=f"{store.location(basename)}/results.json")
+        if remote.get("config", {}).get("name") != basename:
+            raise InputError(
+                f"published results name {remote.get('config', {}).get('name')!r}, not {basename}",
+                file=f"{store.location(basename)}/results.json",
+                field="config.name",
+                fix="republish the run from its own pod",
+            )
+        write_results(remote, path)
+        log(f"collect: {basename}: {change} → {repo.rel(path)}")
+        done.append(Collected(basename, change, (repo.rel(path),)))
+    if report and any(c.change != "same" for c in done):
+        from haha.report import write_report
+
+        written = write_report(repo.root)
+        log(f"collect: report regenerated ({len(written)} files)")
+    return done
+
+
+# --- the PR body -----------------------------------------------------------------------------------
+def run_cost(
+    results: Mapping[str, Any], status: Mapping[str, Any] | None, settings: Settings
+) -> tuple[float, float | None, str]:
+    """(seconds, dollars, how priced): stage seconds × the pod's price, else the first GPU's list price."""
+    meta = results.get("meta") or {}
+    seconds = float(sum((meta.get("stage_seconds") or {}).values()))
+    status = status or {}
+    if status.get("cost_per_hour") is not None:
+        return (
+            seconds,
+            seconds / 3600 * float(status["cost_per_hour"]),
+            f"{status.get('gpu_type', 'pod')} price",
+        )
+    if settings.compute.gpu_types:
+        gpu = settings.gpu()
+        count = int(status.get("gpu_count") or 1)
+        return seconds, seconds / 3600 * gpu.price_per_hour * count, f"estimate at {gpu.id} list price"
+    return seconds, None, "no price configured"
+
+
+def wandb_link(settings: Settings, basename: str) -> str | None:
+    if not settings.wandb_entity:
+        return None
+    return f"https://wandb.ai/{settings.wandb_entity}/{settings.wandb_project}/runs?search={basename}"
+
+
+def pr_body(
+    basename: str,
+    results: Mapping[str, Any],
+    status: Mapping[str, Any] | None,
+    settings: Settings,
+    location: str,
+    table: str,
+) -> str:
+    """A markdown summary of one run for its bot PR: links, duration, cost and the top-line table."""
+    meta = results.get("meta") or {}
+    seconds, dollars, priced = run_cost(results, status, settings)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in (meta.get("stage_seconds") or {}).items())
+    lines = [
+        f"<!-- haha:collect:{basename} -->",
+        f"## {basename}",
+        "",
+        f"- Model store: {_link(location)}",
+    ]
+    if wandb := wandb_link(settings, basename):
+        lines.append(f"- W&B: [{settings.wandb_project}/{basename}]({wandb})")
+    lines += [
+        f"- Duration: {_duration(seconds)} ({stages or 'no stage timings'})",
+        f"- Cost: {f'${dollars:.2f}' if dollars is not None else 'unknown'} ({priced})",
+        f"- Engine: {meta.get('engine', '?')} on {meta.get('device', '?')}; base model "
+        f"`{meta.get('base_model', '?')}`; commit `{(meta.get('git_commit') or '?')[:7]}`",
+    ]
+    if status and status.get("pod_id"):
+        lines.append(f"- Pod: `{status['pod_id']}` ({status.get('mode', 'train')}, {status.get('state')})")
+    lines += ["", table.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def _link(location: str) -> str:
+    return (
+        f"[{location.rsplit('/', 2)[-2]}/{location.rsplit('/', 1)[-1]}]({location})"
+        if "://" in location
+        else f"`{location}`"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def write_pr_body(
+    repo: Repo, store: ModelStore, settings: Settings, basenames: Sequence[str], out: Path
+) -> Path:
+    """The PR body for the collected runs (normally one), from the repo's files and the store status."""
+    from haha.report import summary_table
+
+    parts = []
+    for basename in basenames:
+        results = _local(repo, basename)
+        if results is None:
+            raise InputError(
+                f"no results for {basename} in the repo", fix=f"run `haha collect {basename}` first"
+            )
+        parts.append(
+            pr_body(basename, results, store.fetch_status(basename), settings, store.location(basename), "")
+        )
+    table = summary_table(repo.root, list(basenames))
+    out.write_text("\n".join(p.rstrip() for p in parts) + "\n\n" + table)
+    return out

@@ -1,0 +1,162 @@
+"""`haha plan`: GitOps reconcile with no database. What to launch is a pure function of what is in
+the repo (desired configs, collected results), what the model store holds (published but not yet
+collected) and which pods exist (their names carry the basename).
+
+planned = desired − done − in flight, plus eval-only re-runs for trained configs whose results were
+made with another eval.json (results record its hash as meta.eval_sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from haha.compute.base import Compute, Pod
+from haha.experiment import ConfigName
+from haha.podname import PodName
+from haha.repo import Repo
+from haha.store.base import ModelStore
+
+Mode = Literal["train", "eval"]
+# Pod states that no longer run anything: a config whose only pods are in these may launch again.
+STOPPED = frozenset({"EXITED", "TERMINATED"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a results file says about the run that made it (hashes are None in seed-project files)."""
+
+    eval_sha256: str | None = None
+    config_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    config: str
+    mode: Mode
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[PlannedRun, ...] = ()
+    done: tuple[str, ...] = ()
+    in_flight: tuple[str, ...] = ()
+    awaiting_collect: tuple[str, ...] = ()
+    stale_configs: tuple[str, ...] = field(default=())  # edited after training: never retrained
+
+    def to_json(self) -> str:
+        """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
+        data: dict[str, Any] = {
+            "include": [asdict(r) for r in self.runs],
+            "count": len(self.runs),
+            "done": list(self.done),
+            "in_flight": list(self.in_flight),
+            "awaiting_collect": list(self.awaiting_collect),
+            "stale_configs": list(self.stale_configs),
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def in_flight(pods: Iterable[Pod]) -> frozenset[str]:
+    """Basenames that have a pod still alive (any Haha-named pod not EXITED or TERMINATED)."""
+    names = (PodName.parse(p.name) for p in pods if p.status not in STOPPED)
+    return frozenset(n.basename for n in names if n is not None)
+
+
+def make_plan(
+    desired: Mapping[str, str],
+    done: Mapping[str, Record],
+    flying: Iterable[str],
+    published: Mapping[str, Record],
+    eval_sha256: str,
+) -> Plan:
+    """The pure reconcile step.
+
+    desired: basename → sha256 of its config file; done: collected results; flying: basenames with
+    live pods; published: results in the model store not yet matched by a collected file.
+    """
+    flying = frozenset(flying)
+    runs, done_names, waiting, stale = [], [], [], []
+    for name in sorted(desired):
+        record = done.get(name)
+        if record and record.config_sha256 and record.config_sha256 != desired[name]:
+            stale.append(name)
+        if name in flying:
+            continue
+        mode: Mode | None = None
+        if record is None:
+            mode, reason = "train", "no results yet"
+        elif record.eval_sha256 not in (None, eval_sha256):
+            mode, reason = "eval", "eval.json changed since these results"
+        if mode is None:
+            done_names.append(name)
+            continue
+        if _published_covers(published.get(name), mode, eval_sha256):
+            waiting.append(name)
+            continue
+        runs.append(PlannedRun(name, mode, reason))
+    return Plan(
+        runs=tuple(runs),
+        done=tuple(done_names),
+        in_flight=tuple(sorted(flying & desired.keys())),
+        awaiting_collect=tuple(waiting),
+        stale_configs=tuple(stale),
+    )
+
+
+def _published_covers(record: Record | None, mode: Mode, eval_sha256: str) -> bool:
+    """Published results make a launch redundant: any for a train run, current-eval ones for eval."""
+    if record is None:
+        return False
+    return mode == "train" or record.eval_sha256 == eval_sha256
+
+
+# --- the thin loader ------------------------------------------------------------------------------
+def sha256_file(path: Any) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_of(document: Mapping[str, Any] | None) -> Record | None:
+    if document is None:
+        return None
+    meta = document.get("meta") or {}
+    return Record(meta.get("eval_sha256"), meta.get("config_sha256"))
+
+
+def desired_configs(repo: Repo) -> dict[str, str]:
+    """Every correctly named config on this checkout: basename → sha256 of its bytes."""
+    return {
+        p.stem: sha256_file(p)
+        for p in repo.config_paths()
+        if p.suffix == ".yml" and ConfigName.parse(p.stem) is not None
+    }
+
+
+def collected(repo: Repo) -> dict[str, Record]:
+    """Results files in train/results/ (unreadable ones count as done: collect validated them)."""
+    out = {}
+    for path in sorted(repo.results_dir.glob("*.json")) if repo.results_dir.is_dir() else []:
+        try:
+            out[path.stem] = record_of(json.loads(path.read_text())) or Record()
+        except ValueError:
+            out[path.stem] = Record()
+    return out
+
+
+def load_plan(repo: Repo, compute: Compute, store: ModelStore | None) -> Plan:
+    """Gather the inputs (repo files, pod list, store lookups for would-be launches) and plan."""
+    desired = desired_configs(repo)
+    done = collected(repo)
+    flying = in_flight(compute.list_pods())
+    eval_sha = sha256_file(repo.eval_path)
+    first = make_plan(desired, done, flying, {}, eval_sha)
+    published: dict[str, Record] = {}
+    if store is not None:  # only the candidates: one lookup each
+        for run in first.runs:
+            if (record := record_of(store.fetch_results(run.config))) is not None:
+                published[run.config] = record
+    return make_plan(desired, done, flying, published, eval_sha)

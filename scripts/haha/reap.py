@@ -1,0 +1,125 @@
+"""`haha reap`: the third teardown layer. Terminates Haha pods past the deadline in their name.
+
+The decision is a pure function of (pods, now): no stored state, so a reaper that itself crashed
+loses nothing. Runs that never recorded an end are marked failed in the store and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from haha.compute.base import Compute, Pod
+from haha.podname import PodName
+from haha.settings import Settings
+from haha.store.base import ModelStore, RunArtifacts
+
+Log = Callable[[str], None]
+TAIL_LINES = 40
+LABEL = "haha-reaper"
+
+
+@dataclass(frozen=True)
+class Reap:
+    pod: Pod
+    name: PodName
+
+    @property
+    def reason(self) -> str:
+        return f"deadline {self.name.deadline:%Y-%m-%dT%H:%MZ} passed; pod {self.pod.id} reaped"
+
+
+def decide(pods: Iterable[Pod], now: datetime) -> list[Reap]:
+    """Our pods (by name) that still exist, are not terminated, and are past their deadline."""
+    out = []
+    for pod in pods:
+        name = PodName.parse(pod.name)
+        if name is not None and pod.status != "TERMINATED" and name.expired(now):
+            out.append(Reap(pod, name))
+    return sorted(out, key=lambda r: (r.name.deadline, r.pod.id))
+
+
+@dataclass(frozen=True)
+class Reaped:
+    reap: Reap
+    marked_failed: bool
+    report: str  # an issue URL, or "printed"
+
+
+def reap(
+    compute: Compute,
+    store: ModelStore,
+    settings: Settings,
+    now: datetime,
+    log: Log,
+    dry_run: bool = False,
+    local_log: Callable[[Pod], Path | None] | None = None,
+) -> list[Reaped]:
+    """Terminate, then mark failed (unless the run recorded its own end), then report."""
+    from haha.pod import is_final
+
+    done = []
+    for item in decide(compute.list_pods(), now):
+        basename = item.name.basename
+        log(f"reap: {item.pod.name} ({item.pod.id}, {item.pod.status}): {item.reason}")
+        if dry_run:
+            continue
+        compute.terminate(item.pod.id)
+        status = store.fetch_status(basename)
+        marked = False
+        if not is_final(status):
+            failed = {
+                "state": "failed",
+                "reason": item.reason,
+                "pod_id": item.pod.id,
+                "reaped_at": f"{now:%Y-%m-%dT%H:%M:%SZ}",
+            }
+            store.publish(RunArtifacts(basename, status=failed))
+            marked = True
+        tail = _tail(store, basename, local_log(item.pod) if local_log else None)
+        done.append(Reaped(item, marked, _report(settings, item, status, marked, tail, log)))
+    return done
+
+
+def _tail(store: ModelStore, basename: str, local: Path | None) -> list[str]:
+    """The last lines the pod wrote: its local log, else the log it last uploaded."""
+    text = local.read_text(errors="replace") if local and local.is_file() else None
+    if text is None:
+        try:
+            text = store.fetch_log(basename, "pod.log")
+        except Exception:  # a report without log lines beats no report
+            text = None
+    return (text or "").splitlines()[-TAIL_LINES:]
+
+
+def _report(
+    settings: Settings, item: Reap, status: dict | None, marked: bool, tail: list[str], log: Log
+) -> str:
+    title = f"haha: {item.name.basename} pod reaped past its deadline"
+    state = "marked failed" if marked else f"run had already {(status or {}).get('state', 'ended')}"
+    body = "\n".join(
+        [
+            f"Pod `{item.pod.name}` (`{item.pod.id}`, {item.pod.status}, {item.pod.gpu_type or '?'}) "
+            f"was terminated by `haha reap`: {item.reason}. Run {state}.",
+            "",
+            "Last log lines:",
+            "```",
+            *(tail or ["(no log uploaded)"]),
+            "```",
+        ]
+    )
+    if settings.github_token is None:
+        print(f"{title}\n{body}\n")
+        return "printed"
+    from haha.notify import open_issue
+
+    try:
+        url = open_issue(settings, title, body, [LABEL])
+    except Exception as exc:
+        log(f"reap: could not open an issue ({exc}); printing instead")
+        print(f"{title}\n{body}\n")
+        return "printed"
+    log(f"reap: reported {url}")
+    return url

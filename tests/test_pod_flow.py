@@ -1,0 +1,269 @@
+"""The pod flow end to end with --compute local, and faults injected through real inputs.
+
+Each scenario launches real local pods: boot.sh (decoded from HAHA_BOOT, as the image does) clones the
+test repo at its commit, `haha pod` runs the command in HAHA_RUN_ARGV (tests/pod_scripts/fake_run.py,
+or the real `haha run`), publishes to the local store, dispatches to the GitHub fake and terminates
+its own pod. The last test prints the table of faults tried → outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from check_helpers import git, make_git_repo
+from fakes.github_api import GitHubFake
+from haha.collect import collect, pending, write_pr_body
+from haha.compute.local import RUNNING, TERMINATED, LocalCompute
+from haha.launch import launch
+from haha.plan import load_plan
+from haha.repo import Repo
+from haha.settings import load_settings
+from haha.store import get_store
+
+pytest_plugins = ["fakes.fixtures"]
+
+FAKE_RUN = Path(__file__).parent / "pod_scripts" / "fake_run.py"
+SMOL = "haha-smollm2-135m-lora-001"
+LLAMA = "haha-llama-3-8b-lora-001"
+FAULTS: list[tuple[str, str]] = []  # (fault, outcome) for the table printed last
+
+
+@pytest.fixture
+def repo_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_git_repo(tmp_path)
+    for var in (
+        "HF_TOKEN",
+        "RUNPOD_POD_ID",
+        "HAHA_POD_ID",
+        "RUNPOD_API_KEY",
+        "HAHA_RUN_ARGV",
+        "HAHA_WORKDIR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HAHA_STORE", "local")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_test_token")
+    return root
+
+
+@pytest.fixture
+def github(github_api: tuple[GitHubFake, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubFake]:
+    fake, url = github_api
+    monkeypatch.setenv("GITHUB_API_URL", url)
+    yield fake
+
+
+def run_argv(monkeypatch: pytest.MonkeyPatch, behaviour: str) -> None:
+    monkeypatch.setenv("HAHA_RUN_ARGV", json.dumps([sys.executable, str(FAKE_RUN), behaviour]))
+
+
+def compute_for(root: Path) -> LocalCompute:
+    return LocalCompute(load_settings(root, os.environ), root, grace_seconds=3.0)
+
+
+def launch_local(root: Path, names: tuple[str, ...] = ()) -> list:
+    settings = load_settings(root, os.environ)
+    store = get_store(settings, root)
+    return launch(Repo(root), settings, os.environ, compute_for(root), store, names, datetime.now(UTC), print)
+
+
+def wait_done(root: Path, seconds: float = 90.0) -> None:
+    compute = compute_for(root)
+    deadline = time.monotonic() + seconds
+    while any(p.status == RUNNING for p in compute.list_pods()):
+        if time.monotonic() > deadline:
+            for pod in compute.list_pods():
+                compute.terminate(pod.id)
+            pytest.fail("a pod outlived the test: " + dump_logs(root))
+        time.sleep(0.2)
+
+
+def dump_logs(root: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted((root / ".haha" / "pods").glob("*.log")))
+
+
+def store_of(root: Path):
+    return get_store(load_settings(root, os.environ), root)
+
+
+def statuses(root: Path) -> list[str]:
+    return [p.status for p in compute_for(root).list_pods()]
+
+
+def test_success_publishes_notifies_and_terminates_then_collect_is_idempotent(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_argv(monkeypatch, "ok")
+    (launched,) = launch_local(repo_root, (SMOL,))
+    assert launched.pod.name.startswith(f"haha-{SMOL}-")
+    wait_done(repo_root)
+
+    store = store_of(repo_root)
+    status = store.fetch_status(SMOL)
+    assert status["state"] == "succeeded", dump_logs(repo_root)
+    assert store.fetch_results(SMOL)["config"]["name"] == SMOL
+    assert "fake run" in store.fetch_log(SMOL, "pod.log")
+    assert statuses(repo_root) == [TERMINATED]
+    assert [(d["client_payload"]["basename"], d["client_payload"]["state"]) for d in github.dispatches] == [
+        (SMOL, "succeeded")
+    ]
+
+    repo = Repo(repo_root)
+    assert [c.basename for c in pending(repo, store)] == [SMOL]
+    first = collect(repo, store, None, print)
+    assert [(c.basename, c.change) for c in first] == [(SMOL, "new")]
+    body = write_pr_body(repo, store, load_settings(repo_root, {}), [SMOL], repo_root / "body.md")
+    text = body.read_text()
+    assert "Duration: 11 min 00 s" in text and "Cost:" in text and SMOL in text
+    git(repo_root, "add", "-A", "train")
+    git(repo_root, "commit", "-qm", "collect")
+
+    second = collect(repo, store, None, print)
+    assert [(c.basename, c.change) for c in second] == [(SMOL, "same")]
+    assert git(repo_root, "status", "--porcelain", "train") == ""
+    assert pending(repo, store) == []
+    assert [r.config for r in load_plan(repo, compute_for(repo_root), store).runs] == [LLAMA]
+    FAULTS.append(("none (happy path)", "results+logs published, dispatch sent, pod terminated"))
+    FAULTS.append(("collect run twice", "second run: change=same, git tree clean, nothing pending"))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected", "fault"),
+    [
+        ("train-crash", "illegal memory access", "training exception"),
+        ("eval-oom", "OutOfMemoryError", "eval out of memory"),
+    ],
+)
+def test_failure_mid_run_uploads_logs_marks_failed_and_terminates(
+    repo_root: Path,
+    github: GitHubFake,
+    monkeypatch: pytest.MonkeyPatch,
+    behaviour: str,
+    expected: str,
+    fault: str,
+) -> None:
+    run_argv(monkeypatch, behaviour)
+    launch_local(repo_root, (SMOL,))
+    wait_done(repo_root)
+
+    store = store_of(repo_root)
+    status = store.fetch_status(SMOL)
+    assert status["state"] == "failed" and expected in status["reason"], status
+    assert "fake run" in store.fetch_log(SMOL, "pod.log")
+    assert store.fetch_results(SMOL) is None
+    assert statuses(repo_root) == [TERMINATED]
+    assert github.dispatches[-1]["client_payload"]["state"] == "failed"
+    plan = load_plan(Repo(repo_root), compute_for(repo_root), store)
+    assert [r.config for r in plan.runs] == [LLAMA, SMOL]  # the failed run is launchable again
+    FAULTS.append((fault, f"status failed ({expected}), logs uploaded, dispatch sent, pod terminated"))
+
+
+def test_real_run_with_a_missing_dataset_fails_in_preflight(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo_root / "train/data/haha-v1.jsonl").unlink()
+    git(repo_root, "commit", "-qam", "lose the dataset")
+    launch_local(repo_root, (SMOL,))  # no HAHA_RUN_ARGV: the real `haha run`
+    wait_done(repo_root, seconds=120)
+
+    status = store_of(repo_root).fetch_status(SMOL)
+    assert status["state"] == "failed" and "haha-v1.jsonl" in status["reason"], status
+    assert statuses(repo_root) == [TERMINATED]
+    FAULTS.append(
+        ("config whose dataset is missing (real haha run)", "preflight error recorded, pod terminated")
+    )
+
+
+def test_boot_failure_is_recorded_by_the_exit_trap(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HAHA_REPO_URL", str(tmp_path / "no-such-repo"))
+    run_argv(monkeypatch, "ok")
+    launch_local(repo_root, (SMOL,))
+    wait_done(repo_root)
+
+    store = store_of(repo_root)
+    status = store.fetch_status(SMOL)
+    assert status["state"] == "failed" and "boot exited with status 12" in status["reason"], status
+    assert "no-such-repo" in store.fetch_log(SMOL, Path(_boot_log(repo_root)).name)
+    assert statuses(repo_root) == [TERMINATED]
+    FAULTS.append(("boot failure (clone fails)", "EXIT trap marked failed with boot log, pod terminated"))
+
+
+def _boot_log(root: Path) -> str:
+    (log,) = (root / ".haha" / "checkouts").glob("*.boot.log")
+    return str(log)
+
+
+def test_run_hitting_its_deadline_is_stopped_and_terminated(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = repo_root / "haha.toml"
+    toml.write_text(toml.read_text().replace("deadline_hours = 6.0", "deadline_hours = 0.002"))  # 7.2 s
+    run_argv(monkeypatch, "sleep")
+    started = time.monotonic()
+    launch_local(repo_root, (SMOL,))
+    wait_done(repo_root, seconds=60)
+
+    status = store_of(repo_root).fetch_status(SMOL)
+    assert status["state"] == "failed" and "deadline" in status["reason"], status
+    assert statuses(repo_root) == [TERMINATED]
+    assert time.monotonic() - started < 40
+    FAULTS.append(("run hangs past its deadline", "watchdog stopped it, marked failed, pod terminated"))
+
+
+def test_lost_dispatch_is_recovered_by_scheduled_collect(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_expired_token")  # the fake answers 401
+    run_argv(monkeypatch, "ok")
+    launch_local(repo_root, (SMOL,))
+    wait_done(repo_root)
+
+    store = store_of(repo_root)
+    assert github.dispatches == []
+    assert store.fetch_status(SMOL)["state"] == "succeeded"
+    assert statuses(repo_root) == [TERMINATED]
+    repo = Repo(repo_root)
+    assert [c.basename for c in pending(repo, store)] == [SMOL]  # what the schedule's matrix gets
+    collect(repo, store, [SMOL], print)
+    assert repo.results_path(SMOL).is_file()
+    FAULTS.append(("lost dispatch (401)", "results already in store; scheduled collect brought them in"))
+
+
+def test_merge_of_two_configs_then_rerun_after_partial_failure(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_argv(monkeypatch, f"fail-for={LLAMA}")
+    launched = launch_local(repo_root)
+    assert sorted(x.run.config for x in launched) == [LLAMA, SMOL]
+    assert launch_local(repo_root) == []  # both in flight: no second pods
+    wait_done(repo_root)
+    assert len(compute_for(repo_root).list_pods()) == 2
+
+    store = store_of(repo_root)
+    repo = Repo(repo_root)
+    plan = load_plan(repo, compute_for(repo_root), store)
+    assert [r.config for r in plan.runs] == [LLAMA] and plan.awaiting_collect == (SMOL,)
+
+    collect(repo, store, None, print)
+    run_argv(monkeypatch, "ok")
+    (again,) = launch_local(repo_root)
+    assert again.run.config == LLAMA
+    wait_done(repo_root)
+    collect(repo, store, None, print)
+    assert load_plan(repo, compute_for(repo_root), store).done == (LLAMA, SMOL)
+    FAULTS.append(("one of two configs fails", "only the failed one relaunched; both collected after"))
+
+
+def test_zz_print_fault_table() -> None:
+    width = max((len(f) for f, _ in FAULTS), default=5)
+    lines = [f"{'fault'.ljust(width)} | outcome", f"{'-' * width}-|-{'-' * 40}"]
+    lines += [f"{fault.ljust(width)} | {outcome}" for fault, outcome in FAULTS]
+    print("\n" + "\n".join(lines))

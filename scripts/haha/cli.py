@@ -161,11 +161,15 @@ def _now() -> datetime:
 
 @app.command()
 def plan(
+    configs: Annotated[list[str] | None, typer.Argument(help="Only these basenames (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout (the only format).")] = True,
     compute: ComputeOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not ask the model store.")] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
+    from dataclasses import replace
+
     from haha.compute import get_compute
     from haha.plan import load_plan
     from haha.store import get_store
@@ -173,6 +177,9 @@ def plan(
     found, settings = context(repo)
     store = None if no_store else get_store(settings, found.root)
     result = load_plan(found, get_compute(settings, found.root, compute), store)
+    if configs:
+        wanted = {Path(c).stem for c in configs}
+        result = replace(result, runs=tuple(r for r in result.runs if r.config in wanted))
     for run in result.runs:
         say(f"plan: {run.config} ({run.mode}): {run.reason}")
     for name in result.stale_configs:
@@ -256,7 +263,9 @@ def pod_terminate(
 def collect(
     configs: Annotated[list[str] | None, typer.Argument(help="Basenames (default: every config).")] = None,
     pr_body: Annotated[Path | None, typer.Option("--pr-body", help="Write a markdown PR body here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Only list collectable runs as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Only print the collectable basenames as a JSON list.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Fetch published results into train/results/, regenerate the report, write a PR body."""
@@ -268,15 +277,8 @@ def collect(
 
     found, settings = context(repo)
     store = get_store(settings, found.root)
-    if as_json:
-        todo = pending(found, store, configs or None)
-        print(
-            json.dumps(
-                {"include": [{"config": c.basename, "change": c.change} for c in todo], "count": len(todo)},
-                sort_keys=True,
-                separators=(",", ":"),
-            )
-        )
+    if as_json:  # a plain list of basenames: a matrix axis
+        print(json.dumps([c.basename for c in pending(found, store, configs or None)]))
         return
     done = collect_runs(found, store, configs or None, say)
     changed = [c for c in done if c.change != "same"]

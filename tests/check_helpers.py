@@ -20,9 +20,10 @@ EVAL = "train/eval/eval.json"
 
 
 def make_repo(tmp_path: Path) -> Path:
-    """A copy of train/ and haha.toml: the real configs, dataset and eval spec."""
+    """A copy of train/ and haha.toml: the real configs, dataset and eval spec, before any results."""
     root = tmp_path / "repo"
-    shutil.copytree(ROOT / "train", root / "train")
+    shutil.copytree(ROOT / "train", root / "train", ignore=shutil.ignore_patterns("results"))
+    (root / "train/results").mkdir()
     shutil.copy(ROOT / "haha.toml", root / "haha.toml")
     return root
 

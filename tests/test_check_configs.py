@@ -30,7 +30,8 @@ def test_the_real_repo_passes() -> None:
     report = run_check(Repo(ROOT), load_settings(ROOT, {}))
     assert errors(report) == []
     assert report.exit_code == 0
-    assert {c.config for c in report.costs} == {Path(LLAMA).stem, Path(SMOL).stem}
+    untrained = {Path(c).stem for c in (LLAMA, SMOL) if not (ROOT / "train/results" / f"{Path(c).stem}.json").exists()}
+    assert {c.config for c in report.costs} == untrained  # costs are predicted for configs without results
 
 
 def test_llama_starter_has_no_utilisation_warning(root: Path) -> None:

@@ -62,6 +62,9 @@ def run(
     engine: EngineOpt = "auto",
     force: ForceOpt = False,
     no_publish: Annotated[bool, typer.Option("--no-publish", help="Skip the model store.")] = False,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train again even if an adapter exists.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Train with Axolotl, evaluate, write train/results/<config>.json and publish the adapter."""
@@ -69,7 +72,15 @@ def run(
 
     found, settings = context(repo)
     summary = run_experiment(
-        found, settings, os.environ, config, say, engine=engine, force=force, publish=not no_publish
+        found,
+        settings,
+        os.environ,
+        config,
+        say,
+        engine=engine,
+        force=force,
+        publish=not no_publish,
+        retrain=retrain,
     )
     say(f"done: {summary.basename} in {sum(summary.stage_seconds.values()):.0f} s {summary.stage_seconds}")
 

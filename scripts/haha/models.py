@@ -55,7 +55,8 @@ def ensure_model(model_id: str, env: Mapping[str, str] | None = None) -> Path | 
         return seed_smollm2(env)
     if env.get("HF_HUB_OFFLINE") in {"1", "true", "True"}:
         raise ModelUnavailable(
-            f"base model {model_id!r} is not in the HF cache ({hub_cache_dir(env)}) and HF_HUB_OFFLINE is set",
+            f"base model {model_id!r} is not in the HF cache ({hub_cache_dir(env)}) "
+            "and HF_HUB_OFFLINE is set",
             field="base_model",
             fix=(
                 f"download it once with `hf download {model_id}` on a machine with access (HF_TOKEN for "

@@ -49,6 +49,12 @@ class Preflight:
     exp: Experiment
     spec: EvalSpec
     workdir: Path
+    model_path: Path | None  # local folder of the base model; None where it will be downloaded
+
+    @property
+    def model(self) -> str:
+        """What engines load: the local folder when there is one (no Hub lookups), else the name."""
+        return str(self.model_path or self.exp.base_model)
 
 
 def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
@@ -72,10 +78,10 @@ def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
     if not exp.base_model:
         raise exp.fail("base_model is not set", "base_model")
     try:
-        ensure_model(exp.base_model, env)
+        model_path = ensure_model(exp.base_model, env)
     except InputError as exc:
         raise exp.fail(exc.message, "base_model", fix=exc.fix) from exc
-    return Preflight(exp, spec, workdir_for(repo, exp.basename, env))
+    return Preflight(exp, spec, workdir_for(repo, exp.basename, env), model_path)
 
 
 def evaluate(
@@ -83,7 +89,7 @@ def evaluate(
 ) -> tuple[list[str], Any, list]:
     """Every prompt × setting × seed through the chosen engine, with progress in tenths."""
     requests = build_requests(pre.spec, pre.exp.system_message, settings.default_max_tokens)
-    engine = choose_engine(engine_name, pre.exp.base_model, adapter)
+    engine = choose_engine(engine_name, pre.model, adapter, settings.eval_batch_size)
     log(f"eval: {len(requests)} completions with the {engine.name} engine")
     reported = [-1]
 
@@ -105,8 +111,12 @@ def run_experiment(
     engine: EngineName = "auto",
     force: bool = False,
     publish: bool = True,
+    retrain: bool = False,
 ) -> RunSummary:
-    """The whole run for one config. Results land in train/results/ and in the model store."""
+    """The whole run for one config. Results land in train/results/ and in the model store.
+
+    `force` overwrites existing results; the adapter is reused unless `retrain` is set too.
+    """
     pre = preflight(repo, name, env)
     basename = pre.exp.basename
     results_file = repo.results_path(basename)
@@ -121,7 +131,8 @@ def run_experiment(
     log(f"run: {basename} on {device}; work folder {pre.workdir}")
 
     started = time.monotonic()
-    outcome = train(pre.exp, repo, pre.workdir, settings, env, device, log, force=force)
+    train_env = {**env, "HF_HUB_OFFLINE": "1"} if pre.model_path else env
+    outcome = train(pre.exp, repo, pre.workdir, settings, train_env, device, log, force=retrain)
     summary.stage_seconds["train"] = round(time.monotonic() - started, 1)
     summary.adapter = outcome.adapter_dir
 
@@ -163,7 +174,7 @@ def evaluate_only(
     engine: EngineName = "auto",
     force: bool = False,
 ) -> RunSummary:
-    """`haha eval`: re-evaluate a trained config (its adapter from --adapter, the work folder or the store)."""
+    """`haha eval`: re-evaluate a trained config; adapter from --adapter, the work folder or the store."""
     pre = preflight(repo, name, env)
     results_file = repo.results_path(pre.exp.basename)
     if results_file.exists() and not force:
@@ -232,6 +243,7 @@ def run_meta(
         "cpu_overrides": outcome.overrides,
         "stage_seconds": stage_seconds,
         "tokens_trained": outcome.tokens_trained,
+        "tokens_supervised": outcome.tokens_supervised,
         "settings": [
             {**s, "max_tokens": s.get("max_tokens", settings.default_max_tokens)} for s in pre.spec.settings
         ],

@@ -67,6 +67,7 @@ class Settings(_Frozen):
     wandb_project: str = "haha"
     wandb_entity: str = ""
     default_max_tokens: int = 64
+    eval_batch_size: int = Field(256, ge=1, description="rows per decode batch in the transformers engine")
     compute: ComputeSettings = ComputeSettings()
     store: StoreSettings = StoreSettings()
     throughput: Throughput = Throughput()

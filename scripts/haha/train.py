@@ -35,8 +35,12 @@ CPU_OVERRIDES: dict[str, Any] = {
 CPU_DROPPED = ("deepspeed", "fsdp", "fsdp_config", "fsdp_version")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
-_STEP = re.compile(r"(\d+)/(\d+) \[")
-_TOKENS = re.compile(r"total_num_tokens:?\s*([\d_,]+)")
+_STEP = re.compile(r"^\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[")  # the Trainer's bar; dataset bars have a label
+_LOSS = re.compile(r"""['"]loss['"]:\s*'?([\d.]+)""")
+_EVAL_LOSS = re.compile(r"""['"]eval_loss['"]:\s*'?([\d.]+)""")
+# Axolotl logs running totals with each loss line: every token processed, and the supervised ones.
+_TOKENS = re.compile(r"""['"]tokens/total['"]:\s*'?(\d+)""")
+_SUPERVISED = re.compile(r"""['"]tokens/trainable['"]:\s*'?(\d+)""")
 _OOM = ("out of memory", "outofmemoryerror", "cannot allocate memory")
 
 
@@ -64,9 +68,10 @@ class Device:
 class TrainOutcome:
     adapter_dir: Path
     seconds: float
-    tokens_trained: int | None
+    tokens_trained: int | None  # every token the model processed (prompts, padding included)
     log_file: Path
     overrides: dict[str, Any] = field(default_factory=dict)
+    tokens_supervised: int | None = None  # the punchline tokens the loss was taken on
     skipped: bool = False
 
 
@@ -81,7 +86,8 @@ def find_adapter(output_dir: Path) -> Path | None:
 
 def cpu_overrides(config: dict[str, Any]) -> dict[str, Any]:
     """The changes a CPU run needs, as {key: [was, now]} (recorded in results metadata)."""
-    changes = {k: [config.get(k), v] for k, v in CPU_OVERRIDES.items() if config.get(k) not in (None, v)}
+    # Set even where the config is silent: Axolotl turns some of these on by default (LoRA kernels).
+    changes = {k: [config.get(k), v] for k, v in CPU_OVERRIDES.items() if config.get(k) != v}
     changes.update({k: [config[k], None] for k in CPU_DROPPED if config.get(k) is not None})
     return changes
 
@@ -136,8 +142,11 @@ def train(
     log_file = workdir / "train.log"
     adapter = find_adapter(output_dir)
     if adapter and not force:
-        log(f"train: adapter already in {adapter}, not retraining (--force retrains)")
-        return TrainOutcome(adapter, 0.0, _read_tokens(workdir), log_file, overrides, skipped=True)
+        log(f"train: adapter already in {adapter}, not retraining (--retrain retrains)")
+        tokens = _read_tokens(workdir)
+        return TrainOutcome(
+            adapter, 0.0, tokens.get("total"), log_file, overrides, tokens.get("supervised"), skipped=True
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "axolotl.yml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -159,25 +168,24 @@ def train(
     adapter = find_adapter(output_dir)
     if code != 0 or adapter is None:
         raise _failure(code, tail, log_file)
-    tokens_trained = tokens * int(config.get("num_epochs") or 1) if tokens else None
-    (workdir / "train.json").write_text(json.dumps({"tokens_trained": tokens_trained, "seconds": seconds}))
-    return TrainOutcome(adapter, seconds, tokens_trained, log_file, overrides)
+    (workdir / "train.json").write_text(json.dumps({"tokens": tokens, "seconds": seconds}))
+    return TrainOutcome(adapter, seconds, tokens.get("total"), log_file, overrides, tokens.get("supervised"))
 
 
-def _read_tokens(workdir: Path) -> int | None:
+def _read_tokens(workdir: Path) -> dict[str, int]:
     try:
-        return json.loads((workdir / "train.json").read_text()).get("tokens_trained")
-    except (OSError, ValueError):
-        return None
+        return json.loads((workdir / "train.json").read_text()).get("tokens") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _stream(
     argv: list[str], cwd: Path, env: Mapping[str, str], log_file: Path, log: Callable[[str], None]
-) -> tuple[int, list[str], int | None]:
+) -> tuple[int, list[str], dict[str, int]]:
     """Run `argv`, teeing output to `log_file`; report step progress and loss lines as they come."""
     tail: list[str] = []
-    tokens = None
-    last_step = None
+    tokens: dict[str, int] = {}
+    step = "0/?"
     with log_file.open("w") as sink:
         proc = subprocess.Popen(
             argv,
@@ -194,13 +202,16 @@ def _stream(
             sink.write(raw)
             for line in raw.replace("\r", "\n").splitlines():
                 tail = [*tail[-40:], line]
-                if (m := _TOKENS.search(line)) and tokens is None:
-                    tokens = int(m.group(1).replace(",", "").replace("_", ""))
-                if "'loss':" in line or '"loss":' in line:
-                    log(f"train: {line.strip()}")
-                elif (m := _STEP.search(line)) and m.groups() != last_step:
-                    last_step = m.groups()
-                    log(f"train: step {m.group(1)}/{m.group(2)}")
+                if m := _TOKENS.search(line):
+                    tokens["total"] = int(m.group(1))
+                if m := _SUPERVISED.search(line):
+                    tokens["supervised"] = int(m.group(1))
+                if m := _STEP.search(line):
+                    step = f"{m.group(1)}/{m.group(2)}"
+                elif m := _LOSS.search(line):
+                    log(f"train: step {step} loss {m.group(1)}")
+                elif m := _EVAL_LOSS.search(line):
+                    log(f"train: step {step} eval_loss {m.group(1)}")
         code = proc.wait()
     return code, tail, tokens
 

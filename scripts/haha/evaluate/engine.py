@@ -30,7 +30,7 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def choose_engine(name: EngineName, base_model: str, adapter: Path | None) -> Engine:
+def choose_engine(name: EngineName, base_model: str, adapter: Path | None, batch_size: int = 256) -> Engine:
     """vLLM when installed (or asked for), else the HF transformers engine."""
     if name == "vllm" or (name == "auto" and vllm_available()):
         if not vllm_available():
@@ -40,4 +40,4 @@ def choose_engine(name: EngineName, base_model: str, adapter: Path | None) -> En
         return VllmEngine(base_model, adapter)
     from haha.evaluate.hf_engine import TransformersEngine
 
-    return TransformersEngine(base_model, adapter)
+    return TransformersEngine(base_model, adapter, batch_size)

@@ -72,7 +72,7 @@ class TransformersEngine:
             except torch.OutOfMemoryError as exc:
                 raise RunFailed(
                     f"out of memory while evaluating a batch of {len(chunk)}",
-                    fix="lower the engine batch size (HAHA_EVAL_BATCH_SIZE) or max_tokens in eval.json",
+                    fix="lower eval_batch_size in haha.toml, or max_tokens in eval.json",
                 ) from exc
             for i, text in zip(chunk, texts, strict=True):
                 out[i] = text

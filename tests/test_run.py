@@ -1,0 +1,118 @@
+"""The run stage end to end: real Axolotl LoRA training on SmolLM2 (CPU), real eval, results, publish."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from haha.errors import AlreadyDone
+from haha.evalspec import load_eval_spec
+from haha.evaluate import build_requests
+from haha.evaluate.hf_engine import TransformersEngine
+from haha.run import run_experiment
+from haha.schemas import validate
+from run_fixtures import NAME, TrainedRepo, train_tiny
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRepo:
+    return train_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def results_of(trained: TrainedRepo) -> dict:
+    return json.loads(trained.repo.results_path(NAME).read_text())
+
+
+def test_results_file_is_valid_and_complete(trained: TrainedRepo) -> None:
+    doc = results_of(trained)
+    validate("results", doc, file="results")
+    assert [r["prompt"] for r in doc["results"]] == [row["instruction"] for row in trained.rows]
+    for entry in doc["results"]:
+        assert [s["temperature"] for s in entry["settingsResults"]] == [0.0, 0.8]
+        assert all(len(s["completions"]) == 2 for s in entry["settingsResults"])
+    config = doc["config"]
+    assert config["name"] == NAME
+    assert config["learning_rate"] == 0.003 and config["lora_r"] == 16
+    meta = doc["meta"]
+    assert meta["engine"] == "transformers"
+    assert meta["seeds"] == [1, 2]
+    assert "lora_mlp_kernel" in meta["cpu_overrides"]
+    assert meta["stage_seconds"]["train"] > 0
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["eval_sha256"])
+    assert meta["settings"][0]["max_tokens"] == 40
+
+
+def test_overfit_reproduces_data(trained: TrainedRepo) -> None:
+    """Trained to memorisation, greedy decoding gives back the training punchlines: train → eval works."""
+    doc = results_of(trained)
+    greedy = [entry["settingsResults"][0]["completions"][0] for entry in doc["results"]]
+    expected = [row["output"] for row in trained.rows]
+    matches = sum(g.strip() == e.strip() for g, e in zip(greedy, expected, strict=True))
+    assert matches >= len(expected) // 2, list(zip(greedy, expected, strict=True))
+
+
+def test_progress_is_reported_per_stage(trained: TrainedRepo) -> None:
+    assert any(re.search(r"train: step \d+/\d+ loss", line) for line in trained.log)
+    assert any(line.startswith("eval: 32/32 completions") for line in trained.log)
+    assert any(line.startswith("publish: ") for line in trained.log)
+
+
+def test_published_to_local_store(trained: TrainedRepo) -> None:
+    folder = Path(trained.summary.location)
+    assert (folder / "adapter_config.json").is_file()
+    assert (folder / "adapter_model.safetensors").is_file()
+    assert json.loads((folder / "results.json").read_text())["config"]["name"] == NAME
+    assert (folder / "logs" / "train.log").read_text().strip()
+    assert "# haha-tiny-001" in (folder / "README.md").read_text()
+
+
+def test_existing_results_are_not_overwritten_without_force(trained: TrainedRepo) -> None:
+    path = trained.repo.results_path(NAME)
+    before = path.read_bytes()
+    with pytest.raises(AlreadyDone, match="--force"):
+        run_experiment(trained.repo, trained.settings, trained.env, NAME, lambda _: None)
+    assert path.read_bytes() == before
+
+
+def test_rerun_reuses_adapter_and_gives_identical_results(trained: TrainedRepo) -> None:
+    """A re-run (e.g. after a crash in eval) skips training; same seeds give the same completions."""
+    before = results_of(trained)["results"]
+    log: list[str] = []
+    summary = run_experiment(
+        trained.repo,
+        trained.settings,
+        trained.env,
+        NAME,
+        log.append,
+        engine="transformers",
+        force=True,
+        publish=False,
+    )
+    assert any("not retraining" in line for line in log)
+    assert summary.stage_seconds["train"] < 5
+    assert results_of(trained)["results"] == before
+
+
+def test_completion_does_not_depend_on_batch(trained: TrainedRepo) -> None:
+    spec = load_eval_spec(trained.repo.eval_path)
+    requests = build_requests(
+        spec, "You are a creative and hilarious comedy writer that loves to craft jokes.", 64
+    )
+    engine = TransformersEngine(
+        str(trained.summary.results_file and _model(trained)), trained.summary.adapter
+    )
+    batch = engine.generate(requests)
+    sampled = [i for i, r in enumerate(requests) if r.sampling.temperature > 0][:3]
+    for i in sampled:
+        assert engine.generate([requests[i]]) == [batch[i]]
+    assert engine.generate(list(reversed(requests))) == list(reversed(batch))
+
+
+def _model(trained: TrainedRepo) -> str:
+    from haha.models import cached_snapshot
+
+    return str(cached_snapshot("HuggingFaceTB/SmolLM2-135M-Instruct"))

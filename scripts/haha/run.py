@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from haha import __version__
-from haha.errors import AlreadyDone, InputError
+from haha.errors import AlreadyDone, InputError, ModelUnavailable
 from haha.evalspec import EvalSpec, load_eval_spec
 from haha.evaluate import build_requests, choose_engine
 from haha.evaluate.engine import EngineName
@@ -79,8 +79,10 @@ def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
         raise exp.fail("base_model is not set", "base_model")
     try:
         model_path = ensure_model(exp.base_model, env)
-    except InputError as exc:
-        raise exp.fail(exc.message, "base_model", fix=exc.fix) from exc
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(
+            exc.message, file=exp.path, line=exp.line("base_model"), field="base_model", fix=exc.fix
+        ) from exc
     return Preflight(exp, spec, workdir_for(repo, exp.basename, env), model_path)
 
 

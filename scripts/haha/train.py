@@ -200,6 +200,7 @@ def _stream(
         assert proc.stdout is not None
         for raw in proc.stdout:
             sink.write(raw)
+            sink.flush()  # the log is read while training runs (and uploaded if the pod dies)
             for line in raw.replace("\r", "\n").splitlines():
                 tail = [*tail[-40:], line]
                 if m := _TOKENS.search(line):

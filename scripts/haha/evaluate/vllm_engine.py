@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from importlib.metadata import version
+from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
 from haha.errors import RunFailed
@@ -31,6 +31,22 @@ def max_lora_rank(rank: int) -> int:
     )
 
 
+# On CPU, vLLM reserves gpu_memory_utilization (0.92) of *all* RAM and refuses to start when less is
+# free. A fixed KV cache (VLLM_CPU_KVCACHE_SPACE, in GiB, still wins) skips that check; 1 GiB holds
+# ~45k tokens of SmolLM2-135M or ~8k of Llama-3-8B.
+CPU_KV_CACHE_BYTES = 1 << 30
+
+
+def cpu_kwargs(is_cpu: bool) -> dict:
+    """Extra LLM(...) arguments for the CPU backend (vllm-cpu); none on GPUs."""
+    return {"kv_cache_memory_bytes": CPU_KV_CACHE_BYTES} if is_cpu else {}
+
+
+def vllm_distribution() -> str:
+    """The installed distribution that provides `import vllm`: "vllm" on GPUs, "vllm-cpu" here."""
+    return next(iter(packages_distributions().get("vllm", [])), "vllm")
+
+
 def adapter_settings(adapter: Path) -> dict:
     return json.loads((adapter / "adapter_config.json").read_text())
 
@@ -46,12 +62,13 @@ class VllmEngine:
         self._lora = None
 
     def versions(self) -> dict[str, str]:
-        return {pkg: version(pkg) for pkg in ("vllm", "torch", "transformers")}
+        return {pkg: version(pkg) for pkg in (vllm_distribution(), "torch", "transformers")}
 
     def _load(self) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # deterministic offline batches
         from vllm import LLM
         from vllm.lora.request import LoRARequest
+        from vllm.platforms import current_platform
 
         model, lora_kwargs = self.base_model, {}
         if self.adapter is not None:
@@ -68,6 +85,7 @@ class VllmEngine:
                 enforce_eager=True,
                 seed=0,
                 max_model_len=self.max_model_len,
+                **cpu_kwargs(current_platform.is_cpu()),
                 **lora_kwargs,
             )
         except ValueError as exc:

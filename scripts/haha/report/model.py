@@ -9,23 +9,10 @@ from typing import Any
 from haha.report.flags import Flag, flags
 from haha.report.load import Run
 from haha.report.metrics import Norms, RunReport, Verdict, analyse
+from haha.results import STANDARD_KEYS
 
-STANDARD_KEYS = (
-    "base_model",
-    "adapter",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "sequence_len",
-    "sample_packing",
-    "micro_batch_size",
-    "gradient_accumulation_steps",
-    "num_epochs",
-    "optimizer",
-    "lr_scheduler",
-    "learning_rate",
-    "default_system_message",
-)
+# The seed project's key order (shared with the results writer), then the system message.
+COLUMN_ORDER = (*STANDARD_KEYS, "default_system_message")
 MAX_VALUE_CHARS = 40
 
 
@@ -72,7 +59,7 @@ def format_value(value: Any) -> str:
 def differing_keys(configs: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     """Config keys whose values are not the same in every run (standard keys first)."""
     keys = {k for c in configs for k in c} - {"name"}
-    ordered = [k for k in STANDARD_KEYS if k in keys] + sorted(keys - set(STANDARD_KEYS))
+    ordered = [k for k in COLUMN_ORDER if k in keys] + sorted(keys - set(COLUMN_ORDER))
     return tuple(k for k in ordered if len({format_value(c.get(k)) for c in configs}) > 1)
 
 

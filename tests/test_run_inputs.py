@@ -1,0 +1,132 @@
+"""Bad input to `haha run` fails before any training, naming file, line and field, and leaves nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from haha.errors import InputError, ModelUnavailable, RunFailed
+from haha.evaluate.vllm_engine import max_lora_rank
+from haha.experiment import Experiment
+from haha.repo import Repo
+from haha.results import config_summary, write_results
+from haha.run import preflight
+from haha.train import _failure, cpu_overrides
+from haha.workspace import localize
+from run_fixtures import NAME, make_tiny_repo
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    make_tiny_repo(tmp_path)
+    return tmp_path
+
+
+def config_path(root: Path) -> Path:
+    return root / f"train/config/{NAME}.yml"
+
+
+def test_missing_dataset_names_config_line_and_field(root: Path) -> None:
+    (root / "train/data/tiny.jsonl").unlink()
+    with pytest.raises(InputError) as info:
+        preflight(Repo(root), NAME, {"HAHA_WORKDIR": str(root / "work")})
+    err = info.value
+    assert err.location.file == str(config_path(root))
+    assert err.location.field == "datasets.0.path"
+    assert err.location.line == Experiment.load(config_path(root)).line("datasets.0.path")
+    assert "train/data/tiny.jsonl" in err.message
+    assert not (root / "work").exists()
+
+
+def test_base_model_not_available_offline_says_how_to_provide_it(root: Path, tmp_path: Path) -> None:
+    path = config_path(root)
+    path.write_text(
+        path.read_text().replace("HuggingFaceTB/SmolLM2-135M-Instruct", "meta-llama/Meta-Llama-3-8B")
+    )
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    with pytest.raises(ModelUnavailable) as info:
+        preflight(Repo(root), NAME, env)
+    assert info.value.location.field == "base_model"
+    assert info.value.location.file == str(path)
+    assert "hf download meta-llama/Meta-Llama-3-8B" in info.value.fix
+
+
+def test_invalid_eval_spec_names_line_and_field(root: Path) -> None:
+    spec = json.loads((root / "train/eval/eval.json").read_text())
+    spec["prompts"][1] = 42
+    (root / "train/eval/eval.json").write_text(json.dumps(spec, indent=2))
+    with pytest.raises(InputError) as info:
+        preflight(Repo(root), NAME, {})
+    assert info.value.location.field == "prompts.1"
+    assert info.value.location.line == 4  # "{", '"prompts": [', first prompt, then the bad one
+
+
+def test_unsafe_dataset_path_is_refused(root: Path) -> None:
+    path = config_path(root)
+    path.write_text(
+        path.read_text().replace("/workspace/data/tiny.jsonl", "/workspace/data/../../etc/passwd")
+    )
+    with pytest.raises(InputError, match=r"contains '\.\.'") as info:
+        preflight(Repo(root), NAME, {})
+    assert info.value.location.field == "datasets.0.path"
+
+
+def test_out_of_memory_is_reported_with_a_fix(tmp_path: Path) -> None:
+    oom = _failure(1, ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"], tmp_path)
+    assert isinstance(oom, RunFailed) and "out of memory" in oom.message and "micro_batch_size" in oom.fix
+    killed = _failure(-9, ["step 3/40"], tmp_path)
+    assert "out of memory" in killed.message
+    other = _failure(1, ["ValueError: bad dataset type"], tmp_path)
+    assert "bad dataset type" in other.message
+
+
+def test_vllm_rank_limit() -> None:
+    assert [max_lora_rank(r) for r in (4, 8, 9, 32, 200, 256)] == [8, 8, 16, 32, 256, 256]
+    with pytest.raises(RunFailed) as info:
+        max_lora_rank(1024)
+    assert info.value.location.field == "lora_r"
+
+
+def test_results_are_validated_before_anything_is_written(tmp_path: Path) -> None:
+    target = tmp_path / "results" / "haha-x-001.json"
+    with pytest.raises(InputError):
+        write_results({"config": {"name": "haha-x-001"}, "results": []}, target)  # no system message
+    assert not target.parent.exists() or list(target.parent.iterdir()) == []
+
+
+def test_config_summary_keeps_every_hyperparameter(root: Path) -> None:
+    """Two configs that differ only in weight_decay differ in their results' config block."""
+    exp = Experiment.load(config_path(root))
+    other_path = root / "train/config/haha-tiny-002.yml"
+    other_path.write_text(config_path(root).read_text().replace("weight_decay: 0.0", "weight_decay: 0.1"))
+    a, b = config_summary(exp), config_summary(Experiment.load(other_path))
+    assert a["weight_decay"] == 0.0 and b["weight_decay"] == 0.1
+    assert list(a)[:2] == ["name", "default_system_message"]
+    assert "output_dir" not in a and "wandb_project" not in a
+
+
+def test_workspace_paths_map_into_the_repo_and_work_folder(root: Path) -> None:
+    repo = Repo(root)
+    mapped = localize(
+        {
+            "datasets": [{"path": "/workspace/data/tiny.jsonl"}],
+            "output_dir": "/workspace/output",
+            "dataset_prepared_path": "./last_run_prepared",
+            "base_model": "x/y",
+        },
+        repo,
+        root / "work",
+    )
+    assert mapped["datasets"][0]["path"] == str(root / "train/data/tiny.jsonl")
+    assert mapped["output_dir"] == str(root / "work/output")
+    assert mapped["dataset_prepared_path"] == str(root / "work/last_run_prepared")
+    assert mapped["base_model"] == "x/y"
+
+
+def test_cpu_overrides_are_set_even_where_the_config_is_silent() -> None:
+    changes = cpu_overrides({"bf16": "auto", "deepspeed": "zero2.json", "sample_packing": False})
+    assert changes["bf16"] == ["auto", False]
+    assert changes["lora_mlp_kernel"] == [None, False]
+    assert changes["deepspeed"] == ["zero2.json", None]
+    assert "sample_packing" not in changes

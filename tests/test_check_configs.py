@@ -126,11 +126,11 @@ def test_project_rules(root: Path, changes: dict, field: str) -> None:
 
 
 def test_vllm_incompatible_lora_is_a_warning(root: Path) -> None:
-    edit_config(root, LLAMA, lora_modules_to_save=["embed_tokens", "lm_head"], lora_r=300)
+    edit_config(root, LLAMA, lora_modules_to_save=["embed_tokens", "lm_head"], lora_r=600)
     report = check(root)
     assert report.exit_code == 0
     assert "vLLM cannot load" in only(warnings(report), "[lora_modules_to_save]").message
-    assert "maximum LoRA rank 256" in only(warnings(report), "[lora_r]").message
+    assert "maximum LoRA rank 512" in only(warnings(report), "[lora_r]").message
 
 
 def test_odd_lora_rank_says_vllm_rounds_up(root: Path) -> None:

@@ -45,13 +45,17 @@ def test_sampling_kwargs_top_k_off_is_zero(top_k: int, sent: int) -> None:
 
 
 def test_sampling_kwargs_carries_seed_stops_and_filters() -> None:
-    kwargs = sampling_kwargs(request(top_p=0.9, min_p=0.05, repetition_penalty=1.1), [2])
+    kwargs = sampling_kwargs(
+        request(top_p=0.9, min_p=0.05, repetition_penalty=1.1, presence_penalty=0.2), [2]
+    )
     assert kwargs == {
         "temperature": 0.7,
         "top_p": 0.9,
         "top_k": 0,
         "min_p": 0.05,
         "repetition_penalty": 1.1,
+        "presence_penalty": 0.2,
+        "frequency_penalty": 0.0,
         "max_tokens": 16,
         "seed": 3,
         "stop": ["<|im_end|>"],

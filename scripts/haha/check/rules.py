@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from haha.evaluate.vllm_engine import VLLM_LORA_RANKS
 from haha.experiment import WORKSPACE, WORKSPACE_DATA, Experiment
 from haha.findings import Finding, Severity
 from haha.settings import Settings
 
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256)
 VLLM_UNSUPPORTED_MODULES = {"embed_tokens", "lm_head"}
 
 

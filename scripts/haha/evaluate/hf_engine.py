@@ -115,7 +115,8 @@ class TransformersEngine:
             tokens = sample_tokens(
                 result.logits[:, -1, :].float().cpu(),
                 [batch[i].sampling for i in active],
-                [torch.cat([prompts[i], torch.tensor(produced[i], dtype=torch.long)]) for i in active],
+                [prompts[i] for i in active],
+                [torch.tensor(produced[i], dtype=torch.long) for i in active],
                 [generators[i] for i in active],
             )
             keep = []

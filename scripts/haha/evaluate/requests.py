@@ -26,10 +26,13 @@ class Sampling:
     top_k: int = -1
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
     @classmethod
     def from_setting(cls, setting: dict[str, Any], default_max_tokens: int) -> Sampling:
-        known = {k: setting[k] for k in ("top_p", "top_k", "min_p", "repetition_penalty") if k in setting}
+        names = ("top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty")
+        known = {k: setting[k] for k in names if k in setting}
         return cls(
             temperature=float(setting["temperature"]),
             max_tokens=int(setting.get("max_tokens", default_max_tokens)),

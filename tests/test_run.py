@@ -11,6 +11,7 @@ from haha.errors import AlreadyDone
 from haha.evalspec import load_eval_spec
 from haha.evaluate import build_requests
 from haha.evaluate.hf_engine import TransformersEngine
+from haha.models import SMOLLM2, ensure_model
 from haha.run import run_experiment
 from haha.schemas import validate
 from run_fixtures import NAME, TrainedRepo, train_tiny
@@ -102,9 +103,7 @@ def test_completion_does_not_depend_on_batch(trained: TrainedRepo) -> None:
     requests = build_requests(
         spec, "You are a creative and hilarious comedy writer that loves to craft jokes.", 64
     )
-    engine = TransformersEngine(
-        str(trained.summary.results_file and _model(trained)), trained.summary.adapter
-    )
+    engine = TransformersEngine(base_model(), trained.summary.adapter)
     batch = engine.generate(requests)
     sampled = [i for i, r in enumerate(requests) if r.sampling.temperature > 0][:3]
     for i in sampled:
@@ -112,7 +111,17 @@ def test_completion_does_not_depend_on_batch(trained: TrainedRepo) -> None:
     assert engine.generate(list(reversed(requests))) == list(reversed(batch))
 
 
-def _model(trained: TrainedRepo) -> str:
-    from haha.models import cached_snapshot
+def base_model() -> str:
+    return str(ensure_model(SMOLLM2))
 
-    return str(cached_snapshot("HuggingFaceTB/SmolLM2-135M-Instruct"))
+
+def test_base_model_without_pad_token_evaluates() -> None:
+    """The base SmolLM2 tokenizer has no pad token (Axolotl's saved one does): batching must still work."""
+    from haha.evalspec import EvalSpec
+
+    spec = EvalSpec(
+        ("A man in Ohio bought a boat.", "Scientists found a new moon."), ({"temperature": 0.5},), 2, "0"
+    )
+    requests = build_requests(spec, "Be funny.", 8)
+    texts = TransformersEngine(base_model(), None).generate(requests)
+    assert len(texts) == 4 and all(isinstance(t, str) for t in texts)

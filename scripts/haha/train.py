@@ -185,7 +185,7 @@ def _stream(
     """Run `argv`, teeing output to `log_file`; report step progress and loss lines as they come."""
     tail: list[str] = []
     tokens: dict[str, int] = {}
-    step = "0/?"
+    step, steps = "0/?", 0
     with log_file.open("w") as sink:
         proc = subprocess.Popen(
             argv,
@@ -207,7 +207,8 @@ def _stream(
                     tokens["total"] = int(m.group(1))
                 if m := _SUPERVISED.search(line):
                     tokens["supervised"] = int(m.group(1))
-                if m := _STEP.search(line):
+                if (m := _STEP.search(line)) and int(m.group(2)) >= steps:
+                    steps = int(m.group(2))  # the training bar: evaluation bars in between are shorter
                     step = f"{m.group(1)}/{m.group(2)}"
                 elif m := _LOSS.search(line):
                     log(f"train: step {step} loss {m.group(1)}")

@@ -40,6 +40,8 @@ class TransformersEngine:
             self.adapter if self.adapter and (self.adapter / "tokenizer.json").exists() else self.base_model
         )
         self._tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        if self._tokenizer.pad_token is None:  # base tokenizers often have none; padding is masked anyway
+            self._tokenizer.pad_token = self._tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(self.base_model, dtype=dtype).to(device)
         if len(self._tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(self._tokenizer))
@@ -80,40 +82,40 @@ class TransformersEngine:
         return out
 
     def _decode_batch(self, batch: list[EvalRequest], done: int, total: int, progress: Progress | None):
-        """Prefill once, then decode one token per step for the rows still running.
+        """Prefill each distinct prompt once, then decode one token per step for the rows still running.
 
-        Finished rows leave the batch (and the KV cache), so short punchlines don't pay for long ones.
+        eval.json repeats every prompt for each setting and seed, so the KV cache of one prefill is
+        copied to all its rows (what vLLM's prefix caching does). Finished rows leave the batch and
+        the cache, so short punchlines don't pay for long ones.
         """
         import torch
 
         tok, model = self._tokenizer, self._model
         device = model.device
-        enc = tok(
-            [r.text for r in batch],
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,
-        ).to(device)
-        ids, mask = enc.input_ids, enc.attention_mask
-        prompts = [ids[i][mask[i].bool()].cpu() for i in range(len(batch))]
+        texts = list(dict.fromkeys(r.text for r in batch))
+        enc = tok(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+        ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        prompts = [ids[i][mask[i].bool()].cpu() for i in range(len(texts))]
+        result = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        rows = torch.tensor([texts.index(r.text) for r in batch], device=device)
+        past = result.past_key_values
+        past.batch_select_indices(rows)
+        logits = result.logits[rows, -1, :]
+        mask = mask[rows]
+        positions = mask.sum(-1, keepdim=True) - 1
+        prompts = [prompts[int(i)] for i in rows]
         generators = [torch.Generator().manual_seed(r.seed) for r in batch]
         produced: list[list[int]] = [[] for _ in batch]
         active = list(range(len(batch)))
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        step_ids, past = ids, None
         while active:
-            result = model(
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=past,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            past = result.past_key_values
             tokens = sample_tokens(
-                result.logits[:, -1, :].float().cpu(),
+                logits.float().cpu(),
                 [batch[i].sampling for i in active],
                 [prompts[i] for i in active],
                 [torch.tensor(produced[i], dtype=torch.long) for i in active],
@@ -132,9 +134,20 @@ class TransformersEngine:
                 tokens = [tokens[row] for row in keep]
                 mask, positions = mask[index], positions[index]
                 active = [active[row] for row in keep]
+            if not active:
+                break
             step_ids = torch.tensor(tokens, device=device, dtype=torch.long).unsqueeze(1)
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
-            positions = positions[:, -1:] + 1
+            positions = positions + 1
+            result = model(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            past, logits = result.past_key_values, result.logits[:, -1, :]
         return [clean_completion(tok.decode(self._strip_stop(p), skip_special_tokens=True)) for p in produced]
 
     def _stopped(self, tokens: list[int]) -> bool:

@@ -241,9 +241,12 @@ def test_merge_of_two_configs_then_rerun_after_partial_failure(
     repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_argv(monkeypatch, f"fail-for={LLAMA}")
+    gate = repo_root.parent / "release-pods"
+    monkeypatch.setenv("FAKE_RUN_GATE", str(gate))  # hold both pods in flight until released
     launched = launch_local(repo_root)
     assert sorted(x.run.config for x in launched) == [LLAMA, SMOL]
     assert launch_local(repo_root) == []  # both in flight: no second pods
+    gate.touch()
     wait_done(repo_root)
     assert len(compute_for(repo_root).list_pods()) == 2
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from haha.compute.base import Compute
+from haha.compute.base import Compute, argv_from_env
 from haha.errors import InputError
 from haha.repo import Repo
 from haha.settings import Settings
@@ -74,13 +74,7 @@ def run_argv(env: Mapping[str, str], repo: Repo, basename: str, mode: str) -> li
     """The command the pod runs: HAHA_RUN_ARGV (a JSON list) or `haha run|eval <basename>`."""
     raw = env.get(RUN_ARGV_ENV)
     if raw:
-        try:
-            argv = json.loads(raw)
-        except ValueError:
-            argv = None
-        if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-            raise InputError(f"{RUN_ARGV_ENV} must be a non-empty JSON list of strings", field=RUN_ARGV_ENV)
-        return argv
+        return argv_from_env(raw, RUN_ARGV_ENV)
     verb = ["eval", "--force"] if mode == "eval" else ["run"]
     return [sys.executable, "-m", "haha.cli", verb[0], basename, *verb[1:], "--repo", str(repo.root)]
 

@@ -6,6 +6,8 @@ argv[1] picks the behaviour, as a test would pick a config that fails in that wa
   eval-oom      finish "training", then die with CUDA's out-of-memory error during eval
   sleep         hang (for deadline tests)
   fail-for=NAME crash for basename NAME, else ok
+With FAKE_RUN_GATE set to a path, it first waits (up to 60 s) for that file, so a test can hold pods
+in flight for as long as it needs them there.
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pod_results import write_fake_results
 
 
+def wait_for_gate(gate: str | None) -> None:
+    deadline = time.monotonic() + 60
+    while gate and not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main() -> None:
     basename = os.environ["HAHA_BASENAME"]
     mode = sys.argv[1]
+    wait_for_gate(os.environ.get("FAKE_RUN_GATE"))
     print(f"fake run: {basename} ({mode}, {os.environ.get('HAHA_MODE')})", flush=True)
     if mode.startswith("fail-for="):
         mode = "train-crash" if mode.split("=", 1)[1] == basename else "ok"

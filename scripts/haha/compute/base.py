@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from haha.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,14 @@ class Compute(Protocol):
     def terminate(self, pod_id: str) -> None:
         """Terminate (not stop: a stopped pod still bills its volume). Idempotent."""
         ...
+
+
+def argv_from_env(raw: str, name: str) -> list[str]:
+    """A command line given in an environment variable as a JSON list of strings."""
+    try:
+        argv = json.loads(raw)
+    except ValueError:
+        argv = None
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise InputError(f"{name} must be a non-empty JSON list of strings", field=name)
+    return argv

@@ -16,8 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from haha.compute.base import Pod, PodSpec
-from haha.errors import InputError
+from haha.compute.base import Pod, PodSpec, argv_from_env
 from haha.podname import PodName
 from haha.settings import Settings
 
@@ -33,13 +32,7 @@ def pod_argv(spec: PodSpec) -> list[str]:
     if raw is None:
         parsed = PodName.parse(spec.name)
         return [sys.executable, "-m", "haha.cli", "pod", parsed.basename if parsed else spec.name]
-    try:
-        argv = json.loads(raw)
-    except ValueError:
-        argv = None
-    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-        raise InputError(f"{ARGV_ENV} must be a non-empty JSON list of strings", field=ARGV_ENV)
-    return argv
+    return argv_from_env(raw, ARGV_ENV)
 
 
 def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> int:

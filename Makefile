@@ -18,13 +18,15 @@ install: $(VENV)/.installed
 
 # torch first, pinned: this machine's pip finds the 2.13.0 CPU wheel locally, where plain `torch`
 # (pulled in by Axolotl) would download a multi-GB CUDA build. RunPod's SDK goes last, in its own pip
-# call: its pins (typer, python-dotenv) conflict on paper with Axolotl's exact ones.
+# call: its pins (typer, python-dotenv) conflict on paper with Axolotl's exact ones. It is named
+# directly: reinstalling `-e .[cloud]` lets pip move huggingface_hub past Axolotl's pin (seen: 2.4.0,
+# which breaks transformers 5.16).
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[train,dev]'
-	$(PIP) install --quiet -e '.[cloud]'
+	$(PIP) install --quiet 'runpod==1.12.0'  # the [cloud] extra; `-e .[cloud]` would re-resolve hub
 	$(HAHA) models seed
 	touch $@
 

@@ -74,6 +74,7 @@ bench: install
 	$(PY) bench/check_bench.py
 	$(PY) bench/report_bench.py
 	$(PY) bench/eval_bench.py
+	$(PY) bench/run_bench.py
 
 clean:
 	rm -rf $(VENV) .haha

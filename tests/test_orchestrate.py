@@ -16,7 +16,7 @@ from haha.compute.base import Pod
 from haha.compute.runpod import RunPodCompute
 from haha.errors import InputError
 from haha.launch import START_COMMAND, boot_script, launch
-from haha.plan import Record, make_plan
+from haha.plan import Record, failed_same_config, make_plan
 from haha.podname import PodName
 from haha.reap import decide, reap
 from haha.repo import Repo
@@ -163,6 +163,18 @@ def test_make_plan_is_pure_and_deterministic() -> None:
     assert json.loads(plan.to_json())["include"] == [
         {"config": "c-001", "mode": "eval", "reason": plan.runs[0].reason}
     ]
+
+
+def test_a_failed_config_is_held_until_named_or_edited() -> None:
+    desired = {"a-001": "sha-a", "b-001": "sha-b"}
+    held = make_plan(desired, {}, set(), {}, "e", failed={"a-001"})
+    assert [r.config for r in held.runs] == ["b-001"] and held.failed == ("a-001",)
+    retried = make_plan(desired, {}, set(), {}, "e", failed={"a-001"}, retry={"a-001"})
+    assert [r.config for r in retried.runs] == ["a-001", "b-001"] and retried.failed == ()
+    assert failed_same_config({"state": "failed", "config_sha256": "sha-a"}, "sha-a")
+    assert not failed_same_config({"state": "failed", "config_sha256": "old"}, "sha-a")  # edited: retry
+    assert not failed_same_config({"state": "succeeded", "config_sha256": "sha-a"}, "sha-a")
+    assert failed_same_config({"state": "failed"}, "sha-a")  # statuses from before the hash was recorded
 
 
 def test_reaper_decision_is_a_function_of_pods_and_now() -> None:

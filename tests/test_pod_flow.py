@@ -22,7 +22,7 @@ from fakes.github_api import GitHubFake
 from haha.collect import collect, pending, write_pr_body
 from haha.compute.local import RUNNING, TERMINATED, LocalCompute
 from haha.launch import launch
-from haha.plan import load_plan
+from haha.plan import load_plan, sha256_file
 from haha.repo import Repo
 from haha.settings import load_settings
 from haha.store import get_store
@@ -160,7 +160,10 @@ def test_failure_mid_run_uploads_logs_marks_failed_and_terminates(
     assert statuses(repo_root) == [TERMINATED]
     assert github.dispatches[-1]["client_payload"]["state"] == "failed"
     plan = load_plan(Repo(repo_root), compute_for(repo_root), store)
-    assert [r.config for r in plan.runs] == [LLAMA, SMOL]  # the failed run is launchable again
+    assert [r.config for r in plan.runs] == [LLAMA] and plan.failed == (SMOL,)  # held until named
+    assert status["config_sha256"] == sha256_file(Repo(repo_root).config_path(SMOL))
+    retry = load_plan(Repo(repo_root), compute_for(repo_root), store, retry={SMOL})
+    assert [r.config for r in retry.runs] == [LLAMA, SMOL]  # and launchable again when named
     FAULTS.append((fault, f"status failed ({expected}), logs uploaded, dispatch sent, pod terminated"))
 
 
@@ -253,16 +256,20 @@ def test_merge_of_two_configs_then_rerun_after_partial_failure(
     store = store_of(repo_root)
     repo = Repo(repo_root)
     plan = load_plan(repo, compute_for(repo_root), store)
-    assert [r.config for r in plan.runs] == [LLAMA] and plan.awaiting_collect == (SMOL,)
+    # The failed config is held, not relaunched on every merge; the good one waits for collect.
+    assert plan.runs == () and plan.failed == (LLAMA,) and plan.awaiting_collect == (SMOL,)
+    assert launch_local(repo_root) == []
 
     collect(repo, store, None, print)
     run_argv(monkeypatch, "ok")
-    (again,) = launch_local(repo_root)
-    assert again.run.config == LLAMA
+    (again,) = launch_local(repo_root, (LLAMA,))  # naming it is asking for the retry
+    assert again.run.config == LLAMA and again.run.reason == "retry after a failed run"
     wait_done(repo_root)
     collect(repo, store, None, print)
     assert load_plan(repo, compute_for(repo_root), store).done == (LLAMA, SMOL)
-    FAULTS.append(("one of two configs fails", "only the failed one relaunched; both collected after"))
+    FAULTS.append(
+        ("one of two configs fails", "failed one held until named, then relaunched; both collected")
+    )
 
 
 def test_zz_print_fault_table() -> None:

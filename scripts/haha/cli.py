@@ -187,14 +187,16 @@ def plan(
 
     found, settings = context(repo)
     store = None if no_store else get_store(settings, found.root)
-    result = load_plan(found, get_compute(settings, found.root, compute), store)
+    wanted = {Path(c).stem for c in configs or ()}  # named configs are retried even after a failure
+    result = load_plan(found, get_compute(settings, found.root, compute), store, retry=wanted)
     if configs:
-        wanted = {Path(c).stem for c in configs}
         result = replace(result, runs=tuple(r for r in result.runs if r.config in wanted))
     for run in result.runs:
         say(f"plan: {run.config} ({run.mode}): {run.reason}")
     for name in result.stale_configs:
         say(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
+    for name in result.failed:
+        say(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
     print(result.to_json())
 
 

@@ -150,8 +150,9 @@ def launch(
     """Re-plan (fresh pod list), then launch each selected run; skipped names are logged, not errors."""
     if compute.kind == "runpod":
         require_pinned_image(settings)
-    plan = load_plan(repo, compute, store)
-    runs, skipped = select(plan, [_basename(n) for n in names])
+    wanted = [_basename(n) for n in names]
+    plan = load_plan(repo, compute, store, retry=wanted)  # naming a config is asking to retry it
+    runs, skipped = select(plan, wanted)
     for name in skipped:
         log(f"launch: {name}: {_why_not(plan, name)}; not launching")
     local_root = repo.root.resolve() if compute.kind == "local" else None
@@ -175,6 +176,7 @@ def _why_not(plan: Plan, name: str) -> str:
         ("a pod is already running it", plan.in_flight),
         ("results are already collected", plan.done),
         ("results are published, waiting for collect", plan.awaiting_collect),
+        ("its last run failed; name it to retry", plan.failed),
     ):
         if name in names:
             return label

@@ -47,6 +47,7 @@ class Plan:
     in_flight: tuple[str, ...] = ()
     awaiting_collect: tuple[str, ...] = ()
     stale_configs: tuple[str, ...] = field(default=())  # edited after training: never retrained
+    failed: tuple[str, ...] = ()  # last run of this very config failed: relaunched only when named
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
@@ -57,6 +58,7 @@ class Plan:
             "in_flight": list(self.in_flight),
             "awaiting_collect": list(self.awaiting_collect),
             "stale_configs": list(self.stale_configs),
+            "failed": list(self.failed),
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -73,14 +75,18 @@ def make_plan(
     flying: Iterable[str],
     published: Mapping[str, Record],
     eval_sha256: str,
+    failed: Iterable[str] = (),
+    retry: Iterable[str] = (),
 ) -> Plan:
     """The pure reconcile step.
 
     desired: basename → sha256 of its config file; done: collected results; flying: basenames with
-    live pods; published: results in the model store not yet matched by a collected file.
+    live pods; published: results in the model store not yet matched by a collected file; failed:
+    configs whose last run, of this same config file, failed — not relaunched on every merge (that
+    would pay for the same failure again) unless named in `retry`.
     """
-    flying = frozenset(flying)
-    runs, done_names, waiting, stale = [], [], [], []
+    flying, failed, retry = frozenset(flying), frozenset(failed), frozenset(retry)
+    runs, done_names, waiting, stale, held = [], [], [], [], []
     for name in sorted(desired):
         record = done.get(name)
         if record and record.config_sha256 and record.config_sha256 != desired[name]:
@@ -98,13 +104,17 @@ def make_plan(
         if _published_covers(published.get(name), mode, eval_sha256):
             waiting.append(name)
             continue
-        runs.append(PlannedRun(name, mode, reason))
+        if name in failed and name not in retry:
+            held.append(name)
+            continue
+        runs.append(PlannedRun(name, mode, reason if name not in failed else "retry after a failed run"))
     return Plan(
         runs=tuple(runs),
         done=tuple(done_names),
         in_flight=tuple(sorted(flying & desired.keys())),
         awaiting_collect=tuple(waiting),
         stale_configs=tuple(stale),
+        failed=tuple(held),
     )
 
 
@@ -147,7 +157,7 @@ def collected(repo: Repo) -> dict[str, Record]:
     return out
 
 
-def load_plan(repo: Repo, compute: Compute, store: ModelStore | None) -> Plan:
+def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Iterable[str] = ()) -> Plan:
     """Gather the inputs (repo files, pod list, store lookups for would-be launches) and plan."""
     desired = desired_configs(repo)
     done = collected(repo)
@@ -155,8 +165,18 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None) -> Plan:
     eval_sha = sha256_file(repo.eval_path)
     first = make_plan(desired, done, flying, {}, eval_sha)
     published: dict[str, Record] = {}
-    if store is not None:  # only the candidates: one lookup each
+    failed: set[str] = set()
+    if store is not None:  # only the candidates: two lookups each
         for run in first.runs:
             if (record := record_of(store.fetch_results(run.config))) is not None:
                 published[run.config] = record
-    return make_plan(desired, done, flying, published, eval_sha)
+            if failed_same_config(store.fetch_status(run.config), desired[run.config]):
+                failed.add(run.config)
+    return make_plan(desired, done, flying, published, eval_sha, failed, retry)
+
+
+def failed_same_config(status: Mapping[str, Any] | None, config_sha256: str) -> bool:
+    """A failed run of this exact config file (an edited config deserves a fresh try)."""
+    if not status or status.get("state") != "failed":
+        return False
+    return status.get("config_sha256") in (None, config_sha256)

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from haha.compute.base import Compute, argv_from_env
 from haha.errors import InputError
+from haha.plan import sha256_file
 from haha.repo import Repo
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
@@ -313,6 +314,7 @@ class PodRun:
             "gpu_count": self.info.gpu_count,
             "cost_per_hour": self.info.cost_per_hour,
             "git_ref": self.env.get("HAHA_REF"),
+            "config_sha256": self._config_sha256(),
             "started_at": _stamp(self._started),
             "deadline": _stamp(self.info.deadline),
         }
@@ -322,6 +324,13 @@ class PodRun:
         if reason:
             status["reason"] = reason
         return {k: v for k, v in status.items() if v is not None}
+
+    def _config_sha256(self) -> str | None:
+        """Which config file this run was for: plan retries a failed config once it is edited."""
+        try:
+            return sha256_file(self.repo.config_path(self.info.basename))
+        except (InputError, OSError):
+            return None
 
     def _get_store(self) -> ModelStore:
         if self._store is None:

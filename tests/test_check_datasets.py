@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from check_helpers import DATA, EVAL, check, errors, make_repo, only, warnings
+from check_helpers import DATA, EVAL, ROOT, check, errors, make_repo, only, warnings
 from haha.check import gate, tokens
 from haha.check.datasets import MAX_LINE_FINDINGS, scan_dataset
 from haha.findings import Severity
@@ -143,3 +143,21 @@ def test_rows_longer_than_sequence_len_are_reported(root: Path) -> None:
     assert "will be dropped" in finding.message
     cost = next(c for c in report.costs if c.config == "haha-smollm2-135m-lora-001")
     assert 0 < cost.long_share < 1
+
+
+def test_exact_counts_by_pieces_equal_whole_row_encoding() -> None:
+    """With ChatML markers as added tokens, counting distinct pieces once is exact, not an estimate."""
+    from haha.check.tokens import HfCounter, cached_tokenizer_file, chatml
+    from haha.models import SMOLLM2, ensure_model
+    from tokenizers import Tokenizer
+
+    ensure_model(SMOLLM2)
+    path = cached_tokenizer_file(SMOLLM2)
+    rows = [json.loads(line) for line in (ROOT / DATA).read_text().splitlines()[:50]]
+    texts = [
+        chatml(system, r["instruction"], r["input"], r["output"])
+        for r in rows
+        for system in ("", "Be funny.")
+    ]
+    whole = [len(e.ids) for e in Tokenizer.from_file(path).encode_batch(texts, add_special_tokens=True)]
+    assert HfCounter(SMOLLM2, path).count(texts) == whole

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 IM_START = "<|im_start|>"
@@ -42,12 +42,28 @@ class HfCounter:
     name: str
     path: str
     note: str = ""
+    _sizes: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
-    def count(self, texts: list[str]) -> list[int]:
+    @functools.cached_property
+    def _tokenizer(self):
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(self.path)
-        return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
+        return Tokenizer.from_file(self.path)
+
+    def count(self, texts: list[str]) -> list[int]:
+        tokenizer = self._tokenizer
+        added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
+        if not {IM_START, IM_END} <= added:
+            return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
+        # The markers are added tokens, which the tokenizer splits the text on before anything else,
+        # so a row's count is exactly the sum of its pieces. Pieces (system prompts, setups,
+        # punchlines) repeat across configs and rows: each distinct one is encoded once per check.
+        splits = [_SPECIAL.split(t) for t in texts]
+        new = sorted({p for parts in splits for p in parts[::2]} - self._sizes.keys())
+        encoded = tokenizer.encode_batch(new, add_special_tokens=False)
+        self._sizes.update({piece: len(e.ids) for piece, e in zip(new, encoded, strict=True)})
+        extra = len(tokenizer.encode("", add_special_tokens=True).ids)  # BOS/EOS the post-processor adds
+        return [extra + len(parts) // 2 + sum(self._sizes[p] for p in parts[::2]) for parts in splits]
 
 
 @functools.lru_cache(maxsize=1 << 17)

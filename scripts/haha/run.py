@@ -144,6 +144,8 @@ def run_experiment(
 
     store = get_store(settings, repo.root) if publish else None
     location = store.location(basename) if store else str(outcome.adapter_dir)
+    if not store or store.kind == "local":  # a folder: record it relative to the repo, not this machine
+        location = repo.rel(Path(location))
     meta = run_meta(pre, repo, settings, device, outcome, eng, location, summary.stage_seconds)
     document = build_results(pre.exp, pre.spec, requests, completions, meta)
     write_results(document, pre.workdir / "results.json")

@@ -46,4 +46,4 @@ RUN pip install --no-cache-dir --no-deps -e . \
         runpod==1.12.0 \
  && haha --help > /dev/null
 
-CMD ["bash", "-c", "echo \"$HAHA_BOOT\" | base64 -d > /tmp/haha-boot.sh && exec bash /tmp/haha-boot.sh"]
+CMD ["bash", "-c", "boot=\"$(mktemp)\" && echo \"$HAHA_BOOT\" | base64 -d > \"$boot\" && exec bash \"$boot\""]

@@ -212,5 +212,5 @@ def test_reaper_terminates_only_the_pod_past_its_deadline_and_reports_it(
 
 
 def test_image_start_command_decodes_and_runs_the_boot_script() -> None:
-    assert START_COMMAND == 'echo "$HAHA_BOOT" | base64 -d > /tmp/boot.sh && exec bash /tmp/boot.sh'
+    assert START_COMMAND == 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
     assert "pod-terminate" in boot_script() and "trap teardown EXIT" in boot_script()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pod boot: check out the repo at the launched commit and run `haha pod`. Shipped base64-encoded in
 # HAHA_BOOT; the image's start command is
-#   bash -c 'echo "$HAHA_BOOT" | base64 -d > /tmp/boot.sh && exec bash /tmp/boot.sh'
+#   bash -c 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
 # First teardown layer: whatever happens here, the EXIT trap terminates the pod (marking the run
 # failed with this log when `haha pod` did not get to finish it).
 set -uo pipefail

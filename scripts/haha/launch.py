@@ -28,7 +28,8 @@ from haha.store.base import ModelStore
 
 Log = Callable[[str], None]
 # The image's start command: decode the boot script from the env and run it (no docker_args needed).
-START_COMMAND = 'echo "$HAHA_BOOT" | base64 -d > /tmp/boot.sh && exec bash /tmp/boot.sh'
+# A file of its own per pod: local pods share /tmp, and bash reads a script as it runs it.
+START_COMMAND = 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
 # Secrets the pod needs, by env name: terminate itself, publish, log to W&B, notify GitHub.
 SECRET_NAMES = ("RUNPOD_API_KEY", "HF_TOKEN", "WANDB_API_KEY", "GITHUB_TOKEN")
 # A long-lived token for the pod's repository_dispatch; reaches the pod as GITHUB_TOKEN.

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from haha import clock
 from haha.errors import HahaError
 from haha.repo import Repo
 from haha.settings import Settings, load_settings
@@ -164,12 +165,6 @@ ComputeOpt = Annotated[
 ]
 
 
-def _now() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
-
-
 @app.command()
 def plan(
     configs: Annotated[list[str] | None, typer.Argument(help="Only these basenames (default: all).")] = None,
@@ -218,7 +213,7 @@ def launch(
     found, settings = context(repo)
     runner = get_compute(settings, found.root, compute)
     launched = launch_runs(
-        found, settings, os.environ, runner, get_store(settings, found.root), configs or [], _now(), say
+        found, settings, os.environ, runner, get_store(settings, found.root), configs or [], clock.now(), say
     )
     print(
         json.dumps(
@@ -328,7 +323,9 @@ def reap(
     found, settings = context(repo)
     runner = get_compute(settings, found.root, compute)
     local_log = (lambda p: runner.dir / f"{p.id}.log") if runner.kind == "local" else None  # type: ignore[attr-defined]
-    reaped = reap_pods(runner, get_store(settings, found.root), settings, _now(), say, dry_run, local_log)
+    reaped = reap_pods(
+        runner, get_store(settings, found.root), settings, clock.now(), say, dry_run, local_log
+    )
     print(
         json.dumps(
             [

@@ -12,11 +12,12 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from haha.clock import stamp
 from haha.compute.base import Compute, Pod, PodSpec
 from haha.errors import InputError
 from haha.experiment import Experiment
@@ -75,7 +76,7 @@ def pod_spec(
         "HAHA_MODE": run.mode,
         "HAHA_REF": sha or "HEAD",
         "HAHA_REPO_URL": repo_url(settings, env),
-        "HAHA_DEADLINE": deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "HAHA_DEADLINE": stamp(deadline),
         "HAHA_POD_NAME": str(name),
         "HAHA_STORE": settings.store_kind,
         "HAHA_BOOT": boot_b64(),

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from haha import clock
 from haha.compute.base import Compute, argv_from_env
 from haha.errors import InputError
 from haha.plan import sha256_file
@@ -113,14 +114,6 @@ def is_final(status: Mapping[str, Any] | None) -> bool:
     return bool(status) and status.get("state") in ("succeeded", "failed")  # type: ignore[union-attr]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class PodInfo:
     basename: str
@@ -142,7 +135,7 @@ class PodRun:
         env: Mapping[str, str],
         basename: str,
         log: Log,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = clock.now,
         log_interval_s: float = LOG_INTERVAL_S,
     ) -> None:
         self.repo, self.settings, self.env, self.now = repo, settings, env, now
@@ -170,7 +163,7 @@ class PodRun:
     def say(self, message: str) -> None:
         self._say(message)
         with contextlib.suppress(ValueError):
-            self._log_out.write(f"{_stamp(self.now())} {message}\n")
+            self._log_out.write(f"{clock.stamp(self.now())} {message}\n")
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
@@ -178,7 +171,9 @@ class PodRun:
         error: str | None = None
         watchdog = threading.Thread(target=self._watch, name="haha-deadline", daemon=True)
         try:
-            self.say(f"pod: {self.info.basename} ({self.info.mode}), deadline {_stamp(self.info.deadline)}")
+            self.say(
+                f"pod: {self.info.basename} ({self.info.mode}), deadline {clock.stamp(self.info.deadline)}"
+            )
             self._describe_self()
             self._publish_status("running")
             watchdog.start()
@@ -267,7 +262,7 @@ class PodRun:
             if self._finishing:
                 return
             self._deadline_hit = True
-        self.say(f"deadline: {_stamp(self.info.deadline)} passed; stopping the run")
+        self.say(f"deadline: {clock.stamp(self.info.deadline)} passed; stopping the run")
         self._stop_child()
         if not self._finished.wait(timeout=FINISH_GRACE_S):
             self.say("deadline: teardown is stuck; terminating the pod now")
@@ -315,11 +310,11 @@ class PodRun:
             "cost_per_hour": self.info.cost_per_hour,
             "git_ref": self.env.get("HAHA_REF"),
             "config_sha256": self._config_sha256(),
-            "started_at": _stamp(self._started),
-            "deadline": _stamp(self.info.deadline),
+            "started_at": clock.stamp(self._started),
+            "deadline": clock.stamp(self.info.deadline),
         }
         if state != "running":
-            status["finished_at"] = _stamp(now)
+            status["finished_at"] = clock.stamp(now)
             status["pod_seconds"] = round((now - self._started).total_seconds(), 1)
         if reason:
             status["reason"] = reason
@@ -416,7 +411,7 @@ def mark_failed_if_unfinished(
     store = get_store(settings, root)
     if is_final(store.fetch_status(basename)):
         return False
-    status = {"state": "failed", "reason": reason, "finished_at": _stamp(_now())}
+    status = {"state": "failed", "reason": reason, "finished_at": clock.stamp()}
     store.publish(RunArtifacts(basename, log_files=tuple(p for p in log_files if p.is_file()), status=status))
     log(f"store: marked {basename} failed: {reason}")
     return True

@@ -11,12 +11,12 @@ import getpass
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from haha import __version__
+from haha.clock import stamp
 from haha.errors import AlreadyDone, InputError, ModelUnavailable
 from haha.evalspec import EvalSpec, load_eval_spec
 from haha.evaluate import build_requests, choose_engine
@@ -27,8 +27,8 @@ from haha.repo import Repo
 from haha.results import build_results, write_results
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
-from haha.train import Device, TrainOutcome, find_adapter, train
-from haha.workspace import localize, workdir_for
+from haha.train import Device, TrainOutcome, find_adapter, output_dir_for, train
+from haha.workspace import workdir_for
 
 Log = Callable[[str], None]
 
@@ -121,13 +121,7 @@ def run_experiment(
     """
     pre = preflight(repo, name, env)
     basename = pre.exp.basename
-    results_file = repo.results_path(basename)
-    if results_file.exists() and not force:
-        raise AlreadyDone(
-            f"results already exist: {repo.rel(results_file)}",
-            file=results_file,
-            fix="pass --force to re-run and overwrite them",
-        )
+    results_file = _results_file(repo, basename, force)
     summary = RunSummary(basename)
     device = Device.detect()
     log(f"run: {basename} on {device}; work folder {pre.workdir}")
@@ -161,7 +155,7 @@ def run_experiment(
                 results_file=pre.workdir / "results.json",
                 log_files=tuple(p for p in (outcome.log_file,) if p.exists()),
                 model_card=model_card(pre.exp, document),
-                status={"state": "succeeded", "finished_at": _now()},
+                status={"state": "succeeded", "finished_at": stamp()},
             )
         )
         log(f"publish: {summary.location} ({store.kind} store, {time.monotonic() - started:.1f} s)")
@@ -180,14 +174,8 @@ def evaluate_only(
 ) -> RunSummary:
     """`haha eval`: re-evaluate a trained config; adapter from --adapter, the work folder or the store."""
     pre = preflight(repo, name, env)
-    results_file = repo.results_path(pre.exp.basename)
-    if results_file.exists() and not force:
-        raise AlreadyDone(
-            f"results already exist: {repo.rel(results_file)}",
-            file=results_file,
-            fix="pass --force to overwrite them",
-        )
-    adapter = adapter or _local_adapter(pre, repo, settings, env)
+    results_file = _results_file(repo, pre.exp.basename, force)
+    adapter = adapter or find_adapter(output_dir_for(pre.exp, repo, pre.workdir))
     if adapter is None:
         adapter = get_store(settings, repo.root).fetch_adapter(
             pre.exp.basename, pre.workdir / "fetched-adapter"
@@ -211,9 +199,14 @@ def evaluate_only(
     return summary
 
 
-def _local_adapter(pre: Preflight, repo: Repo, settings: Settings, env: Mapping[str, str]) -> Path | None:
-    output_dir = localize({"output_dir": pre.exp.config.get("output_dir", "output")}, repo, pre.workdir)
-    return find_adapter(Path(output_dir["output_dir"]))
+def _results_file(repo: Repo, basename: str, force: bool) -> Path:
+    """Where results go; existing ones are never overwritten without --force."""
+    path = repo.results_path(basename)
+    if path.exists() and not force:
+        raise AlreadyDone(
+            f"results already exist: {repo.rel(path)}", file=path, fix="pass --force to overwrite them"
+        )
+    return path
 
 
 def run_meta(
@@ -234,7 +227,7 @@ def run_meta(
         versions["axolotl"] = version("axolotl")
     return {
         "haha_version": __version__,
-        "created_at": _now(),
+        "created_at": stamp(),
         "engine": engine.name,
         "versions": versions,
         "base_model": pre.exp.base_model,
@@ -281,7 +274,3 @@ System message: {exp.system_message}
 ```yaml
 {exp.path.read_text()}```
 """
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

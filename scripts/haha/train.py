@@ -75,6 +75,11 @@ class TrainOutcome:
     skipped: bool = False
 
 
+def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
+    """Where Axolotl writes this experiment's adapter on this machine."""
+    return Path(localize({"output_dir": exp.config.get("output_dir", "output")}, repo, workdir)["output_dir"])
+
+
 def find_adapter(output_dir: Path) -> Path | None:
     """The folder holding a finished LoRA adapter, or None."""
     if (output_dir / "adapter_config.json").is_file() and any(
@@ -97,6 +102,7 @@ def axolotl_config(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The config Axolotl actually runs, and the CPU overrides applied to it."""
     config = localize(exp.config, repo, workdir)
+    config["output_dir"] = str(output_dir_for(exp, repo, workdir))  # also where `haha eval` looks
     config["wandb_project"] = settings.wandb_project
     config["wandb_name"] = exp.basename
     config["wandb_run_id"] = exp.basename

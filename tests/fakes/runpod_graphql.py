@@ -1,59 +1,183 @@
-"""A loopback RunPod GraphQL API: what runpod 1.12's create_pod/get_pods/get_pod/terminate_pod send.
+"""A loopback RunPod GraphQL API: what runpod 1.12's create_pod/get_pods/get_pod/terminate_pod send,
+and the listing queries `haha` sends through `runpod.api.graphql.run_graphql_query`.
 
 Point the SDK at it with `RUNPOD_API_BASE_URL=<url>` (read on every call). Requests are recorded with
-the parsed root field and its `input` so tests can assert on image, GPU type and env.
+the parsed root field, its `input` and every field path the query selected (`request.parsed
+["selected"]`, e.g. `myself.pods.env`), so tests can assert on image, GPU type, env — and that no
+listing asks for pods' `env`. Replies carry only the fields a query selected, like a GraphQL server.
+
+With a `PodStarter`, a deployed pod really runs: the image's start command (`bash -c <start>`) as a
+process group on this machine, with the image's env, the pod's env and `RUNPOD_POD_ID`. Like RunPod,
+a container that exits while its pod is not terminated is started again (up to `max_restarts`);
+`podTerminate` kills the process group. Faults: GPU types out of stock, the first N terminates
+failing, HTTP 5xx with an HTML body, and replies slower than the client waits.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from fakes.graphql import GraphQLSyntaxError, parse
-from fakes.server import Reply, Request
+from fakes.graphql import Field, GraphQLSyntaxError, parse
+from fakes.server import LoopbackServer, Reply, Request
 
 OUT_OF_STOCK = (
     "There are no longer any instances available with the requested specifications. "
     "Please refresh and try again."
 )
+HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 DEFAULT_GPUS = (
     {"id": "NVIDIA H100 80GB HBM3", "displayName": "H100 SXM", "memoryInGb": 80},
     {"id": "NVIDIA H100 PCIe", "displayName": "H100 PCIe", "memoryInGb": 80},
     {"id": "NVIDIA A100-SXM4-80GB", "displayName": "A100 SXM", "memoryInGb": 80},
+    {"id": "NVIDIA H200", "displayName": "H200 SXM", "memoryInGb": 141},
 )
+
+
+@dataclass
+class PodStarter:
+    """Runs each deployed pod's container on this machine.
+
+    `start_command` is the image's start command (run as `bash -c`), `image_env` the env the image
+    brings (PATH with its Python first, CA files, ...); logs go to `log_dir/<pod id>.log`.
+    """
+
+    start_command: str
+    image_env: dict[str, str]
+    log_dir: Path
+    max_restarts: int = 3
+    restart_delay_s: float = 0.5
+    kill_grace_s: float = 5.0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    starts: dict[str, int] = field(default_factory=dict)  # pod id → times its container started
+    exits: dict[str, list[int]] = field(default_factory=dict)  # pod id → exit statuses, in order
+
+    def log_path(self, pod_id: str) -> Path:
+        return self.log_dir / f"{pod_id}.log"
+
+    def start(self, pod_id: str, env: dict[str, str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(pod_id), "ab") as log:
+            log.write(f"--- container start {self.starts.get(pod_id, 0) + 1} ---\n".encode())
+            log.flush()
+            self.procs[pod_id] = subprocess.Popen(
+                ["bash", "-c", self.start_command],
+                env={**self.image_env, **env, "RUNPOD_POD_ID": pod_id},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts[pod_id] = self.starts.get(pod_id, 0) + 1
+
+    def kill(self, pod_id: str) -> None:
+        proc = self.procs.get(pod_id)
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, self.kill_grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _group_alive(proc.pid):
+                proc.poll()
+                time.sleep(0.05)
+            if not _group_alive(proc.pid):
+                break
+        proc.poll()
+
+    def running(self) -> list[str]:
+        return [pid for pid, proc in self.procs.items() if proc.poll() is None or _group_alive(proc.pid)]
+
+    def kill_all(self) -> None:
+        for pod_id in list(self.procs):
+            self.kill(pod_id)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
 class RunPodFake:
     api_key: str = "rp-test-key"
     gpus: tuple[dict[str, Any], ...] = DEFAULT_GPUS
+    prices: dict[str, float] = field(default_factory=dict)  # gpu id → costPerHr (default 2.99)
     out_of_stock: set[str] = field(default_factory=set)
     deploy_errors: dict[str, str] = field(default_factory=dict)  # gpu id → error message
+    terminate_errors: int = 0  # the first N podTerminate calls fail
+    http_errors: dict[str, int] = field(default_factory=dict)  # root field → first N calls get a 502 (HTML)
+    slow: dict[str, tuple[int, float]] = field(default_factory=dict)  # root field → (first N calls, delay s)
+    # RunPod gives each pod an API key of its own in RUNPOD_API_KEY; it is accepted like the account's.
+    inject_pod_key: bool = True
     network_volumes: list[dict[str, Any]] = field(default_factory=list)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    terminated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    starter: PodStarter | None = None
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _seen: dict[str, int] = field(default_factory=dict)  # root field → calls so far (for faults)
+    _pod_keys: dict[str, str] = field(default_factory=dict)  # key → pod id
 
     def handle(self, request: Request, base_url: str) -> Reply:
         if request.method != "POST" or request.path != "/graphql":
             return Reply(404, b"not found")
-        if request.header("authorization") != f"Bearer {self.api_key}":
+        key = request.header("authorization").removeprefix("Bearer ")
+        if key != self.api_key and key not in self._pod_keys:
             return Reply.json({"errors": [{"message": "Unauthorized"}]}, status=401)
         try:
             op = parse(request.json()["query"])
         except GraphQLSyntaxError as exc:
             return Reply.json({"errors": [{"message": str(exc)}]}, status=400)
         root = op.fields[0]
-        request.parsed = {"kind": op.kind, "field": root.name, "input": root.args.get("input")}
+        request.parsed = {
+            "kind": op.kind,
+            "field": root.name,
+            "input": root.args.get("input"),
+            "selected": sorted(_paths(root)),
+            "key": "account" if key == self.api_key else f"pod:{self._pod_keys[key]}",
+        }
+        if self._fault(self.http_errors, root.name):
+            return Reply(502, HTML_502, {"Content-Type": "text/html"})
         try:
             data = getattr(self, f"_{root.name}")(root.args.get("input") or {})
         except _GraphQLError as exc:
             return Reply.json(
                 {"errors": [{"message": str(exc), "path": [root.name]}], "data": {root.name: None}}
             )
-        return Reply.json({"data": {root.name: data}})
+        return Reply.json({"data": {root.name: _project(data, root.selections)}})
+
+    def delay_for(self, request: Request) -> float:
+        """Seconds to hold this request before answering it (outside the server's lock)."""
+        try:
+            name = parse(request.json()["query"]).fields[0].name
+        except (GraphQLSyntaxError, ValueError, KeyError, TypeError):
+            return 0.0
+        count, seconds = self.slow.get(name, (0, 0.0))
+        return seconds if self._fault({name: count}, name, counter=f"slow:{name}") else 0.0
+
+    def _fault(self, table: dict[str, int], name: str, counter: str | None = None) -> bool:
+        counter = counter or f"http:{name}"
+        seen = self._seen.get(counter, 0)
+        self._seen[counter] = seen + 1
+        return seen < table.get(name, 0)
 
     def _gpuTypes(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         wanted = args.get("id")
@@ -78,28 +202,103 @@ class RunPodFake:
             raise _GraphQLError(OUT_OF_STOCK)
         pod_id = f"pod{next(self._ids):04d}"
         display = next(g["displayName"] for g in self.gpus if g["id"] == gpu)
+        env = {e["key"]: e["value"] for e in args.get("env", [])}
+        if self.inject_pod_key:
+            pod_key = f"rp-pod-key-{pod_id}"
+            self._pod_keys[pod_key] = pod_id
+            env.setdefault("RUNPOD_API_KEY", pod_key)  # which one wins RunPod does not document
         self.pods[pod_id] = {
             "id": pod_id,
             "name": args["name"],
             "imageName": args["imageName"],
             "desiredStatus": "RUNNING",
-            "costPerHr": 2.99,
+            "costPerHr": self.prices.get(gpu, 2.99),
             "gpuCount": args.get("gpuCount", 1),
             "env": [f"{e['key']}={e['value']}" for e in args.get("env", [])],
             "machineId": "m1",
             "machine": {"gpuDisplayName": display, "podHostId": f"{pod_id}-host"},
+            "gpuTypeId": gpu,
         }
+        if self.starter is not None:
+            self.starter.start(pod_id, env)
+            threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
         return self.pods[pod_id]
 
+    def _supervise(self, pod_id: str, env: dict[str, str]) -> None:
+        """RunPod restarts a container that exits while its pod is not terminated."""
+        starter = self.starter
+        assert starter is not None
+        while True:
+            proc = starter.procs[pod_id]
+            rc = proc.wait()
+            starter.exits.setdefault(pod_id, []).append(rc)
+            time.sleep(starter.restart_delay_s)
+            if pod_id not in self.pods or starter.starts[pod_id] > starter.max_restarts:
+                return
+            starter.start(pod_id, env)
+
     def _podTerminate(self, args: dict[str, Any]) -> None:
-        if args["podId"] not in self.pods:
+        pod_id = args["podId"]
+        if self._fault({"podTerminate": self.terminate_errors}, "podTerminate", counter="terminate"):
+            raise _GraphQLError("Something went wrong. Please try again later or contact support.")
+        if pod_id not in self.pods:
             raise _GraphQLError("Pod not found")
-        del self.pods[args["podId"]]
+        pod = self.pods.pop(pod_id)
+        self.terminated[pod_id] = dict(pod, desiredStatus="TERMINATED", terminatedAt=time.time())
+        if self.starter is not None:  # RunPod stops the container shortly after answering
+            threading.Thread(target=self._kill_later, args=(pod_id,), daemon=True).start()
+
+    def _kill_later(self, pod_id: str) -> None:
+        time.sleep(0.3)
+        assert self.starter is not None
+        self.starter.kill(pod_id)
 
     def calls(self, field_name: str) -> list[dict[str, Any]]:
         """Parsed `input` of every recorded request to `field_name`, in order."""
         return [r.parsed["input"] for r in self.requests if r.parsed.get("field") == field_name]
 
+    def queries(self, field_name: str) -> list[dict[str, Any]]:
+        """Everything parsed from each request to `field_name` (kind, input, selected, key)."""
+        return [r.parsed for r in self.requests if r.parsed.get("field") == field_name]
+
+
+def _paths(root: Field, prefix: str = "") -> set[str]:
+    here = f"{prefix}{root.name}"
+    out = {here}
+    for child in root.selections:
+        out |= _paths(child, here + ".")
+    return out
+
+
+def _project(data: Any, selections: list[Field]) -> Any:
+    """Keep only the selected fields, recursively (a field without a selection is a leaf)."""
+    if not selections or data is None:
+        return data
+    if isinstance(data, list):
+        return [_project(item, selections) for item in data]
+    return {f.name: _project(data.get(f.name), f.selections) for f in selections}
+
 
 class _GraphQLError(Exception):
     pass
+
+
+class _DelayingServer(LoopbackServer):
+    """Holds slow requests before taking the server's lock, so other clients are still answered."""
+
+    def _record(self, request: Request) -> Reply:
+        delay = self.handler.delay_for(request)  # type: ignore[attr-defined]
+        if delay:
+            time.sleep(delay)
+        return super()._record(request)
+
+
+@contextmanager
+def serve_runpod(fake: RunPodFake, max_seconds: float = 900.0) -> Iterator[tuple[RunPodFake, str]]:
+    """Serve `fake` on a loopback port (slow-reply faults supported); kills its pods on exit."""
+    try:
+        with _DelayingServer(fake, max_seconds) as server:
+            yield fake, server.url
+    finally:
+        if fake.starter is not None:
+            fake.starter.kill_all()

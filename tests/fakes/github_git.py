@@ -1,0 +1,741 @@
+"""A loopback GitHub over HTTPS: the REST API, the GraphQL endpoint and git's smart HTTP, one host.
+
+What the workflows under `act` and the pods talk to, as `--github-instance 127.0.0.1:<port>`:
+- `/api/v3/...`: REST — pulls (a second create for an open head is 422 "A pull request already
+  exists for ..." like api.github.com), issues, issue comments (paginated with `Link`), labels,
+  `repository_dispatch`, `commits/{sha}/pulls`, the repository itself.
+- `/api/graphql`: the queries `marocchino/sticky-pull-request-comment` sends (find the previous
+  comment; update, delete or minimise it).
+- `/<owner>/<repo>.git/...`: clone, fetch and push through `git http-backend` as CGI, over bare
+  repositories under `git_root`.
+
+TLS comes from a throwaway CA (`trustme`): Node trusts it through NODE_EXTRA_CA_CERTS, git through
+GIT_SSL_CAINFO, Python through SSL_CERT_FILE / REQUESTS_CA_BUNDLE (see `ca_env`). Every request is
+recorded; tests assert on `requests`, `pulls`, `comments`, `issues`, `dispatches` and the bare repos.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fakes.graphql import Field, GraphQLSyntaxError, parse
+from fakes.server import Reply, Request
+
+GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
+MAX_PAYLOAD_KEYS = 10
+BOT_LOGIN = "github-actions[bot]"
+
+
+class CA:
+    """A throwaway certificate authority and a server certificate for 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        import trustme
+
+        self._ca = trustme.CA()
+        self._cert = self._ca.issue_cert("127.0.0.1", "localhost")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "ca.pem"
+        self._ca.cert_pem.write_to_path(str(self.path))
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._cert.configure_cert(ctx)
+        return ctx
+
+    def env(self) -> dict[str, str]:
+        """What makes Node, git, curl and Python (requests, urllib) trust it."""
+        path = str(self.path)
+        return {
+            "NODE_EXTRA_CA_CERTS": path,
+            "GIT_SSL_CAINFO": path,
+            "SSL_CERT_FILE": path,
+            "REQUESTS_CA_BUNDLE": path,
+            "CURL_CA_BUNDLE": path,
+        }
+
+
+@dataclass
+class GitHubGitFake:
+    """One repository (`repo`) on a fake GitHub; `tokens` maps each accepted token to its login."""
+
+    repo: str
+    git_root: Path
+    tokens: dict[str, str] = field(default_factory=lambda: {"ghs_workflow_token": BOT_LOGIN})
+    default_branch: str = "main"
+    per_page_default: int = 30
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # issues only; PRs live in pulls
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    pushes: list[dict[str, Any]] = field(default_factory=list)  # {"login", "refs": [(old, new, ref)]}
+    requests: list[Request] = field(default_factory=list)
+    base_url: str = ""
+    _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _comment_ids: itertools.count = field(default_factory=lambda: itertools.count(9001))
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # --- the bare repository -------------------------------------------------------------------
+    @property
+    def bare(self) -> Path:
+        return self.git_root / f"{self.repo}.git"
+
+    def init_from(self, source: Path) -> None:
+        """Make the served repository a bare copy of `source` (all branches)."""
+        self.bare.parent.mkdir(parents=True, exist_ok=True)
+        _git("clone", "-q", "--bare", str(source), str(self.bare))
+        _git("-C", str(self.bare), "config", "http.receivepack", "true")
+        _git("-C", str(self.bare), "symbolic-ref", "HEAD", f"refs/heads/{self.default_branch}")
+
+    def clone_url(self) -> str:
+        return f"{self.base_url}/{self.repo}.git"
+
+    def rev(self, ref: str) -> str | None:
+        out = subprocess.run(
+            ["git", "-C", str(self.bare), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip() or None
+
+    def show(self, ref: str, path: str) -> bytes | None:
+        """A file's content on a branch (or None)."""
+        out = subprocess.run(["git", "-C", str(self.bare), "show", f"{ref}:{path}"], capture_output=True)
+        return out.stdout if out.returncode == 0 else None
+
+    def ls(self, ref: str, path: str) -> list[str]:
+        out = subprocess.run(
+            ["git", "-C", str(self.bare), "ls-tree", "--name-only", ref, f"{path.rstrip('/')}/"],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.split()
+
+    def branches(self) -> list[str]:
+        out = _git("-C", str(self.bare), "for-each-ref", "--format=%(refname:short)", "refs/heads")
+        return out.split()
+
+    def merge_pull(self, number: int, work: Path) -> str:
+        """Merge PR `number` into its base with a merge commit, as the green button does; its sha."""
+        with self._lock:
+            pull = self.pulls[number]
+            base, head = pull["base"]["ref"], pull["head"]["ref"]
+        if work.exists():
+            shutil.rmtree(work)
+        _git("clone", "-q", "--branch", base, str(self.bare), str(work))
+        _git("-C", str(work), "fetch", "-q", "origin", head)
+        _git(
+            "-C",
+            str(work),
+            *_IDENTITY,
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            f"Merge pull request #{number} from {self.owner}/{head}",
+            "FETCH_HEAD",
+        )
+        _git("-C", str(work), "push", "-q", "origin", f"HEAD:refs/heads/{base}")
+        sha = _git("-C", str(work), "rev-parse", "HEAD").strip()
+        with self._lock:
+            pull.update(state="closed", merged=True, merge_commit_sha=sha)
+        return sha
+
+    def open_pull(self, head: str, title: str, base: str | None = None, body: str = "") -> dict[str, Any]:
+        """A PR a person opened (the branch must exist in the bare repo)."""
+        with self._lock:
+            return self._new_pull(head, base or self.default_branch, title, body, "octocat")
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/")[0]
+
+    # --- queries for tests -------------------------------------------------------------------
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c) for c in self.comments.values() if c["issue_number"] == number]
+
+    def pulls_for(self, head_ref: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._pull_json(p) for p in self.pulls.values() if p["head"]["ref"] == head_ref]
+
+    def api(self, method: str, suffix: str = "") -> list[Request]:
+        """Recorded REST requests to `/repos/<repo>/<suffix>...` with `method`."""
+        prefix = f"/api/v3/repos/{self.repo}/{suffix}".rstrip("/")
+        return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
+
+    def graphql_calls(self) -> list[dict[str, Any]]:
+        return [r.parsed for r in self.requests if r.path == "/api/graphql"]
+
+    # --- dispatch ------------------------------------------------------------------------------
+    def handle(self, request: Request, base_url: str) -> Reply:
+        login = self._login(request)
+        if request.path == "/api/graphql":
+            if login is None:
+                return _message(401, "Bad credentials")
+            return self._graphql(request, login)
+        if request.path.startswith("/api/v3/"):
+            if login is None:
+                return _message(401, "Bad credentials")
+            return self._rest(request, request.path[len("/api/v3") :], login)
+        return _message(404, "Not Found")
+
+    def _login(self, request: Request) -> str | None:
+        auth = request.header("authorization")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() in ("bearer", "token"):
+            return self.tokens.get(value.strip())
+        if scheme.lower() == "basic":
+            try:
+                _, _, password = base64.b64decode(value).decode().partition(":")
+            except ValueError:
+                return None
+            return self.tokens.get(password)
+        return None
+
+    # --- REST ----------------------------------------------------------------------------------
+    def _rest(self, request: Request, path: str, login: str) -> Reply:
+        prefix = f"/repos/{self.repo}"
+        if path.rstrip("/") == prefix and request.method == "GET":
+            return Reply.json(self._repo_json())
+        if not path.startswith(prefix + "/"):
+            return _message(404, "Not Found")
+        parts = path[len(prefix) + 1 :].strip("/").split("/")
+        shape = tuple("{n}" if p.isdigit() else p for p in parts)
+        route = (request.method, *shape)
+        nums = [int(p) for p in parts if p.isdigit()]
+        with self._lock:
+            if route == ("POST", "dispatches"):
+                return self._dispatch(request)
+            if route == ("POST", "pulls"):
+                return self._create_pull(request, login)
+            if route == ("GET", "pulls"):
+                return self._page(request, [self._pull_json(p) for p in self._matching_pulls(request)])
+            if route == ("GET", "pulls", "{n}"):
+                return self._with_pull(nums[0], lambda p: Reply.json(self._pull_json(p)))
+            if route == ("PATCH", "pulls", "{n}"):
+                return self._with_pull(nums[0], lambda p: self._update_pull(p, request.json()))
+            if len(parts) == 3 and route[:2] == ("GET", "commits") and parts[2] == "pulls":
+                pulls = [p for p in self.pulls.values() if p.get("merge_commit_sha") == parts[1]]
+                return Reply.json([self._pull_json(p) for p in pulls])
+            if route == ("GET", "issues"):
+                return self._page(request, self._matching_issues(request))
+            if route == ("POST", "issues"):
+                return self._open_issue(request, login)
+            if route == ("GET", "issues", "{n}"):
+                item = self._issue_json(nums[0])
+                return Reply.json(item) if item else _message(404, "Not Found")
+            if route == ("PATCH", "issues", "{n}"):
+                return self._update_issue(nums[0], request.json())
+            if route == ("POST", "issues", "{n}", "labels"):
+                return self._add_labels(nums[0], request.json())
+            if route == ("GET", "issues", "{n}", "comments"):
+                items = [c for c in self.comments.values() if c["issue_number"] == nums[0]]
+                return self._page(request, items)
+            if route == ("POST", "issues", "{n}", "comments"):
+                if self._issue_json(nums[0]) is None:
+                    return _message(404, "Not Found")
+                return Reply.json(self._add_comment(nums[0], request.json()["body"], login), 201)
+            if route in (("GET", "issues", "comments", "{n}"), ("PATCH", "issues", "comments", "{n}")):
+                comment = self.comments.get(nums[0])
+                if comment is None:
+                    return _message(404, "Not Found")
+                if request.method == "PATCH":
+                    comment["body"] = request.json()["body"]
+                    comment["updated_count"] += 1
+                return Reply.json(comment)
+            if route == ("DELETE", "issues", "comments", "{n}"):
+                return Reply(204) if self.comments.pop(nums[0], None) else _message(404, "Not Found")
+        return _message(404, "Not Found")
+
+    def _repo_json(self) -> dict[str, Any]:
+        return {
+            "id": 1,
+            "node_id": "R_1",
+            "name": self.repo.split("/")[1],
+            "full_name": self.repo,
+            "owner": {"login": self.owner},
+            "private": False,
+            "fork": False,
+            "default_branch": self.default_branch,
+            "html_url": f"{self.base_url}/{self.repo}",
+            "clone_url": self.clone_url(),
+        }
+
+    def _head_ref(self, head: str) -> str:
+        owner, _, branch = head.rpartition(":")
+        return branch if owner in ("", self.owner) else ""
+
+    def _new_pull(self, head: str, base: str, title: str, body: str, login: str) -> dict[str, Any]:
+        number = next(self._numbers)
+        pull = {
+            "number": number,
+            "title": title,
+            "body": body or "",
+            "state": "open",
+            "merged": False,
+            "merge_commit_sha": None,
+            "draft": False,
+            "user": {"login": login},
+            "head": {"ref": head},
+            "base": {"ref": base},
+            "labels": [],
+            "updates": 0,
+        }
+        self.pulls[number] = pull
+        return pull
+
+    def _create_pull(self, request: Request, login: str) -> Reply:
+        body = request.json()
+        head = self._head_ref(body.get("head") or "")
+        base = body.get("base") or self.default_branch
+        if not head or self.rev(f"refs/heads/{head}") is None:
+            return _validation("PullRequest", "head", "invalid")
+        if self.rev(f"refs/heads/{base}") is None:
+            return _validation("PullRequest", "base", "invalid")
+        for pull in self.pulls.values():
+            if pull["state"] == "open" and pull["head"]["ref"] == head and pull["base"]["ref"] == base:
+                return _message(
+                    422,
+                    "Validation Failed",
+                    errors=[
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {self.owner}:{head}.",
+                        }
+                    ],
+                )
+        pull = self._new_pull(head, base, body.get("title") or "", body.get("body") or "", login)
+        return Reply.json(self._pull_json(pull), 201)
+
+    def _with_pull(self, number: int, fn: Any) -> Reply:
+        pull = self.pulls.get(number)
+        return fn(pull) if pull else _message(404, "Not Found")
+
+    def _update_pull(self, pull: dict[str, Any], body: dict[str, Any]) -> Reply:
+        for key in ("title", "body", "state"):
+            if key in body:
+                pull[key] = body[key]
+        pull["updates"] += 1
+        return Reply.json(self._pull_json(pull))
+
+    def _pull_json(self, pull: dict[str, Any]) -> dict[str, Any]:
+        n, head, base = pull["number"], pull["head"]["ref"], pull["base"]["ref"]
+        repo = self._repo_json()
+        return {
+            **{k: v for k, v in pull.items() if k not in ("head", "base", "updates")},
+            "id": 100000 + n,
+            "node_id": f"PR_{n}",
+            "url": f"{self.base_url}/api/v3/repos/{self.repo}/pulls/{n}",
+            "html_url": f"{self.base_url}/{self.repo}/pull/{n}",
+            "head": {
+                "ref": head,
+                "label": f"{self.owner}:{head}",
+                "sha": self.rev(f"refs/heads/{head}"),
+                "repo": repo,
+            },
+            "base": {
+                "ref": base,
+                "label": f"{self.owner}:{base}",
+                "sha": self.rev(f"refs/heads/{base}"),
+                "repo": repo,
+            },
+        }
+
+    def _matching_pulls(self, request: Request) -> list[dict[str, Any]]:
+        state = request.query.get("state", ["open"])[0]
+        head = request.query.get("head", [""])[0]
+        base = request.query.get("base", [""])[0]
+        out = []
+        for pull in self.pulls.values():
+            if state != "all" and pull["state"] != state:
+                continue
+            if head and f"{self.owner}:{pull['head']['ref']}" != (
+                head if ":" in head else f"{self.owner}:{head}"
+            ):
+                continue
+            if base and pull["base"]["ref"] != base:
+                continue
+            out.append(pull)
+        return out
+
+    def _issue_json(self, number: int) -> dict[str, Any] | None:
+        if number in self.issues:
+            return self.issues[number]
+        pull = self.pulls.get(number)
+        if pull is None:
+            return None
+        return {
+            "number": number,
+            "title": pull["title"],
+            "body": pull["body"],
+            "state": pull["state"],
+            "labels": pull["labels"],
+            "user": pull["user"],
+            "html_url": f"{self.base_url}/{self.repo}/pull/{number}",
+            "pull_request": {"url": f"{self.base_url}/api/v3/repos/{self.repo}/pulls/{number}"},
+        }
+
+    def _matching_issues(self, request: Request) -> list[dict[str, Any]]:
+        state = request.query.get("state", ["open"])[0]
+        wanted = set(filter(None, request.query.get("labels", [""])[0].split(",")))
+        numbers = sorted(set(self.issues) | set(self.pulls), reverse=True)  # newest first, like GitHub
+        items = [self._issue_json(n) for n in numbers]
+        return [
+            i
+            for i in items
+            if i and state in ("all", i["state"]) and wanted <= {label["name"] for label in i["labels"]}
+        ]
+
+    def _open_issue(self, request: Request, login: str) -> Reply:
+        body = request.json()
+        if not body.get("title"):
+            return _validation("Issue", "title", "missing_field")
+        number = next(self._numbers)
+        self.issues[number] = {
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "state": "open",
+            "labels": [{"name": n} for n in body.get("labels") or ()],
+            "user": {"login": login},
+            "html_url": f"{self.base_url}/{self.repo}/issues/{number}",
+        }
+        return Reply.json(self.issues[number], 201)
+
+    def _update_issue(self, number: int, body: dict[str, Any]) -> Reply:
+        if number in self.pulls:
+            return self._update_pull(self.pulls[number], body)
+        issue = self.issues.get(number)
+        if issue is None:
+            return _message(404, "Not Found")
+        for key in ("title", "body", "state"):
+            if key in body:
+                issue[key] = body[key]
+        if "labels" in body:
+            issue["labels"] = [{"name": n} for n in body["labels"]]
+        return Reply.json(issue)
+
+    def _add_labels(self, number: int, body: Any) -> Reply:
+        target = self.issues.get(number) or self.pulls.get(number)
+        if target is None:
+            return _message(404, "Not Found")
+        names = body.get("labels") if isinstance(body, dict) else body
+        for name in names or ():
+            if name not in {label["name"] for label in target["labels"]}:
+                target["labels"].append({"name": name})
+        return Reply.json(target["labels"])
+
+    def _add_comment(self, number: int, body: str, login: str) -> dict[str, Any]:
+        comment_id = next(self._comment_ids)
+        kind = "pull" if number in self.pulls else "issues"
+        self.comments[comment_id] = {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "issue_number": number,
+            "body": body,
+            "user": {"login": login},
+            "updated_count": 0,
+            "html_url": f"{self.base_url}/{self.repo}/{kind}/{number}#issuecomment-{comment_id}",
+        }
+        return self.comments[comment_id]
+
+    def _dispatch(self, request: Request) -> Reply:
+        body = request.json()
+        if not body.get("event_type"):
+            return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
+        if len(body.get("client_payload") or {}) > MAX_PAYLOAD_KEYS:
+            return _message(
+                422, "Invalid request.\n\nNo more than 10 properties are allowed; too many were supplied."
+            )
+        self.dispatches.append(body)
+        return Reply(204)
+
+    def _page(self, request: Request, items: list[dict[str, Any]]) -> Reply:
+        per_page = min(int(request.query.get("per_page", [self.per_page_default])[0]), 100)
+        page = int(request.query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            query = {k: v[0] for k, v in request.query.items()} | {"page": page + 1, "per_page": per_page}
+            headers["Link"] = f'<{self.base_url}{request.path}?{urlencode(query)}>; rel="next"'
+        return Reply.json(chunk, headers=headers)
+
+    # --- GraphQL (what sticky-pull-request-comment sends) ---------------------------------------
+    def _graphql(self, request: Request, login: str) -> Reply:
+        payload = request.json()
+        try:
+            op = parse(payload["query"], payload.get("variables") or {})
+        except GraphQLSyntaxError as exc:
+            return Reply.json({"errors": [{"message": str(exc)}]})
+        request.parsed = {"kind": op.kind, "fields": [f.name for f in op.fields]}
+        data: dict[str, Any] = {}
+        with self._lock:
+            for root in op.fields:
+                handler = getattr(self, f"_gql_{root.name}", None)
+                if handler is None:
+                    return Reply.json({"errors": [{"message": f"Field '{root.name}' doesn't exist"}]})
+                try:
+                    data[root.name] = handler(root, login)
+                except StopIteration:
+                    return Reply.json(
+                        {"errors": [{"type": "NOT_FOUND", "message": "Could not resolve to a node"}]}
+                    )
+        return Reply.json({"data": data})
+
+    def _gql_viewer(self, root: Field, login: str) -> dict[str, Any]:
+        return {"login": login}
+
+    def _gql_repository(self, root: Field, login: str) -> dict[str, Any]:
+        """Only `pullRequest(number) { comments(first, after) {...} }` is asked for."""
+        pull = next((f for f in root.selections if f.name == "pullRequest"), None)
+        number = pull.args.get("number") if pull else None
+        if pull is None or number not in self.pulls:
+            return {"pullRequest": None}
+        comments = next((f for f in pull.selections if f.name == "comments"), None)
+        args = comments.args if comments else {}
+        items = [c for c in self.comments.values() if c["issue_number"] == number]
+        start = int(args.get("after") or 0)
+        chunk = items[start : start + int(args.get("first") or 100)]
+        end = start + len(chunk)
+        nodes = [
+            {
+                "id": c["node_id"],
+                # GraphQL names a GitHub App by its slug, without REST's "[bot]" suffix.
+                "author": {"login": c["user"]["login"].removesuffix("[bot]")},
+                "isMinimized": bool(c.get("minimized")),
+                "body": c["body"],
+            }
+            for c in chunk
+        ]
+        return {
+            "pullRequest": {
+                "comments": {
+                    "nodes": nodes,
+                    "pageInfo": {"endCursor": str(end), "hasNextPage": end < len(items)},
+                }
+            }
+        }
+
+    def _gql_updateIssueComment(self, root: Field, login: str) -> dict[str, Any]:
+        comment = self._by_node(root.args["input"]["id"])
+        comment["body"] = root.args["input"]["body"]
+        comment["updated_count"] += 1
+        return {"issueComment": {"id": comment["node_id"], "body": comment["body"]}}
+
+    def _gql_deleteIssueComment(self, root: Field, login: str) -> dict[str, Any]:
+        comment = self._by_node(root.args["input"]["id"])
+        del self.comments[comment["id"]]
+        return {"clientMutationId": None}
+
+    def _gql_minimizeComment(self, root: Field, login: str) -> dict[str, Any]:
+        comment = self._by_node(root.args["input"]["subjectId"])
+        comment["minimized"] = True
+        return {"clientMutationId": None}
+
+    def _by_node(self, node_id: str) -> dict[str, Any]:
+        return next(c for c in self.comments.values() if c["node_id"] == node_id)
+
+
+# --- the HTTPS server --------------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class GitHubServer:
+    """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`."""
+
+    def __init__(self, fake: GitHubGitFake, ca: CA, max_seconds: float = 900.0) -> None:
+        self.fake = fake
+        self.ca = ca
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
+        self._ctx = ca.server_context()
+        host, port = self._httpd.server_address[:2]
+        self.host = f"{host}:{port}"
+        self.url = f"https://{host}:{port}"
+        fake.base_url = self.url
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        self._thread.daemon = True
+        self._watchdog = threading.Timer(max_seconds, self.stop)
+        self._watchdog.daemon = True
+
+    def __enter__(self) -> GitHubServer:
+        self._thread.start()
+        self._watchdog.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._watchdog.cancel()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+        fake = self.fake
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                self.request = server._ctx.wrap_socket(self.request, server_side=True)
+                super().setup()
+
+            def handle(self) -> None:
+                with suppress(ssl.SSLError, ConnectionError, TimeoutError):
+                    super().handle()
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _serve(self) -> None:
+                body = self._body()
+                parts = urlsplit(self.path)
+                request = Request(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                with fake._lock:
+                    fake.requests.append(request)
+                if ".git/" in parts.path and not parts.path.startswith("/api/"):
+                    self._git(request, parts.query)
+                    return
+                try:
+                    reply = fake.handle(request, fake.base_url)
+                except Exception as exc:  # a fake bug must show up as a 500 the client reports
+                    reply = _message(500, f"fake error: {exc!r}")
+                self._send(reply)
+
+            def _git(self, request: Request, query: str) -> None:
+                login = fake._login(request)
+                service = parse_qs(query).get("service", [""])[0]
+                pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
+                if pushing and login is None:
+                    self._send(Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'}))
+                    return
+                before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
+                env = {
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "GIT_PROJECT_ROOT": str(fake.git_root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": request.path,
+                    "QUERY_STRING": query,
+                    "REQUEST_METHOD": request.method,
+                    "CONTENT_TYPE": request.header("content-type"),
+                    "CONTENT_LENGTH": str(len(request.body)),
+                    "REMOTE_USER": login or "",
+                    "REMOTE_ADDR": "127.0.0.1",
+                    "GIT_PROTOCOL": request.header("git-protocol"),
+                    "HTTP_CONTENT_ENCODING": request.header("content-encoding"),
+                    "GIT_CONFIG_NOSYSTEM": "1",
+                }
+                proc = subprocess.run(
+                    [GIT_HTTP_BACKEND], input=request.body, env=env, capture_output=True, timeout=120
+                )
+                head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+                status, headers = 200, {}
+                for line in head.decode("latin-1").split("\r\n"):
+                    key, _, value = line.partition(":")
+                    if key.lower() == "status":
+                        status = int(value.strip().split()[0])
+                    elif key:
+                        headers[key] = value.strip()
+                if before is not None:
+                    after = _refs(fake.bare)
+                    changed = [
+                        (before.get(r), after.get(r), r)
+                        for r in sorted(set(before) | set(after))
+                        if before.get(r) != after.get(r)
+                    ]
+                    with fake._lock:
+                        fake.pushes.append({"login": login, "refs": changed})
+                request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
+                self._send(Reply(status, payload, headers))
+
+            def _send(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    if key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet: tests read `fake.requests`."""
+
+        return _Handler
+
+
+def _refs(bare: Path) -> dict[str, str]:
+    out = subprocess.run(
+        ["git", "-C", str(bare), "for-each-ref", "--format=%(objectname) %(refname)"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {ref: sha for sha, ref in (line.split(" ", 1) for line in out.splitlines())}
+
+
+_IDENTITY = ("-c", "user.name=octocat", "-c", "user.email=octocat@example.com")
+
+
+def _git(*args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def _message(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Reply:
+    data: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+    if errors:
+        data["errors"] = errors
+    return Reply.json(data, status)
+
+
+def _validation(resource: str, field_name: str, code: str) -> Reply:
+    return _message(422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}])
+
+
+@contextmanager
+def serve_github(
+    repo: str, root: Path, source: Path, tokens: dict[str, str], max_seconds: float = 900.0
+) -> Iterator[tuple[GitHubGitFake, GitHubServer]]:
+    """A fake GitHub serving a bare copy of the git repo at `source` as `repo`, under `root`."""
+    ca = CA(root / "ca")
+    fake = GitHubGitFake(repo=repo, git_root=root / "git", tokens=tokens)
+    fake.init_from(source)
+    with GitHubServer(fake, ca, max_seconds) as server:
+        yield fake, server

@@ -20,6 +20,7 @@ from haha.plan import Record, failed_same_config, make_plan
 from haha.podname import PodName
 from haha.reap import decide, reap
 from haha.repo import Repo
+from haha.runstatus import RunStatus
 from haha.settings import load_settings
 from haha.store import get_store
 from pod_results import write_fake_results
@@ -171,10 +172,11 @@ def test_a_failed_config_is_held_until_named_or_edited() -> None:
     assert [r.config for r in held.runs] == ["b-001"] and held.failed == ("a-001",)
     retried = make_plan(desired, {}, set(), {}, "e", failed={"a-001"}, retry={"a-001"})
     assert [r.config for r in retried.runs] == ["a-001", "b-001"] and retried.failed == ()
-    assert failed_same_config({"state": "failed", "config_sha256": "sha-a"}, "sha-a")
-    assert not failed_same_config({"state": "failed", "config_sha256": "old"}, "sha-a")  # edited: retry
-    assert not failed_same_config({"state": "succeeded", "config_sha256": "sha-a"}, "sha-a")
-    assert failed_same_config({"state": "failed"}, "sha-a")  # statuses from before the hash was recorded
+    st = RunStatus.from_dict
+    assert failed_same_config(st({"state": "failed", "config_sha256": "sha-a"}), "sha-a")
+    assert not failed_same_config(st({"state": "failed", "config_sha256": "old"}), "sha-a")  # edited: retry
+    assert not failed_same_config(st({"state": "succeeded", "config_sha256": "sha-a"}), "sha-a")
+    assert failed_same_config(st({"state": "failed"}), "sha-a")  # statuses from before the hash was recorded
 
 
 def test_reaper_decision_is_a_function_of_pods_and_now() -> None:

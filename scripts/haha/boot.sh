@@ -5,6 +5,8 @@
 # First teardown layer: whatever happens here, the EXIT trap terminates the pod (marking the run
 # failed with this log when `haha pod` did not get to finish it).
 set -uo pipefail
+# When this container started: the run records the seconds from here to its first training step.
+export HAHA_BOOT_EPOCH="${HAHA_BOOT_EPOCH:-$(date +%s)}"
 
 PY="${HAHA_PYTHON:-python}"
 DIR="${HAHA_CHECKOUT:-/workspace/haha}"
@@ -16,9 +18,13 @@ teardown() {
   trap - EXIT TERM INT
   echo "boot: exiting with status $rc; terminating the pod"
   "$PY" -m haha.cli pod-terminate --basename "${HAHA_BASENAME:-}" --log "$LOG" --rc "$rc" && exit "$rc"
+  # The API refused or was unreachable: RunPod's own CLI (in every pod, with a pod-scoped key) next.
   if [ -n "${RUNPOD_POD_ID:-}" ] && command -v runpodctl >/dev/null; then
-    runpodctl remove pod "$RUNPOD_POD_ID"
+    runpodctl remove pod "$RUNPOD_POD_ID" && exit "$rc"
   fi
+  # Still up: RunPod restarts this container; `haha pod` then finds the run's end recorded and only
+  # tries to terminate again (it never trains twice), and the reaper ends it at the deadline.
+  echo "boot: could not terminate the pod"
   exit "$rc"
 }
 trap teardown EXIT
@@ -26,7 +32,8 @@ trap 'exit 143' TERM INT
 
 echo "boot: ${HAHA_BASENAME:?} at ${HAHA_REF:?} from ${HAHA_REPO_URL:?}"
 if [ -n "${GITHUB_TOKEN:-}" ]; then  # private repos; passed as git config env, never on a command line
-  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.https://github.com/.extraheader
+  server="$(printf '%s' "$HAHA_REPO_URL" | sed -E 's#^(https://[^/]+/).*#\1#')"
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="http.${server}.extraheader"
   GIT_CONFIG_VALUE_0="AUTHORIZATION: basic $(printf 'x-access-token:%s' "$GITHUB_TOKEN" | base64 -w0)"
   export GIT_CONFIG_VALUE_0
 fi

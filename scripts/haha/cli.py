@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from haha import clock
+from haha import clock, runcomment
 from haha.errors import HahaError
 from haha.repo import Repo
 from haha.settings import Settings, load_settings
@@ -212,9 +212,23 @@ def launch(
 
     found, settings = context(repo)
     runner = get_compute(settings, found.root, compute)
+    pr = _source_pr(settings, found)
     launched = launch_runs(
-        found, settings, os.environ, runner, get_store(settings, found.root), configs or [], clock.now(), say
+        found,
+        settings,
+        os.environ,
+        runner,
+        get_store(settings, found.root),
+        configs or [],
+        clock.now(),
+        say,
+        pr=pr,
     )
+    for x in launched:
+        body = runcomment.launched_body(
+            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline
+        )
+        runcomment.post(settings, pr, x.run.config, body, say)
     print(
         json.dumps(
             [
@@ -224,12 +238,27 @@ def launch(
                     "pod": x.pod.id,
                     "name": x.pod.name,
                     "gpu_type": x.pod.gpu_type,
+                    "pr": pr,
                 }
                 for x in launched
             ],
             sort_keys=True,
         )
     )
+
+
+def _source_pr(settings: Settings, found: Repo) -> int | None:
+    """The merged PR this commit came from, when GitHub can tell (no token: none, and no comments)."""
+    if settings.github_token is None:
+        return None
+    from haha.notify import pull_for_commit
+
+    sha = found.head_sha()
+    try:
+        return pull_for_commit(settings, sha) if sha else None
+    except HahaError as exc:
+        say(f"launch: could not find the PR of {sha}: {exc}")
+        return None
 
 
 @app.command()
@@ -251,7 +280,10 @@ def pod_terminate(
     rc: Annotated[int, typer.Option("--rc", help="The boot's exit status (0: do not mark).")] = 0,
     repo: RepoOpt = None,
 ) -> None:
-    """boot.sh's EXIT trap: record an unfinished run as failed, then terminate this pod."""
+    """boot.sh's EXIT trap: record an unfinished run as failed, then terminate this pod.
+
+    Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
+    """
     from haha.pod import mark_failed_if_unfinished, terminate_self
 
     root = repo.resolve() if repo else Path.cwd()
@@ -264,7 +296,8 @@ def pod_terminate(
     except Exception as exc:  # terminating matters more than the record
         say(f"pod-terminate: could not record the failure: {exc}")
     finally:
-        terminate_self(settings, os.environ, say)
+        terminated = terminate_self(settings, os.environ, say)
+    raise typer.Exit(0 if terminated else 1)
 
 
 @app.command()
@@ -279,8 +312,8 @@ def collect(
     """Fetch published results into train/results/, regenerate the report, write a PR body."""
     import json
 
+    from haha.collect import BRANCH, pending, pr_title, write_pr_body
     from haha.collect import collect as collect_runs
-    from haha.collect import pending, write_pr_body
     from haha.store import get_store
 
     found, settings = context(repo)
@@ -299,12 +332,27 @@ def collect(
             {
                 "changed": [c.basename for c in changed],
                 "files": sorted({f for c in changed for f in c.files}),
-                "branch": changed[0].branch if len(changed) == 1 else "haha/results",
-                "title": changed[0].title if len(changed) == 1 else f"Results: {len(changed)} runs",
+                "branch": BRANCH,
+                "title": pr_title([c.basename for c in changed]) if changed else "",
             },
             sort_keys=True,
         )
     )
+
+
+@app.command("comment-status")
+def comment_status(
+    configs: Annotated[list[str] | None, typer.Argument(help="Basenames (default: every config).")] = None,
+    results_pr: Annotated[
+        str | None, typer.Option("--results-pr", help="URL of the results PR to link from finished runs.")
+    ] = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Update each finished or failed run's status comment on the PR that started it."""
+    from haha.store import get_store
+
+    found, settings = context(repo)
+    runcomment.refresh(found, get_store(settings, found.root), settings, configs, results_pr or None, say)
 
 
 @app.command()
@@ -322,10 +370,7 @@ def reap(
 
     found, settings = context(repo)
     runner = get_compute(settings, found.root, compute)
-    local_log = (lambda p: runner.dir / f"{p.id}.log") if runner.kind == "local" else None  # type: ignore[attr-defined]
-    reaped = reap_pods(
-        runner, get_store(settings, found.root), settings, clock.now(), say, dry_run, local_log
-    )
+    reaped = reap_pods(runner, get_store(settings, found.root), settings, clock.now(), say, dry_run)
     print(
         json.dumps(
             [
@@ -345,7 +390,8 @@ def reap(
 def main() -> None:
     """Entry point: run the app, print HahaErrors without a traceback, exit with their code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of typer.Exit(n) instead of raising it.
+        code = app(standalone_mode=False)
     except HahaError as exc:
         if os.environ.get("GITHUB_ACTIONS") == "true" and exc.location.file:
             from haha.findings import Finding
@@ -365,6 +411,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
-"""`haha collect`: bring published results from the model store into the repo, for one bot PR per run.
+"""`haha collect`: bring published results from the model store into the repo, for one rolling bot PR.
 
 Collect is the only writer of train/results/<basename>.json from pods. It is driven twice — by the
 pod's repository_dispatch and by a schedule that catches lost dispatches — so it must be idempotent:
 a result already in the repo, byte for byte, writes nothing.
+
+One PR (branch `haha/results`) carries every collected run and the regenerated report, rebuilt from
+main on each collect: runs that finish together never conflict over the report, and merging the PR
+leaves nothing behind. A per-run PR would let each one regenerate README.md, index.html and the plots,
+so the second to merge always conflicted.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from haha.errors import InputError
 from haha.plan import desired_configs
 from haha.repo import Repo
 from haha.results import write_results
+from haha.runstatus import RunStatus, read_status
 from haha.schemas import validate
 from haha.settings import Settings
 from haha.store.base import ModelStore
 
 Log = Callable[[str], None]
 Change = Literal["new", "updated", "same", "missing"]
-BRANCH_PREFIX = "haha/results/"
+BRANCH = "haha/results"
 
 
 def change_of(local: Mapping[str, Any] | None, remote: Mapping[str, Any] | None) -> Change:
@@ -41,13 +47,9 @@ class Collected:
     change: Change
     files: tuple[str, ...] = ()
 
-    @property
-    def branch(self) -> str:
-        return f"{BRANCH_PREFIX}{self.basename}"
 
-    @property
-    def title(self) -> str:
-        return f"Results: {self.basename}"
+def pr_title(changed: Sequence[str]) -> str:
+    return f"Results: {changed[0]}" if len(changed) == 1 else f"Results: {len(changed)} runs"
 
 
 def _local(repo: Repo, basename: str) -> dict[str, Any] | None:
@@ -106,23 +108,40 @@ def collect(
 
 # --- the PR body -----------------------------------------------------------------------------------
 def run_cost(
-    results: Mapping[str, Any], status: Mapping[str, Any] | None, settings: Settings
+    results: Mapping[str, Any], status: RunStatus | None, settings: Settings
 ) -> tuple[float, float | None, str]:
-    """(seconds, dollars, how priced): stage seconds × the pod's price, else the first GPU's list price."""
-    meta = results.get("meta") or {}
-    seconds = float(sum((meta.get("stage_seconds") or {}).values()))
-    status = status or {}
-    if status.get("cost_per_hour") is not None:
+    """(seconds, dollars, how priced) of what was billed.
+
+    A pod bills its whole life — image pull, model download, boot, publish — not just train and eval:
+    its lifetime from the status × the price RunPod reported for it. Without a pod (a local run), the
+    stage seconds × the first GPU type's list price estimate what it would cost.
+    """
+    stages = stage_seconds(results)
+    if status is not None and status.cost_per_hour is not None:
+        seconds = status.pod_seconds if status.pod_seconds is not None else stages
+        basis = "pod lifetime" if status.pod_seconds is not None else "train + eval"
         return (
             seconds,
-            seconds / 3600 * float(status["cost_per_hour"]),
-            f"{status.get('gpu_type', 'pod')} price",
+            seconds / 3600 * status.cost_per_hour,
+            f"{basis} at the {status.gpu_type or 'pod'} price",
         )
     if settings.compute.gpu_types:
         gpu = settings.gpu()
-        count = int(status.get("gpu_count") or 1)
-        return seconds, seconds / 3600 * gpu.price_per_hour * count, f"estimate at {gpu.id} list price"
-    return seconds, None, "no price configured"
+        count = (status.gpu_count if status else None) or 1
+        dollars = stages / 3600 * gpu.price_per_hour * count
+        return stages, dollars, f"estimate at {gpu.id} list price"
+    return stages, None, "no price configured"
+
+
+def stage_seconds(results: Mapping[str, Any]) -> float:
+    """Train + eval (+ publish) seconds as the run measured them."""
+    return float(sum(((results.get("meta") or {}).get("stage_seconds") or {}).values()))
+
+
+def cost_text(results: Mapping[str, Any], status: RunStatus | None, settings: Settings) -> str:
+    seconds, dollars, priced = run_cost(results, status, settings)
+    money = f"${dollars:.2f}" if dollars is not None else "unknown"
+    return f"{money} for {duration(seconds)} ({priced})"
 
 
 def wandb_link(settings: Settings, basename: str) -> str | None:
@@ -134,14 +153,13 @@ def wandb_link(settings: Settings, basename: str) -> str | None:
 def pr_body(
     basename: str,
     results: Mapping[str, Any],
-    status: Mapping[str, Any] | None,
+    status: RunStatus | None,
     settings: Settings,
     location: str,
     table: str,
 ) -> str:
     """A markdown summary of one run for its bot PR: links, duration, cost and the top-line table."""
     meta = results.get("meta") or {}
-    seconds, dollars, priced = run_cost(results, status, settings)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in (meta.get("stage_seconds") or {}).items())
     lines = [
         f"<!-- haha:collect:{basename} -->",
@@ -152,13 +170,13 @@ def pr_body(
     if wandb := wandb_link(settings, basename):
         lines.append(f"- W&B: [{settings.wandb_project}/{basename}]({wandb})")
     lines += [
-        f"- Duration: {_duration(seconds)} ({stages or 'no stage timings'})",
-        f"- Cost: {f'${dollars:.2f}' if dollars is not None else 'unknown'} ({priced})",
+        f"- Duration: {duration(stage_seconds(results))} ({stages or 'no stage timings'})",
+        f"- Cost: {cost_text(results, status, settings)}",
         f"- Engine: {meta.get('engine', '?')} on {meta.get('device', '?')}; base model "
         f"`{meta.get('base_model', '?')}`; commit `{(meta.get('git_commit') or '?')[:7]}`",
     ]
-    if status and status.get("pod_id"):
-        lines.append(f"- Pod: `{status['pod_id']}` ({status.get('mode', 'train')}, {status.get('state')})")
+    if status and status.pod_id:
+        lines.append(f"- Pod: `{status.pod_id}` ({status.mode}, {status.state})")
     lines += ["", table.rstrip(), ""]
     return "\n".join(lines)
 
@@ -171,7 +189,7 @@ def _link(location: str) -> str:
     )
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
@@ -191,7 +209,7 @@ def write_pr_body(
                 f"no results for {basename} in the repo", fix=f"run `haha collect {basename}` first"
             )
         parts.append(
-            pr_body(basename, results, store.fetch_status(basename), settings, store.location(basename), "")
+            pr_body(basename, results, read_status(store, basename), settings, store.location(basename), "")
         )
     table = summary_table(repo.root, list(basenames))
     out.write_text("\n".join(p.rstrip() for p in parts) + "\n\n" + table)

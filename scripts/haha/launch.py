@@ -8,7 +8,7 @@ The pod boots from scripts/haha/boot.sh, shipped base64-encoded in HAHA_BOOT.
 from __future__ import annotations
 
 import base64
-import json
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,11 +17,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from haha.clock import stamp
-from haha.compute.base import Compute, Pod, PodSpec
+from haha.compute.base import Compute, Pod, PodSpec, argv_from_env
 from haha.errors import InputError
 from haha.experiment import Experiment
 from haha.plan import Plan, PlannedRun, load_plan
+from haha.podenv import LocalPod, PodEnv, passed_through
 from haha.podname import PodName
 from haha.repo import Repo
 from haha.settings import SETTINGS_FILE, Settings
@@ -31,12 +31,32 @@ Log = Callable[[str], None]
 # The image's start command: decode the boot script from the env and run it (no docker_args needed).
 # A file of its own per pod: local pods share /tmp, and bash reads a script as it runs it.
 START_COMMAND = 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
-# Secrets the pod needs, by env name: terminate itself, publish, log to W&B, notify GitHub.
-SECRET_NAMES = ("RUNPOD_API_KEY", "HF_TOKEN", "WANDB_API_KEY", "GITHUB_TOKEN")
-# A long-lived token for the pod's repository_dispatch; reaches the pod as GITHUB_TOKEN.
+# Secrets the pod needs, by env name: publish to the Hub, log to W&B. Never RUNPOD_API_KEY: RunPod gives
+# every pod a pod-scoped key of its own (as RUNPOD_API_KEY), enough to terminate itself, so the
+# account-wide key stays in the workflow. Where haha.toml maps a name to a RunPod secret
+# ([compute.secret_refs]), the pod spec carries only the reference `{{ RUNPOD_SECRET_<name> }}`.
+POD_SECRETS = ("HF_TOKEN", "WANDB_API_KEY")
+# A long-lived token for the pod's repository_dispatch; reaches the pod as GITHUB_TOKEN. The workflow's
+# own GITHUB_TOKEN is never passed on: it expires when the launch job ends.
 DISPATCH_TOKEN = "HAHA_DISPATCH_TOKEN"
-# Plain env passed through to the pod when set where `haha launch` runs.
-PASS_THROUGH = ("HAHA_RUN_ARGV", "WANDB_MODE", "WANDB_ENTITY")
+# The pinned train set names the CUDA runtime the image's torch was built for; RunPod filters hosts
+# by the newest CUDA their driver supports (allowedCudaVersions), so a newer one runs it too.
+CUDA_REQUIREMENTS = Path("requirements") / "train-cuda.txt"
+RUNPOD_CUDA_VERSIONS = (
+    "11.8",
+    "12.0",
+    "12.1",
+    "12.2",
+    "12.3",
+    "12.4",
+    "12.5",
+    "12.6",
+    "12.7",
+    "12.8",
+    "12.9",
+    "13.0",
+)
+_CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime(?:-cu\d+)?==(\d+)\.(\d+)", re.MULTILINE)
 
 
 def boot_script() -> str:
@@ -54,8 +74,39 @@ def gpu_count_for(config: Mapping[str, Any], settings: Settings) -> int:
 
 
 def repo_url(settings: Settings, env: Mapping[str, str]) -> str:
-    """Where the pod clones from: HAHA_REPO_URL, else GitHub's HTTPS URL of `github_repo`."""
-    return env.get("HAHA_REPO_URL") or f"https://github.com/{settings.github_repo}.git"
+    """Where the pod clones from: HAHA_REPO_URL, else `$GITHUB_SERVER_URL/<github_repo>.git`."""
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    return env.get("HAHA_REPO_URL") or f"{server}/{settings.github_repo}.git"
+
+
+def cuda_versions(requirements: str) -> tuple[str, ...]:
+    """RunPod's CUDA versions that run a torch built on the pinned CUDA runtime (empty: not pinned)."""
+    found = _CUDA_RUNTIME.search(requirements)
+    if not found:
+        return ()
+    pinned = (int(found[1]), int(found[2]))
+    return tuple(v for v in RUNPOD_CUDA_VERSIONS if tuple(map(int, v.split("."))) >= pinned)
+
+
+def deadline_for(settings: Settings, now: datetime) -> datetime:
+    """When a pod launched `now` must have ended (its own watchdog; the reaper allows a minute more)."""
+    return now + timedelta(hours=settings.compute.deadline_hours)
+
+
+def secret_ref(name: str) -> str:
+    """How a RunPod pod spec refers to a secret stored in RunPod (resolved when the pod starts)."""
+    return "{{ RUNPOD_SECRET_" + name + " }}"
+
+
+def pod_secrets(env: Mapping[str, str], refs: Mapping[str, str]) -> dict[str, str]:
+    """The secret env of a pod: RunPod secret references where `refs` names one, else values in `env`."""
+    wanted = {name: env.get(name) for name in POD_SECRETS}
+    wanted["GITHUB_TOKEN"] = env.get(DISPATCH_TOKEN)
+    return {
+        name: secret_ref(refs[name]) if name in refs else value
+        for name, value in wanted.items()
+        if name in refs or value
+    }
 
 
 def pod_spec(
@@ -66,40 +117,43 @@ def pod_spec(
     now: datetime,
     env: Mapping[str, str],
     local_root: Path | None = None,
+    pr: int | None = None,
+    cuda: tuple[str, ...] = (),
 ) -> PodSpec:
     """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
-    deadline = now + timedelta(hours=settings.compute.deadline_hours)
+    deadline = deadline_for(settings, now)
     # The name's deadline (the reaper's) is rounded up to the minute: never before the pod's own.
     name = PodName.make(run.config, sha, deadline + timedelta(minutes=1))
-    pod_env = {
-        "HAHA_BASENAME": run.config,
-        "HAHA_MODE": run.mode,
-        "HAHA_REF": sha or "HEAD",
-        "HAHA_REPO_URL": repo_url(settings, env),
-        "HAHA_DEADLINE": stamp(deadline),
-        "HAHA_POD_NAME": str(name),
-        "HAHA_STORE": settings.store_kind,
-        "HAHA_BOOT": boot_b64(),
-        "JUPYTER_DISABLE": "1",
-        "AXOLOTL_DO_NOT_TRACK": "1",
-        **{k: env[k] for k in PASS_THROUGH if env.get(k)},
-    }
+    local = None
     if local_root is not None:
-        pod_env |= {
-            "HAHA_REPO_URL": env.get("HAHA_REPO_URL") or str(local_root),
-            "HAHA_COMPUTE": "local",
-            "HAHA_COMPUTE_ROOT": str(local_root),
-            "HAHA_CHECKOUT": str(local_root / ".haha" / "checkouts" / str(name)),
-            "HAHA_BOOT_LOG": str(local_root / ".haha" / "checkouts" / f"{name}.boot.log"),
-            "HAHA_STORE_PATH": str((local_root / settings.store.local_path).resolve()),
-            "HAHA_PYTHON": sys.executable,
-            "HAHA_POD_ARGV": json.dumps(["bash", "-c", START_COMMAND]),
-        }
-    else:
-        pod_env["HAHA_COMPUTE"] = "runpod"
-    secrets = {k: env[k] for k in SECRET_NAMES if env.get(k)}
-    if env.get(DISPATCH_TOKEN):  # the workflow's own GITHUB_TOKEN expires when the launch job ends
-        secrets["GITHUB_TOKEN"] = env[DISPATCH_TOKEN]
+        checkouts = local_root / ".haha" / "checkouts"
+        local = LocalPod(
+            compute_root=str(local_root),
+            checkout=str(checkouts / str(name)),
+            boot_log=str(checkouts / f"{name}.boot.log"),
+            store_path=str((local_root / settings.store.local_path).resolve()),
+            python=sys.executable,
+            argv=("bash", "-c", START_COMMAND),
+        )
+    pod_env = PodEnv(
+        basename=run.config,
+        mode=run.mode,
+        ref=sha or "HEAD",
+        repo_url=repo_url(settings, env)
+        if local_root is None
+        else env.get("HAHA_REPO_URL") or str(local_root),
+        deadline=deadline,
+        pod_name=str(name),
+        compute="local" if local_root is not None else "runpod",
+        store=settings.store_kind,
+        boot_b64=boot_b64(),
+        pr=pr,
+        run_argv=tuple(argv_from_env(env["HAHA_RUN_ARGV"], "HAHA_RUN_ARGV"))
+        if env.get("HAHA_RUN_ARGV")
+        else None,
+        passed=passed_through(env),
+        local=local,
+    )
     return PodSpec(
         name=str(name),
         image=settings.compute.image,
@@ -109,8 +163,9 @@ def pod_spec(
         container_disk_gb=settings.compute.container_disk_gb,
         volume_gb=settings.compute.volume_gb,
         network_volume_id=settings.compute.network_volume_id,
-        env=pod_env,
-        secrets=secrets,
+        cuda_versions=cuda,
+        env=pod_env.to_env(),
+        secrets=pod_secrets(env, settings.compute.secret_refs if local_root is None else {}),
     )
 
 
@@ -129,6 +184,7 @@ def require_pinned_image(settings: Settings) -> None:
 class Launched:
     run: PlannedRun
     pod: Pod
+    deadline: datetime
 
 
 def select(plan: Plan, names: Sequence[str]) -> tuple[list[PlannedRun], list[str]]:
@@ -148,8 +204,12 @@ def launch(
     names: Sequence[str],
     now: datetime,
     log: Log,
+    pr: int | None = None,
 ) -> list[Launched]:
-    """Re-plan (fresh pod list), then launch each selected run; skipped names are logged, not errors."""
+    """Re-plan (fresh pod list), then launch each selected run; skipped names are logged, not errors.
+
+    `pr` is the pull request the runs came from: pods record it, so their end is reported there.
+    """
     if compute.kind == "runpod":
         require_pinned_image(settings)
     wanted = [_basename(n) for n in names]
@@ -158,14 +218,16 @@ def launch(
     for name in skipped:
         log(f"launch: {name}: {_why_not(plan, name)}; not launching")
     local_root = repo.root.resolve() if compute.kind == "local" else None
+    pinned = repo.root / CUDA_REQUIREMENTS
+    cuda = cuda_versions(pinned.read_text()) if local_root is None and pinned.is_file() else ()
     sha = repo.head_sha()
     launched = []
     for run in runs:
         exp = Experiment.load(repo.config_path(run.config))
-        spec = pod_spec(settings, run, exp.config, sha, now, env, local_root)
+        spec = pod_spec(settings, run, exp.config, sha, now, env, local_root, pr, cuda)
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
-        launched.append(Launched(run, pod))
+        launched.append(Launched(run, pod, deadline_for(settings, now)))
     return launched
 
 

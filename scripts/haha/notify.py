@@ -27,10 +27,20 @@ def upsert_comment(settings: Settings, issue_number: int, marker: str, body: str
     text = body if marker in body else f"{marker}\n{body}"
     for comment in _pages(settings, _url(settings, f"issues/{issue_number}/comments")):
         if marker in (comment.get("body") or ""):
+            if comment["body"] == text:  # nothing moved: no edit, no notification
+                return comment["html_url"]
             url = _url(settings, f"issues/comments/{comment['id']}")
             return _request(settings, "PATCH", url, json={"body": text}).json()["html_url"]
     url = _url(settings, f"issues/{issue_number}/comments")
     return _request(settings, "POST", url, json={"body": text}).json()["html_url"]
+
+
+def pull_for_commit(settings: Settings, sha: str) -> int | None:
+    """The merged pull request whose merge produced `sha` (what a push to main came from), if any."""
+    pulls = _request(settings, "GET", _url(settings, f"commits/{sha}/pulls")).json()
+    merged = [p for p in pulls if p.get("merged_at") and p.get("merge_commit_sha") == sha]
+    chosen = merged or [p for p in pulls if p.get("merged_at")]
+    return int(chosen[0]["number"]) if chosen else None
 
 
 def open_issue(settings: Settings, title: str, body: str, labels: list[str]) -> str:

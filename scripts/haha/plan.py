@@ -18,6 +18,7 @@ from haha.compute.base import Compute, Pod
 from haha.experiment import ConfigName
 from haha.podname import PodName
 from haha.repo import Repo
+from haha.runstatus import RunStatus, read_status
 from haha.store.base import ModelStore
 
 Mode = Literal["train", "eval"]
@@ -170,13 +171,13 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
         for run in first.runs:
             if (record := record_of(store.fetch_results(run.config))) is not None:
                 published[run.config] = record
-            if failed_same_config(store.fetch_status(run.config), desired[run.config]):
+            if failed_same_config(read_status(store, run.config), desired[run.config]):
                 failed.add(run.config)
     return make_plan(desired, done, flying, published, eval_sha, failed, retry)
 
 
-def failed_same_config(status: Mapping[str, Any] | None, config_sha256: str) -> bool:
+def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
     """A failed run of this exact config file (an edited config deserves a fresh try)."""
-    if not status or status.get("state") != "failed":
+    if status is None or status.state != "failed":
         return False
-    return status.get("config_sha256") in (None, config_sha256)
+    return status.config_sha256 in (None, config_sha256)

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from haha import runcomment
+from haha.clock import stamp
 from haha.compute.base import Compute, Pod
 from haha.podname import PodName
+from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
-from haha.store.base import ModelStore, RunArtifacts
+from haha.store.base import LOGS_DIR, ModelStore
 
 Log = Callable[[str], None]
 TAIL_LINES = 40
@@ -55,11 +58,8 @@ def reap(
     now: datetime,
     log: Log,
     dry_run: bool = False,
-    local_log: Callable[[Pod], Path | None] | None = None,
 ) -> list[Reaped]:
     """Terminate, then mark failed (unless the run recorded its own end), then report."""
-    from haha.pod import is_final
-
     done = []
     for item in decide(compute.list_pods(), now):
         basename = item.name.basename
@@ -67,18 +67,23 @@ def reap(
         if dry_run:
             continue
         compute.terminate(item.pod.id)
-        status = store.fetch_status(basename)
-        marked = False
-        if not is_final(status):
-            failed = {
-                "state": "failed",
-                "reason": item.reason,
-                "pod_id": item.pod.id,
-                "reaped_at": f"{now:%Y-%m-%dT%H:%M:%SZ}",
-            }
-            store.publish(RunArtifacts(basename, status=failed))
-            marked = True
-        tail = _tail(store, basename, local_log(item.pod) if local_log else None)
+        status = read_status(store, basename)
+        marked = not is_final(status)
+        if marked:
+            status = RunStatus(
+                state="failed",
+                reason=item.reason,
+                pod_id=item.pod.id,
+                pod_name=item.pod.name,
+                pr=status.pr if status else None,
+                reaped_at=stamp(now),
+                log_location=f"{store.location(basename)}/{LOGS_DIR}/pod.log",
+            )
+            write_status(store, basename, status)
+            if status.pr is not None:
+                body = runcomment.failed_body(basename, status, status.log_location or "")
+                runcomment.post(settings, status.pr, basename, body, log)
+        tail = _tail(store, basename, compute.log_file(item.pod.id))
         done.append(Reaped(item, marked, _report(settings, item, status, marked, tail, log)))
     return done
 
@@ -95,10 +100,10 @@ def _tail(store: ModelStore, basename: str, local: Path | None) -> list[str]:
 
 
 def _report(
-    settings: Settings, item: Reap, status: dict | None, marked: bool, tail: list[str], log: Log
+    settings: Settings, item: Reap, status: RunStatus | None, marked: bool, tail: list[str], log: Log
 ) -> str:
     title = f"haha: {item.name.basename} pod reaped past its deadline"
-    state = "marked failed" if marked else f"run had already {(status or {}).get('state', 'ended')}"
+    state = "marked failed" if marked else f"run had already {status.state if status else 'ended'}"
     body = "\n".join(
         [
             f"Pod `{item.pod.name}` (`{item.pod.id}`, {item.pod.status}, {item.pod.gpu_type or '?'}) "

@@ -53,6 +53,9 @@ class ComputeSettings(_Frozen):
     network_volume_id: str = ""
     deadline_hours: float = 6.0
     overhead_minutes: float = 20.0
+    # Pod secret env name → the name of a RunPod secret (console → Secrets): the pod spec then carries
+    # `{{ RUNPOD_SECRET_<name> }}` instead of the value, so the value is never shown with the pod.
+    secret_refs: dict[str, str] = Field(default_factory=dict)
 
 
 class StoreSettings(_Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from haha.errors import InputError
@@ -21,6 +22,7 @@ class PodSpec:
     container_disk_gb: int = 80
     volume_gb: int = 0
     network_volume_id: str = ""
+    cuda_versions: tuple[str, ...] = ()  # hosts whose driver supports one of these; empty: any
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -51,6 +53,10 @@ class Compute(Protocol):
 
     def terminate(self, pod_id: str) -> None:
         """Terminate (not stop: a stopped pod still bills its volume). Idempotent."""
+        ...
+
+    def log_file(self, pod_id: str) -> Path | None:
+        """The pod's console log on this machine, where the provider keeps one (local pods)."""
         ...
 
 

@@ -139,6 +139,10 @@ class LocalCompute:
         if alive:
             self._kill(record)
 
+    def log_file(self, pod_id: str) -> Path | None:
+        path = self.dir / f"{pod_id}.log"
+        return path if path.is_file() else None
+
     def _kill(self, record: dict[str, Any]) -> None:
         pgid = record["pid"]  # setsid makes the pod its group's leader
         for sig, wait in ((signal.SIGTERM, self.grace_seconds), (signal.SIGKILL, 5.0)):

@@ -1,0 +1,224 @@
+"""`haha pod`: run, publish, notify, terminate — with teardown on every path.
+
+Layers that stop a pod from leaking money (boot.sh's EXIT trap and the scheduled reaper are the others):
+1. `finally` here: upload logs and status, then terminate this pod;
+2. the deadline watchdog (HAHA_DEADLINE): stops the run, records the failure, terminates.
+A container that RunPod restarts after its run ended (its self-terminate failed) finds its own final
+status in the store and only terminates again: it never trains twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from haha import clock
+from haha.errors import InputError
+from haha.plan import sha256_file
+from haha.pod.child import ChildRun
+from haha.pod.record import RunRecord
+from haha.pod.teardown import self_pod, terminate_self
+from haha.pod.watchdog import LOG_INTERVAL_S, Watchdog
+from haha.podenv import PodEnv
+from haha.repo import Repo
+from haha.runstatus import RunStatus, read_status
+from haha.settings import Settings
+from haha.store import get_store
+from haha.store.base import ModelStore
+from haha.workspace import workdir_for
+
+Log = Callable[[str], None]
+# After the deadline stops the run, the main thread has this long to finish its own teardown.
+FINISH_GRACE_S = 120.0
+_ERROR_LINE = re.compile(r"(error|exception|out of memory|killed|traceback)", re.IGNORECASE)
+
+
+# --- pure decisions --------------------------------------------------------------------------------
+def failure_reason(rc: int | None, log_tail: Sequence[str], deadline_hit: bool) -> str:
+    """One line for the status and the notification: the deadline, else the last error-looking line."""
+    if deadline_hit:
+        return "deadline passed: the run was stopped"
+    errors = [line.strip() for line in log_tail if _ERROR_LINE.search(line)]
+    what = f"run exited with status {rc}" if rc is not None else "run did not start"
+    return f"{what}: {errors[-1][:300]}" if errors else what
+
+
+def run_argv(pod: PodEnv, repo: Repo) -> list[str]:
+    """The command the pod runs: HAHA_RUN_ARGV, or `haha run|eval <basename>`."""
+    if pod.run_argv:
+        return list(pod.run_argv)
+    verb = ["eval", "--force"] if pod.mode == "eval" else ["run"]
+    return [sys.executable, "-m", "haha.cli", verb[0], pod.basename, *verb[1:], "--repo", str(repo.root)]
+
+
+def already_ended(status: RunStatus | None, pod_id: str | None) -> bool:
+    """This very pod recorded an end before: the container was restarted after its run."""
+    return status is not None and status.final and pod_id is not None and status.pod_id == pod_id
+
+
+# --- the lifecycle ---------------------------------------------------------------------------------
+class PodRun:
+    """One pod's lifecycle. `run()` returns the exit code; teardown happens inside it."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        settings: Settings,
+        env: Mapping[str, str],
+        basename: str,
+        log: Log,
+        now: Callable[[], datetime] = clock.now,
+        log_interval_s: float = LOG_INTERVAL_S,
+    ) -> None:
+        self.repo, self.settings, self.env, self.now = repo, settings, env, now
+        self.pod = PodEnv.from_env(env, basename, now(), settings.compute.deadline_hours)
+        self.workdir = workdir_for(repo, self.pod.basename, env)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_file = self.workdir / "pod.log"
+        self._log_out = self.log_file.open("a", buffering=1)
+        self._say = log
+        self._store: ModelStore | None = None
+        started = datetime.fromtimestamp(self.pod.boot_epoch, UTC) if self.pod.boot_epoch else now()
+        self.record = RunRecord(settings, self.store, self.pod, started, self._config_sha256(), self.say)
+        self.child = ChildRun(self._log_out)
+        self.watchdog = Watchdog(self.pod.deadline, now, self._upload_logs, self._expired, log_interval_s)
+        self._lock = threading.Lock()
+        self._finishing = False
+        self._deadline_hit = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, _sigterm_to_exit)
+        previous = read_status(self.store(), self.pod.basename)
+        if already_ended(previous, self.pod.pod_id):
+            assert previous is not None
+            self.say(f"pod: this pod already {previous.state}; a restarted container only terminates")
+            terminate_self(self.settings, self.env, self.say)
+            return 0 if previous.state == "succeeded" else 1
+        rc: int | None = None
+        error: str | None = None
+        try:
+            self.say(f"pod: {self.pod.basename} ({self.pod.mode}), deadline {clock.stamp(self.pod.deadline)}")
+            self._describe_self()
+            self.record.running(self.now())
+            self.watchdog.start()
+            rc = self.child.run(run_argv(self.pod, self.repo), self._child_env(), self.repo.root)
+            self.say(f"run: exited with status {rc}")
+        except BaseException as exc:  # anything: SystemExit from SIGTERM too
+            error = f"pod: {type(exc).__name__}: {exc}"
+            self.say(error)
+        finally:
+            self.child.stop()
+            ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
+            self._finish(ok, None if ok else self._reason(rc, error))
+            self.watchdog.finished()
+            terminate_self(self.settings, self.env, self.say)
+        return 0 if ok else 1
+
+    def say(self, message: str) -> None:
+        """Every line goes to stderr and to pod.log (which is what gets uploaded)."""
+        self._say(message)
+        with contextlib.suppress(ValueError):
+            self._log_out.write(f"{clock.stamp(self.now())} {message}\n")
+
+    def store(self) -> ModelStore:
+        if self._store is None:
+            self._store = get_store(self.settings, self.repo.root)
+        return self._store
+
+    def _child_env(self) -> dict[str, str]:
+        return {
+            "COLUMNS": "1000",  # rich and friends: one log line per message, not wrapped at 80
+            **os.environ,
+            **self.env,
+            **self.pod.to_env(),
+        }
+
+    def _results_ok(self) -> bool:
+        from haha.schemas import validate
+
+        path = self.repo.results_path(self.pod.basename)
+        try:
+            validate("results", json.loads(path.read_text()), file=path)
+        except (OSError, ValueError, InputError) as exc:
+            self.say(f"results: missing or invalid after the run: {exc}")
+            return False
+        return True
+
+    def _reason(self, rc: int | None, error: str | None) -> str:
+        if error and not self._deadline_hit:
+            return error
+        if rc == 0 and not self._deadline_hit:
+            return "the run exited 0 but left no valid results file"
+        with contextlib.suppress(OSError, ValueError):
+            self._log_out.flush()
+        tail = self.log_file.read_text(errors="replace").splitlines()[-40:]
+        tail = [line for line in tail if not line.split(" ", 1)[-1].startswith(("pod:", "run: "))]
+        return failure_reason(rc, tail, self._deadline_hit)
+
+    def _logs(self) -> list[Path]:
+        with contextlib.suppress(ValueError):
+            self._log_out.flush()
+        return [p for p in (self.log_file, self.workdir / "train.log") if p.is_file()]
+
+    def _upload_logs(self) -> None:
+        with self._lock:
+            if self._finishing:
+                return
+        self.record.upload_logs(self._logs())
+
+    def _expired(self) -> None:
+        """The deadline passed: stop the run; if the main thread's teardown sticks, end it here."""
+        with self._lock:
+            if self._finishing:
+                return
+            self._deadline_hit = True
+        self.say(f"deadline: {clock.stamp(self.pod.deadline)} passed; stopping the run")
+        self.child.stop()
+        if not self.watchdog.wait_finished(FINISH_GRACE_S):
+            self.say("deadline: teardown is stuck; terminating the pod now")
+            self._finish(False, failure_reason(None, [], deadline_hit=True))
+            terminate_self(self.settings, self.env, self.say)
+
+    def _finish(self, ok: bool, reason: str | None) -> None:
+        with self._lock:
+            if self._finishing:
+                return
+            self._finishing = True
+        state = "succeeded" if ok else "failed"
+        self.say(f"pod: {state}" + (f" ({reason})" if reason else ""))
+        status = self.record.status(state, self.now(), reason)
+        self.record.finish(status, self.repo.results_path(self.pod.basename) if ok else None, self._logs())
+
+    def _describe_self(self) -> None:
+        """GPU type and price as the provider reports this pod: collect prices runs from it."""
+        found = self_pod(self.settings, self.env)
+        if found is None:
+            return
+        compute, pod_id = found
+        try:
+            pod = next((p for p in compute.list_pods() if p.id == pod_id), None)
+        except Exception as exc:
+            self.say(f"pod: could not look this pod up: {exc}")
+            return
+        if pod is not None:
+            self.record.gpu_type, self.record.cost_per_hour = pod.gpu_type or None, pod.cost_per_hour
+
+    def _config_sha256(self) -> str | None:
+        """Which config file this run was for: plan retries a failed config once it is edited."""
+        try:
+            return sha256_file(self.repo.config_path(self.pod.basename))
+        except (InputError, OSError):
+            return None
+
+
+def _sigterm_to_exit(signum: int, frame: object) -> None:
+    """SIGTERM (a reaper, a local terminate) unwinds through `finally`, so logs still go up."""
+    raise SystemExit(128 + signum)

@@ -1,0 +1,93 @@
+"""A pod ending itself: find which pod this is, terminate it (with retries), record an unfinished run.
+
+Used by `haha pod` on every path, by boot.sh's EXIT trap (`haha pod-terminate`) and by the deadline
+watchdog. `terminate_self` reports failure instead of raising, so its caller can try the next layer
+(boot.sh falls back to `runpodctl`; the reaper is last).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from haha import clock
+from haha.compute.base import Compute
+from haha.runstatus import RunStatus, is_final, read_status, write_status
+from haha.settings import Settings
+from haha.store import get_store
+
+Log = Callable[[str], None]
+TERMINATE_TRIES = 4
+TERMINATE_BACKOFF_S = 2.0
+_CARRIED = (
+    "mode", "pod_id", "pod_name", "gpu_type", "gpu_count", "cost_per_hour", "git_ref", "config_sha256", "pr",
+    "started_at", "deadline",
+)  # fmt: skip
+
+
+def self_pod(settings: Settings, env: Mapping[str, str]) -> tuple[Compute, str] | None:
+    """This pod's Compute and id: RunPod (RUNPOD_POD_ID) or a local pod (HAHA_POD_ID)."""
+    if env.get("RUNPOD_POD_ID"):
+        from haha.compute.runpod import RunPodCompute
+
+        return RunPodCompute(settings), env["RUNPOD_POD_ID"]
+    if env.get("HAHA_POD_ID") and env.get("HAHA_COMPUTE_ROOT"):
+        from haha.compute.local import LocalCompute
+
+        return LocalCompute(settings, Path(env["HAHA_COMPUTE_ROOT"])), env["HAHA_POD_ID"]
+    return None
+
+
+def terminate_self(
+    settings: Settings,
+    env: Mapping[str, str],
+    log: Log,
+    tries: int = TERMINATE_TRIES,
+    backoff_s: float = TERMINATE_BACKOFF_S,
+) -> bool:
+    """Terminate this pod (True outside one: nothing to do). Never raises: it is last on every path."""
+    found = self_pod(settings, env)
+    if found is None:
+        log("teardown: not in a pod, nothing to terminate")
+        return True
+    compute, pod_id = found
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a local pod is in our own process group
+    for attempt in range(1, tries + 1):
+        log(f"teardown: terminating {compute.kind} pod {pod_id} (try {attempt} of {tries})")
+        try:
+            compute.terminate(pod_id)
+            return True
+        except Exception as exc:
+            log(f"teardown: could not terminate {pod_id}: {exc}")
+        if attempt < tries:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+    log(f"teardown: {pod_id} is still up; the next layer (runpodctl, then the reaper) must end it")
+    return False
+
+
+def mark_failed_if_unfinished(
+    settings: Settings, root: Path, basename: str, reason: str, log_files: Sequence[Path], log: Log
+) -> bool:
+    """boot.sh's trap and the reaper: record a failure unless the run already recorded its end."""
+    store = get_store(settings, root)
+    current = read_status(store, basename)
+    if is_final(current):
+        return False
+    failed = RunStatus(
+        state="failed",
+        reason=reason,
+        finished_at=clock.stamp(),
+        **_carried(current),
+    )
+    write_status(store, basename, failed, log_files=log_files)
+    log(f"store: marked {basename} failed: {reason}")
+    return True
+
+
+def _carried(status: RunStatus | None) -> dict[str, object]:
+    """What a `running` status knew about the run (pod, PR, price), kept in the failure record."""
+    if status is None:
+        return {}
+    return {k: getattr(status, k) for k in _CARRIED}

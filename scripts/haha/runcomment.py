@@ -1,0 +1,113 @@
+"""The run-status comment on the PR that started a run: one per config, edited in place as it moves.
+
+launched (pod, GPU type, price, deadline) → finished (the results PR, cost) or failed (reason, log).
+Rendering is pure; `post` is the one edge, and it never raises: a comment matters less than the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from haha.clock import stamp
+from haha.repo import Repo
+from haha.runstatus import RunStatus, read_status
+from haha.settings import Settings
+from haha.store.base import ModelStore
+
+Log = Callable[[str], None]
+
+
+def marker(basename: str) -> str:
+    return f"<!-- haha-run:{basename} -->"
+
+
+def launched_body(
+    basename: str, pod_id: str, gpu_type: str, price_per_hour: float | None, deadline: datetime
+) -> str:
+    price = f"${price_per_hour:.2f}/h" if price_per_hour else "price unknown"
+    return "\n".join(
+        [
+            marker(basename),
+            f"### 🚀 `{basename}` launched",
+            "",
+            f"- Pod `{pod_id}` on {gpu_type or '?'} ({price})",
+            f"- Deadline {stamp(deadline)}: past it the pod stops itself, and the reaper terminates it",
+        ]
+    )
+
+
+def finished_body(basename: str, status: RunStatus, results_pr: str | None, cost: str) -> str:
+    where = f"results PR: {results_pr}" if results_pr else "results are waiting for the next collect"
+    return "\n".join(
+        [
+            marker(basename),
+            f"### ✅ `{basename}` finished",
+            "",
+            f"- {where}",
+            f"- Cost: {cost}",
+            f"- Pod `{status.pod_id or '?'}` on {status.gpu_type or '?'}",
+        ]
+    )
+
+
+def failed_body(basename: str, status: RunStatus, log_location: str) -> str:
+    return "\n".join(
+        [
+            marker(basename),
+            f"### ❌ `{basename}` failed",
+            "",
+            f"- Reason: {status.reason or 'unknown'}",
+            f"- Logs: {log_location}",
+            f"- Pod `{status.pod_id or '?'}`; the config is held until it is edited or named in a "
+            "manual launch",
+        ]
+    )
+
+
+def post(settings: Settings, pr: int | None, basename: str, body: str, log: Log) -> str | None:
+    """Create or edit the config's comment on `pr`; None (logged) when there is no PR or token."""
+    if pr is None or settings.github_token is None:
+        return None
+    from haha.notify import upsert_comment
+
+    try:
+        url = upsert_comment(settings, pr, marker(basename), body)
+    except Exception as exc:
+        log(f"comment: could not update the status comment on PR #{pr}: {exc}")
+        return None
+    log(f"comment: {basename} → {url}")
+    return url
+
+
+def refresh(
+    repo: Repo,
+    store: ModelStore,
+    settings: Settings,
+    names: Sequence[str] | None,
+    results_pr: str | None,
+    log: Log,
+) -> list[str]:
+    """Bring each run's comment up to its stored status (finished or failed); returns the URLs posted.
+
+    Runs still going keep their "launched" comment. Safe to repeat: an unchanged comment is not edited.
+    """
+    from haha.collect import cost_text
+    from haha.plan import desired_configs
+
+    posted = []
+    for basename in sorted(names or desired_configs(repo)):
+        status = read_status(store, basename)
+        if status is None or status.pr is None or not status.final:
+            continue
+        if status.state == "failed":
+            where = status.log_location or f"{store.location(basename)}/logs/"
+            body = failed_body(basename, status, where)
+        else:
+            path = repo.results_path(basename)
+            results = json.loads(path.read_text()) if path.is_file() else {}
+            body = finished_body(basename, status, results_pr, cost_text(results, status, settings))
+        if url := post(settings, status.pr, basename, body, log):
+            posted.append(url)
+    return posted

@@ -112,6 +112,16 @@ def scan_dataset(file: str, text: str) -> DatasetScan:
     dup_instructions, first_instr = _duplicates((r.line, normalise(r.instruction)) for r in rows)
     dup_rows, first_row = _duplicates((r.line, (r.instruction, r.input, r.output, r.system)) for r in rows)
     findings = _line_findings(file, bad)
+    if not rows and not bad:
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "dataset has no rows: training would stop at once with nothing learned",
+                file,
+                1,
+                fix='add JSON Lines rows {"instruction", "input", "output"}, one per line',
+            )
+        )
     if dup_rows and first_row:
         findings.append(
             Finding(

@@ -170,9 +170,47 @@ def check_vllm_compat(exp: Experiment) -> list[Finding]:
     return findings
 
 
+# Values Axolotl's schema types allow but no run can use: (key, smallest allowed, strictly above it).
+_POSITIVE = (
+    ("micro_batch_size", 1, False),
+    ("gradient_accumulation_steps", 1, False),
+    ("eval_batch_size", 1, False),
+    ("sequence_len", 1, False),
+    ("num_epochs", 0, True),
+    ("learning_rate", 0, True),
+    ("lora_r", 1, False),
+    ("lora_alpha", 0, True),
+)
+ADAPTERS = ("lora", "qlora")
+
+
+def check_trainable(exp: Experiment) -> list[Finding]:
+    """Values that pass Axolotl's types but cannot train: caught here, not hours into a paid pod."""
+    findings = []
+    adapter = exp.config.get("adapter")
+    if adapter not in (None, "", *ADAPTERS):
+        findings.append(
+            _error(
+                exp,
+                f"adapter {adapter!r} is not one Axolotl trains here ({', '.join(ADAPTERS)})",
+                "adapter",
+                "set adapter: lora (or qlora with load_in_4bit: true)",
+            )
+        )
+    for key, least, strict in _POSITIVE:
+        value = exp.config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value < least or (strict and value == least):
+            bound = f"above {least}" if strict else f"at least {least}"
+            findings.append(_error(exp, f"{key} is {value}; it must be {bound}", key, f"set {key} {bound}"))
+    return findings
+
+
 def check_rules(exp: Experiment, settings: Settings, data_files: set[str]) -> list[Finding]:
     """Every project rule for one config."""
     return [
+        *check_trainable(exp),
         *check_wandb(exp, settings),
         *check_prompt_format(exp),
         *check_safety(exp),

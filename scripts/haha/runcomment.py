@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from haha.clock import stamp
 from haha.repo import Repo
@@ -38,14 +39,13 @@ def launched_body(
     )
 
 
-def finished_body(basename: str, status: RunStatus, results_pr: str | None, cost: str) -> str:
-    where = f"results PR: {results_pr}" if results_pr else "results are waiting for the next collect"
+def finished_body(basename: str, status: RunStatus, where: str, cost: str) -> str:
     return "\n".join(
         [
             marker(basename),
             f"### ✅ `{basename}` finished",
             "",
-            f"- {where}",
+            f"- Results: {where}",
             f"- Cost: {cost}",
             f"- Pod `{status.pod_id or '?'}` on {status.gpu_type or '?'}",
         ]
@@ -105,9 +105,25 @@ def refresh(
             where = status.log_location or f"{store.location(basename)}/logs/"
             body = failed_body(basename, status, where)
         else:
-            path = repo.results_path(basename)
-            results = json.loads(path.read_text()) if path.is_file() else {}
-            body = finished_body(basename, status, results_pr, cost_text(results, status, settings))
+            body = finished_body(
+                basename,
+                status,
+                _where(repo, basename, results_pr),
+                cost_text(_results(repo, store, basename), status, settings),
+            )
         if url := post(settings, status.pr, basename, body, log):
             posted.append(url)
     return posted
+
+
+def _where(repo: Repo, basename: str, results_pr: str | None) -> str:
+    """Merged on main, in the open results PR, or still to be collected."""
+    path = repo.results_path(basename)
+    if repo.read_at("HEAD", Path(repo.rel(path))) is not None:
+        return f"`{repo.rel(path)}` on main"
+    return results_pr or "published; the next collect opens the results PR"
+
+
+def _results(repo: Repo, store: ModelStore, basename: str) -> dict:
+    path = repo.results_path(basename)
+    return json.loads(path.read_text()) if path.is_file() else store.fetch_results(basename) or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -270,6 +271,73 @@ def test_merge_of_two_configs_then_rerun_after_partial_failure(
     FAULTS.append(
         ("one of two configs fails", "failed one held until named, then relaunched; both collected")
     )
+
+
+def haha_cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `haha` process, as a workflow step or a pod runs it."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "haha"), *args],
+        cwd=root,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.parametrize(("behaviour", "heading"), [("ok", "finished"), ("train-crash", "failed")])
+def test_run_status_comment_follows_the_run_on_the_merged_pr(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch, behaviour: str, heading: str
+) -> None:
+    github.merges[git(repo_root, "rev-parse", "HEAD").strip()] = 7
+    run_argv(monkeypatch, behaviour)
+    (launched,) = json.loads(haha_cli(repo_root, "launch", SMOL, "--compute", "local").stdout)
+    assert launched["pr"] == 7
+    (comment,) = github.comments.values()
+    assert comment["issue_number"] == 7 and f"`{SMOL}` launched" in comment["body"]
+    assert launched["pod"] in comment["body"]
+    wait_done(repo_root)
+
+    assert store_of(repo_root).fetch_status(SMOL)["pr"] == 7
+    haha_cli(repo_root, "comment-status", "--results-pr", "https://github.com/synagi/haha/pull/9")
+    haha_cli(repo_root, "comment-status", "--results-pr", "https://github.com/synagi/haha/pull/9")
+    (comment,) = github.comments.values()  # edited in place, never a second comment
+    assert f"`{SMOL}` {heading}" in comment["body"]
+    edits = [r for r in github.requests if r.method == "PATCH"]
+    assert len(edits) == 1  # the second refresh found nothing to change
+    if heading == "finished":
+        assert "pull/9" in comment["body"] and "Cost: $" in comment["body"]
+    else:
+        assert "illegal memory access" in comment["body"] and "logs/pod.log" in comment["body"]
+    FAULTS.append((f"run status comment ({behaviour})", f"one PR comment: launched → {heading}"))
+
+
+def test_a_restarted_container_does_not_run_again(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_argv(monkeypatch, "ok")
+    (launched,) = launch_local(repo_root, (SMOL,))
+    wait_done(repo_root)
+    store = store_of(repo_root)
+    assert store.fetch_status(SMOL)["state"] == "succeeded"
+
+    # The same pod's container again (RunPod restarts one whose self-terminate failed): were it to
+    # run, this command would record a failure.
+    crash = json.dumps([sys.executable, str(FAKE_RUN), "train-crash"])
+    again = haha_cli(
+        repo_root,
+        "pod",
+        SMOL,
+        HAHA_POD_ID=launched.pod.id,
+        HAHA_COMPUTE_ROOT=str(repo_root),
+        HAHA_RUN_ARGV=crash,
+    )
+    assert "fake run" not in again.stdout
+    assert store.fetch_status(SMOL)["state"] == "succeeded"
+    assert len(github.dispatches) == 1
+    FAULTS.append(("container restarted after its run", "found its own end recorded; only terminated"))
 
 
 def test_zz_print_fault_table() -> None:

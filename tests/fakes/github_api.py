@@ -22,6 +22,7 @@ class GitHubFake:
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    merges: dict[str, int] = field(default_factory=dict)  # merge commit sha → the PR it merged
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
 
@@ -34,6 +35,8 @@ class GitHubFake:
         parts = request.path[len(prefix) + 1 :].split("/")
         route = (request.method, *["{n}" if p.isdigit() else p for p in parts])
         numbers = [int(p) for p in parts if p.isdigit()]
+        if request.method == "GET" and len(parts) == 3 and (parts[0], parts[2]) == ("commits", "pulls"):
+            return Reply.json(self._pulls_of(parts[1]))
         if route == ("POST", "dispatches"):
             return self._dispatch(request)
         if route == ("GET", "issues", "{n}", "comments"):
@@ -76,6 +79,13 @@ class GitHubFake:
             "html_url": f"https://github.com/{self.repo}/pull/{issue_number}#issuecomment-{comment_id}",
         }
         return self.comments[comment_id]
+
+    def _pulls_of(self, sha: str) -> list[dict[str, Any]]:
+        """`GET /repos/{repo}/commits/{sha}/pulls`: the merged PR whose merge commit is `sha`."""
+        number = self.merges.get(sha)
+        if number is None:
+            return []
+        return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": sha}]
 
     def _dispatch(self, request: Request) -> Reply:
         body = request.json()

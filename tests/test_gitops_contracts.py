@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from check_helpers import DATA, LLAMA, SMOL, edit_config, make_repo
+from check_helpers import DATA, LLAMA, ROOT, SMOL, edit_config, make_git_repo, make_repo
 from fakes.runpod_graphql import RunPodFake
 from haha.compute.base import PodSpec
 from haha.compute.runpod import RunPodCompute
 from haha.errors import InputError, ServiceError
+from haha.experiment import Experiment
 from haha.launch import cuda_versions, pod_secrets
+from haha.local_fit import why_not_local
 from haha.podenv import LocalPod, PodEnv
 from haha.runstatus import RunStatus
 from haha.settings import Settings
@@ -241,3 +243,26 @@ def _spec(**overrides: object) -> PodSpec:
 
 def _runpod_url(fake: RunPodFake) -> str:
     return os.environ["RUNPOD_API_BASE_URL"]  # the fixture points the SDK at the fake
+
+
+# --- local compute says up front what it cannot run ------------------------------------------------------
+def test_local_launch_refuses_a_base_model_this_machine_cannot_load(tmp_path: Path) -> None:
+    root = make_git_repo(tmp_path)
+    done = subprocess.run(
+        [str(HAHA), "launch", "haha-llama-3-8b-lora-001", "--compute", "local"],
+        cwd=root,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert f"{LLAMA}:" in done.stderr.replace("\n", "") and "[base_model]" in done.stderr
+    assert not (root / ".haha" / "pods").exists()  # no pod was started
+
+
+def test_a_model_larger_than_this_machine_is_refused() -> None:
+    exp = Experiment.load(ROOT / SMOL)
+    assert why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=64 * 2**30) is None
+    problem, fix = why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=2**28) or ("", "")
+    assert "needs about" in problem and "this machine has 0 GiB" in problem and "runpod" in fix

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from haha import clock, runcomment
 from haha.errors import HahaError
@@ -397,7 +398,7 @@ def main() -> None:
             from haha.findings import Finding
 
             print(Finding.from_error(exc).github())
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

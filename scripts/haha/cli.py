@@ -286,9 +286,11 @@ def pod_terminate(
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
     from haha.pod import mark_failed_if_unfinished, terminate_self
+    from haha.podenv import PodEnv
 
     root = repo.resolve() if repo else Path.cwd()
     settings = load_settings(root, os.environ)
+    pod = PodEnv.from_env(os.environ, basename, clock.now(), settings.compute.deadline_hours)
     try:
         if basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
@@ -297,7 +299,7 @@ def pod_terminate(
     except Exception as exc:  # terminating matters more than the record
         say(f"pod-terminate: could not record the failure: {exc}")
     finally:
-        terminated = terminate_self(settings, os.environ, say)
+        terminated = terminate_self(settings, pod, say)
     raise typer.Exit(0 if terminated else 1)
 
 

@@ -100,7 +100,7 @@ class PodRun:
         if already_ended(previous, self.pod.pod_id):
             assert previous is not None
             self.say(f"pod: this pod already {previous.state}; a restarted container only terminates")
-            terminate_self(self.settings, self.env, self.say)
+            terminate_self(self.settings, self.pod, self.say)
             return 0 if previous.state == "succeeded" else 1
         rc: int | None = None
         error: str | None = None
@@ -119,7 +119,7 @@ class PodRun:
             ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
             self._finish(ok, None if ok else self._reason(rc, error))
             self.watchdog.finished()
-            terminate_self(self.settings, self.env, self.say)
+            terminate_self(self.settings, self.pod, self.say)
         return 0 if ok else 1
 
     def say(self, message: str) -> None:
@@ -185,7 +185,7 @@ class PodRun:
         if not self.watchdog.wait_finished(FINISH_GRACE_S):
             self.say("deadline: teardown is stuck; terminating the pod now")
             self._finish(False, failure_reason(None, [], deadline_hit=True))
-            terminate_self(self.settings, self.env, self.say)
+            terminate_self(self.settings, self.pod, self.say)
 
     def _finish(self, ok: bool, reason: str | None) -> None:
         with self._lock:
@@ -199,7 +199,7 @@ class PodRun:
 
     def _describe_self(self) -> None:
         """GPU type and price as the provider reports this pod: collect prices runs from it."""
-        found = self_pod(self.settings, self.env)
+        found = self_pod(self.settings, self.pod)
         if found is None:
             return
         compute, pod_id = found

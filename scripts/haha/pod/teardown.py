@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from haha import clock
 from haha.compute.base import Compute
+from haha.podenv import PodEnv
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
 from haha.store import get_store
@@ -27,28 +28,30 @@ _CARRIED = (
 )  # fmt: skip
 
 
-def self_pod(settings: Settings, env: Mapping[str, str]) -> tuple[Compute, str] | None:
-    """This pod's Compute and id: RunPod (RUNPOD_POD_ID) or a local pod (HAHA_POD_ID)."""
-    if env.get("RUNPOD_POD_ID"):
+def self_pod(settings: Settings, pod: PodEnv) -> tuple[Compute, str] | None:
+    """This pod's Compute and id (None outside a pod: `haha pod` run by hand)."""
+    if pod.pod_id is None:
+        return None
+    if pod.compute == "runpod":
         from haha.compute.runpod import RunPodCompute
 
-        return RunPodCompute(settings), env["RUNPOD_POD_ID"]
-    if env.get("HAHA_POD_ID") and env.get("HAHA_COMPUTE_ROOT"):
+        return RunPodCompute(settings), pod.pod_id
+    if pod.local is not None:
         from haha.compute.local import LocalCompute
 
-        return LocalCompute(settings, Path(env["HAHA_COMPUTE_ROOT"])), env["HAHA_POD_ID"]
+        return LocalCompute(settings, Path(pod.local.compute_root)), pod.pod_id
     return None
 
 
 def terminate_self(
     settings: Settings,
-    env: Mapping[str, str],
+    pod: PodEnv,
     log: Log,
     tries: int = TERMINATE_TRIES,
     backoff_s: float = TERMINATE_BACKOFF_S,
 ) -> bool:
     """Terminate this pod (True outside one: nothing to do). Never raises: it is last on every path."""
-    found = self_pod(settings, env)
+    found = self_pod(settings, pod)
     if found is None:
         log("teardown: not in a pod, nothing to terminate")
         return True

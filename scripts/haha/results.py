@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from haha.atomic import write_json_atomic
 from haha.evalspec import EvalSpec
 from haha.evaluate.requests import EvalRequest
 from haha.experiment import Experiment
@@ -106,14 +104,4 @@ def build_results(
 def write_results(document: dict[str, Any], path: Path) -> Path:
     """Validate, then write via a temp file + rename: readers never see half a file."""
     validate("results", document, file=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(document, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(path, document)

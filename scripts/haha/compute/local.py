@@ -10,12 +10,12 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from haha.atomic import write_json_atomic
 from haha.compute.base import Pod, PodSpec, argv_from_env
 from haha.podname import PodName
 from haha.settings import Settings
@@ -172,7 +172,4 @@ class LocalCompute:
         return json.loads(path.read_text()) if path.is_file() else None
 
     def _write(self, record: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2)
-        os.replace(tmp, self.dir / f"{record['id']}.json")
+        write_json_atomic(self.dir / f"{record['id']}.json", record)

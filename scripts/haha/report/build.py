@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from haha.atomic import write_atomic
 from haha.repo import Repo
 from haha.report import html, markdown
 from haha.report.load import find_run, load_punchlines, load_runs
@@ -43,10 +43,7 @@ def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
 
 def _write(path: Path, text: str) -> Path:
     """Atomic write, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, text)
 
 
 def write_report(repo_root: Path) -> list[Path]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from haha.atomic import write_json_atomic
 from haha.errors import InputError, ServiceError
 from haha.report.compare import Pair, pairs
 from haha.report.load import Run
@@ -132,11 +132,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _save(path: Path, a: Run, b: Run, scores: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    doc = {"a": a.name, "b": b.name, "scores": scores}
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, {"a": a.name, "b": b.name, "scores": scores}, sort_keys=True)
 
 
 def judge(a: Run, b: Run, results_dir: Path, model: str, ask: Ask) -> Tally:

@@ -1,6 +1,6 @@
 """The cost model: training tokens → FLOPs → GPU time and dollars, and the utilisation to expect.
 
-Calibration (shared/NOTES.md, "GPU numbers"; one H200, 2026-11-27; LoRA r=32 on the Llama-3-8B
+Calibration (docs/calibration.md; one H200, 2026-11-27; LoRA r=32 on the Llama-3-8B
 shape, bf16, HF transformers eager): micro_batch 2 × seq 64 (128 tokens per micro-batch) trained at
 345 tok/s = 1.7% MFU, packed 16 × 1024 (16,384 tokens) at 6,114 tok/s = 30% MFU, where
 MFU = tokens/s × 6 × params / peak and the H200's peak is 989 TFLOP/s. haha.toml's [throughput]

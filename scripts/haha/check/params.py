@@ -13,7 +13,7 @@ KNOWN_PARAMS = {
     "meta-llama/Meta-Llama-3-8B-Instruct": 8.03e9,
     "meta-llama/Llama-3.1-8B": 8.03e9,
     "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
-    "HuggingFaceTB/SmolLM2-135M": 134.5e6,  # measured: shared/NOTES.md
+    "HuggingFaceTB/SmolLM2-135M": 134.5e6,  # measured: docs/calibration.md
     "HuggingFaceTB/SmolLM2-135M-Instruct": 134.5e6,
 }
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)

@@ -25,7 +25,7 @@ from haha.errors import InputError
 from haha.plan import sha256_file
 from haha.pod.child import ChildRun
 from haha.pod.record import RunRecord
-from haha.pod.teardown import self_pod, terminate_self
+from haha.pod.teardown import describe_self, terminate_self
 from haha.pod.watchdog import LOG_INTERVAL_S, Watchdog
 from haha.podenv import PodEnv
 from haha.repo import Repo
@@ -106,7 +106,8 @@ class PodRun:
         error: str | None = None
         try:
             self.say(f"pod: {self.pod.basename} ({self.pod.mode}), deadline {clock.stamp(self.pod.deadline)}")
-            self._describe_self()
+            described = describe_self(self.settings, self.pod, self.say)
+            self.record.gpu_type, self.record.cost_per_hour = described
             self.record.running(self.now())
             self.watchdog.start()
             rc = self.child.run(run_argv(self.pod, self.repo), self._child_env(), self.repo.root)
@@ -196,20 +197,6 @@ class PodRun:
         self.say(f"pod: {state}" + (f" ({reason})" if reason else ""))
         status = self.record.status(state, self.now(), reason)
         self.record.finish(status, self.repo.results_path(self.pod.basename) if ok else None, self._logs())
-
-    def _describe_self(self) -> None:
-        """GPU type and price as the provider reports this pod: collect prices runs from it."""
-        found = self_pod(self.settings, self.pod)
-        if found is None:
-            return
-        compute, pod_id = found
-        try:
-            pod = next((p for p in compute.list_pods() if p.id == pod_id), None)
-        except Exception as exc:
-            self.say(f"pod: could not look this pod up: {exc}")
-            return
-        if pod is not None:
-            self.record.gpu_type, self.record.cost_per_hour = pod.gpu_type or None, pod.cost_per_hour
 
     def _config_sha256(self) -> str | None:
         """Which config file this run was for: plan retries a failed config once it is edited."""

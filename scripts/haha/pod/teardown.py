@@ -1,4 +1,4 @@
-"""A pod ending itself: find which pod this is, terminate it (with retries), record an unfinished run.
+"""A pod and its provider: which pod this is, what it costs, ending it (with retries), recording a failure.
 
 Used by `haha pod` on every path, by boot.sh's EXIT trap (`haha pod-terminate`) and by the deadline
 watchdog. `terminate_self` reports failure instead of raising, so its caller can try the next layer
@@ -41,6 +41,20 @@ def self_pod(settings: Settings, pod: PodEnv) -> tuple[Compute, str] | None:
 
         return LocalCompute(settings, Path(pod.local.compute_root)), pod.pod_id
     return None
+
+
+def describe_self(settings: Settings, pod: PodEnv, log: Log) -> tuple[str | None, float | None]:
+    """(GPU type, price per hour) as the provider reports this pod: collect prices runs from it."""
+    found = self_pod(settings, pod)
+    if found is None:
+        return None, None
+    compute, pod_id = found
+    try:
+        me = next((p for p in compute.list_pods() if p.id == pod_id), None)
+    except Exception as exc:
+        log(f"pod: could not look this pod up: {exc}")
+        return None, None
+    return (me.gpu_type or None, me.cost_per_hour) if me else (None, None)
 
 
 def terminate_self(

@@ -266,3 +266,11 @@ def test_a_model_larger_than_this_machine_is_refused() -> None:
     assert why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=64 * 2**30) is None
     problem, fix = why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=2**28) or ("", "")
     assert "needs about" in problem and "this machine has 0 GiB" in problem and "runpod" in fix
+
+
+def test_usage_errors_exit_2_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    for args in (["check", "--format", "xml"], ["run"], ["launch", "--compute", "aws"]):
+        done = haha(*args, cwd=root)
+        assert done.returncode == 2, args
+        assert "Usage: haha" in done.stderr and "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +41,36 @@ def say(message: str) -> None:
     err.print(f"{datetime.now():%H:%M:%S} {message}", highlight=False, markup=False, soft_wrap=True)
 
 
-EngineOpt = Annotated[str, typer.Option("--engine", help="auto (vLLM if installed), vllm or transformers.")]
+class EngineChoice(StrEnum):
+    auto = "auto"
+    vllm = "vllm"
+    transformers = "transformers"
+
+
+class CheckFormat(StrEnum):
+    text = "text"
+    github = "github"
+    markdown = "markdown"
+
+
+class CompareFormat(StrEnum):
+    rich = "rich"
+    markdown = "markdown"
+
+
+class ComputeChoice(StrEnum):
+    local = "local"
+    runpod = "runpod"
+
+
+def emit(data: object) -> None:
+    """Machine-readable output: one JSON document on stdout (progress goes to stderr)."""
+    import json
+
+    print(json.dumps(data, sort_keys=True))
+
+
+EngineOpt = Annotated[EngineChoice, typer.Option("--engine", help="auto: vLLM if installed.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo work whose output already exists.")]
 
 
@@ -49,19 +79,19 @@ def check(
     base: Annotated[
         str | None, typer.Option("--base", help="Check only what changed since this git ref.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, github or markdown.")] = "text",
+    fmt: Annotated[CheckFormat, typer.Option("--format")] = CheckFormat.text,
     repo: RepoOpt = None,
 ) -> None:
     """The PR gate: configs, datasets, eval spec, and the predicted cost of new configs."""
     from haha.check.command import check_command
 
-    raise typer.Exit(check_command(base, fmt, repo))
+    raise typer.Exit(check_command(base, fmt.value, repo))
 
 
 @app.command()
 def run(
     config: Annotated[str, typer.Argument(help="Config basename, file name or path.")],
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = EngineChoice.auto,
     force: ForceOpt = False,
     no_publish: Annotated[bool, typer.Option("--no-publish", help="Skip the model store.")] = False,
     retrain: Annotated[
@@ -79,7 +109,7 @@ def run(
         os.environ,
         config,
         say,
-        engine=engine,
+        engine=engine.value,
         force=force,
         publish=not no_publish,
         retrain=retrain,
@@ -91,7 +121,7 @@ def run(
 def eval_(
     config: Annotated[str, typer.Argument(help="Config basename, file name or path.")],
     adapter: Annotated[Path | None, typer.Option("--adapter", help="LoRA adapter folder.")] = None,
-    engine: EngineOpt = "auto",
+    engine: EngineOpt = EngineChoice.auto,
     force: ForceOpt = False,
     repo: RepoOpt = None,
 ) -> None:
@@ -99,7 +129,7 @@ def eval_(
     from haha.run import evaluate_only
 
     found, settings = context(repo)
-    evaluate_only(found, settings, os.environ, config, say, adapter=adapter, engine=engine, force=force)
+    evaluate_only(found, settings, os.environ, config, say, adapter=adapter, engine=engine.value, force=force)
 
 
 models = typer.Typer(help="Base models available offline.", no_args_is_help=True)
@@ -126,13 +156,13 @@ def report(repo: RepoOpt = None) -> None:
 def compare(
     a: Annotated[str, typer.Argument(help="First config.")],
     b: Annotated[str, typer.Argument(help="Second config.")],
-    fmt: Annotated[str, typer.Option("--format", help="rich or markdown.")] = "rich",
+    fmt: Annotated[CompareFormat, typer.Option("--format")] = CompareFormat.rich,
     repo: RepoOpt = None,
 ) -> None:
     """Two configs' completions side by side, prompt by prompt, temperature and seed."""
     from haha.report.commands import compare_command
 
-    raise typer.Exit(compare_command(a, b, fmt, repo))
+    raise typer.Exit(compare_command(a, b, fmt.value, repo))
 
 
 @app.command()
@@ -162,14 +192,13 @@ def schema(
 
 
 ComputeOpt = Annotated[
-    str | None, typer.Option("--compute", help="local or runpod (default: haha.toml / HAHA_COMPUTE).")
+    ComputeChoice | None, typer.Option("--compute", help="Default: haha.toml / HAHA_COMPUTE.")
 ]
 
 
 @app.command()
 def plan(
     configs: Annotated[list[str] | None, typer.Argument(help="Only these basenames (default: all).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout (the only format).")] = True,
     compute: ComputeOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not ask the model store.")] = False,
     repo: RepoOpt = None,
@@ -184,7 +213,9 @@ def plan(
     found, settings = context(repo)
     store = None if no_store else get_store(settings, found.root)
     wanted = {Path(c).stem for c in configs or ()}  # named configs are retried even after a failure
-    result = load_plan(found, get_compute(settings, found.root, compute), store, retry=wanted)
+    result = load_plan(
+        found, get_compute(settings, found.root, compute and compute.value), store, retry=wanted
+    )
     if configs:
         result = replace(result, runs=tuple(r for r in result.runs if r.config in wanted))
     for run in result.runs:
@@ -193,7 +224,7 @@ def plan(
         say(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
     for name in result.failed:
         say(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
-    print(result.to_json())
+    emit(result.to_dict())
 
 
 @app.command()
@@ -205,14 +236,13 @@ def launch(
     repo: RepoOpt = None,
 ) -> None:
     """Start a pod per planned run (never a second pod for a config that is running or done)."""
-    import json
 
     from haha.compute import get_compute
     from haha.launch import launch as launch_runs
     from haha.store import get_store
 
     found, settings = context(repo)
-    runner = get_compute(settings, found.root, compute)
+    runner = get_compute(settings, found.root, compute and compute.value)
     pr = _source_pr(settings, found)
     launched = launch_runs(
         found,
@@ -230,22 +260,7 @@ def launch(
             x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline
         )
         runcomment.post(settings, pr, x.run.config, body, say)
-    print(
-        json.dumps(
-            [
-                {
-                    "config": x.run.config,
-                    "mode": x.run.mode,
-                    "pod": x.pod.id,
-                    "name": x.pod.name,
-                    "gpu_type": x.pod.gpu_type,
-                    "pr": pr,
-                }
-                for x in launched
-            ],
-            sort_keys=True,
-        )
-    )
+    emit([{**x.to_dict(), "pr": pr} for x in launched])
 
 
 def _source_pr(settings: Settings, found: Repo) -> int | None:
@@ -313,16 +328,15 @@ def collect(
     repo: RepoOpt = None,
 ) -> None:
     """Fetch published results into train/results/, regenerate the report, write a PR body."""
-    import json
 
-    from haha.collect import BRANCH, pending, pr_title, write_pr_body
     from haha.collect import collect as collect_runs
+    from haha.collect import pending, summary, write_pr_body
     from haha.store import get_store
 
     found, settings = context(repo)
     store = get_store(settings, found.root)
-    if as_json:  # a plain list of basenames: a matrix axis
-        print(json.dumps([c.basename for c in pending(found, store, configs or None)]))
+    if as_json:  # a plain list of basenames
+        emit([c.basename for c in pending(found, store, configs or None)])
         return
     done = collect_runs(found, store, configs or None, say)
     changed = [c for c in done if c.change != "same"]
@@ -330,17 +344,7 @@ def collect(
         names = [c.basename for c in (changed or done)]
         write_pr_body(found, store, settings, names, pr_body)
         say(f"collect: PR body → {pr_body}")
-    print(
-        json.dumps(
-            {
-                "changed": [c.basename for c in changed],
-                "files": sorted({f for c in changed for f in c.files}),
-                "branch": BRANCH,
-                "title": pr_title([c.basename for c in changed]) if changed else "",
-            },
-            sort_keys=True,
-        )
-    )
+    emit(summary(done))
 
 
 @app.command("comment-status")
@@ -365,29 +369,15 @@ def reap(
     repo: RepoOpt = None,
 ) -> None:
     """Terminate pods past the deadline in their name; mark their runs failed and report them."""
-    import json
 
     from haha.compute import get_compute
     from haha.reap import reap as reap_pods
     from haha.store import get_store
 
     found, settings = context(repo)
-    runner = get_compute(settings, found.root, compute)
+    runner = get_compute(settings, found.root, compute and compute.value)
     reaped = reap_pods(runner, get_store(settings, found.root), settings, clock.now(), say, dry_run)
-    print(
-        json.dumps(
-            [
-                {
-                    "config": r.reap.name.basename,
-                    "pod": r.reap.pod.id,
-                    "marked_failed": r.marked_failed,
-                    "report": r.report,
-                }
-                for r in reaped
-            ],
-            sort_keys=True,
-        )
-    )
+    emit([r.to_dict() for r in reaped])
 
 
 def main() -> None:
@@ -407,12 +397,11 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors: click's, or typer's own copy of click (typer >= 0.26), whichever is installed.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -52,6 +52,17 @@ def pr_title(changed: Sequence[str]) -> str:
     return f"Results: {changed[0]}" if len(changed) == 1 else f"Results: {len(changed)} runs"
 
 
+def summary(done: Sequence[Collected]) -> dict[str, Any]:
+    """What `haha collect` prints: the changed runs, their files, the PR's branch and title."""
+    changed = [c for c in done if c.change != "same"]
+    return {
+        "changed": [c.basename for c in changed],
+        "files": sorted({f for c in changed for f in c.files}),
+        "branch": BRANCH,
+        "title": pr_title([c.basename for c in changed]) if changed else "",
+    }
+
+
 def _local(repo: Repo, basename: str) -> dict[str, Any] | None:
     path = repo.results_path(basename)
     try:

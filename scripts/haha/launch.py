@@ -186,6 +186,15 @@ class Launched:
     pod: Pod
     deadline: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.run.config,
+            "mode": self.run.mode,
+            "pod": self.pod.id,
+            "name": self.pod.name,
+            "gpu_type": self.pod.gpu_type,
+        }
+
 
 def select(plan: Plan, names: Sequence[str]) -> tuple[list[PlannedRun], list[str]]:
     """The planned runs among `names` (all when empty), and the names that are not launchable now."""

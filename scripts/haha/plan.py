@@ -52,7 +52,10 @@ class Plan:
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
-        data: dict[str, Any] = {
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "include": [asdict(r) for r in self.runs],
             "count": len(self.runs),
             "done": list(self.done),
@@ -61,7 +64,6 @@ class Plan:
             "stale_configs": list(self.stale_configs),
             "failed": list(self.failed),
         }
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def in_flight(pods: Iterable[Pod]) -> frozenset[str]:

@@ -50,6 +50,14 @@ class Reaped:
     marked_failed: bool
     report: str  # an issue URL, or "printed"
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "config": self.reap.name.basename,
+            "pod": self.reap.pod.id,
+            "marked_failed": self.marked_failed,
+            "report": self.report,
+        }
+
 
 def reap(
     compute: Compute,

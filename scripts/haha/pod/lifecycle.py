@@ -96,7 +96,11 @@ class PodRun:
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
-        previous = read_status(self.store(), self.pod.basename)
+        try:
+            previous = read_status(self.store(), self.pod.basename)
+        except Exception as exc:  # a store hiccup must not cost the run; a restart is the rare case
+            self.say(f"store: could not read the run's status ({exc}); running")
+            previous = None
         if already_ended(previous, self.pod.pod_id):
             assert previous is not None
             self.say(f"pod: this pod already {previous.state}; a restarted container only terminates")

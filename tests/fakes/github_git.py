@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,9 @@ class GitHubGitFake:
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)  # {"login", "refs": [(old, new, ref)]}
     requests: list[Request] = field(default_factory=list)
+    # Faults, each for the next N requests: git fetches/clones (upload-pack) answer 500; dispatches 502.
+    git_fetch_errors: int = 0
+    dispatch_errors: int = 0
     base_url: str = ""
     _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
     _comment_ids: itertools.count = field(default_factory=lambda: itertools.count(9001))
@@ -158,7 +162,7 @@ class GitHubGitFake:
         _git("-C", str(work), "push", "-q", "origin", f"HEAD:refs/heads/{base}")
         sha = _git("-C", str(work), "rev-parse", "HEAD").strip()
         with self._lock:
-            pull.update(state="closed", merged=True, merge_commit_sha=sha)
+            pull.update(state="closed", merged=True, merge_commit_sha=sha, merged_at=_now(), closed_at=_now())
         return sha
 
     def open_pull(self, head: str, title: str, base: str | None = None, body: str = "") -> dict[str, Any]:
@@ -295,6 +299,9 @@ class GitHubGitFake:
             "state": "open",
             "merged": False,
             "merge_commit_sha": None,
+            "merged_at": None,
+            "closed_at": None,
+            "created_at": _now(),
             "draft": False,
             "user": {"login": login},
             "head": {"ref": head},
@@ -462,6 +469,11 @@ class GitHubGitFake:
         return self.comments[comment_id]
 
     def _dispatch(self, request: Request) -> Reply:
+        if self.dispatch_errors > 0:
+            self.dispatch_errors -= 1
+            return Reply(
+                502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}
+            )
         body = request.json()
         if not body.get("event_type"):
             return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
@@ -651,6 +663,12 @@ class GitHubServer:
                 if pushing and login is None:
                     self._send(Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'}))
                     return
+                if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
+                    with fake._lock:
+                        fake.git_fetch_errors -= 1
+                    request.parsed = {"git": "git-upload-pack", "status": 500}
+                    self._send(Reply(500, b"fetch failed (injected)"))
+                    return
                 before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
                 env = {
                     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -706,6 +724,10 @@ class GitHubServer:
                 """Quiet: tests read `fake.requests`."""
 
         return _Handler
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _refs(bare: Path) -> dict[str, str]:

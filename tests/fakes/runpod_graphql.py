@@ -128,9 +128,10 @@ class RunPodFake:
     prices: dict[str, float] = field(default_factory=dict)  # gpu id → costPerHr (default 2.99)
     out_of_stock: set[str] = field(default_factory=set)
     deploy_errors: dict[str, str] = field(default_factory=dict)  # gpu id → error message
-    terminate_errors: int = 0  # the first N podTerminate calls fail
-    http_errors: dict[str, int] = field(default_factory=dict)  # root field → first N calls get a 502 (HTML)
-    slow: dict[str, tuple[int, float]] = field(default_factory=dict)  # root field → (first N calls, delay s)
+    # Faults, each for the next N calls (counted down as they happen):
+    terminate_errors: int = 0  # podTerminate answers an error
+    http_errors: dict[str, int] = field(default_factory=dict)  # root field → a 502 with an HTML body
+    slow: dict[str, tuple[int, float]] = field(default_factory=dict)  # root field → (N, delay in s)
     # RunPod gives each pod an API key of its own in RUNPOD_API_KEY; it is accepted like the account's.
     inject_pod_key: bool = True
     # RunPod secrets: `{{ RUNPOD_SECRET_<name> }}` in a pod's env becomes the value when it starts.
@@ -141,7 +142,6 @@ class RunPodFake:
     starter: PodStarter | None = None
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _seen: dict[str, int] = field(default_factory=dict)  # root field → calls so far (for faults)
     _pod_keys: dict[str, str] = field(default_factory=dict)  # key → pod id
 
     def handle(self, request: Request, base_url: str) -> Reply:
@@ -162,7 +162,7 @@ class RunPodFake:
             "selected": sorted(_paths(root)),
             "key": "account" if key == self.api_key else f"pod:{self._pod_keys[key]}",
         }
-        if self._fault(self.http_errors, root.name):
+        if _take(self.http_errors, root.name):
             return Reply(502, HTML_502, {"Content-Type": "text/html"})
         try:
             data = getattr(self, f"_{root.name}")(root.args.get("input") or {})
@@ -179,13 +179,10 @@ class RunPodFake:
         except (GraphQLSyntaxError, ValueError, KeyError, TypeError):
             return 0.0
         count, seconds = self.slow.get(name, (0, 0.0))
-        return seconds if self._fault({name: count}, name, counter=f"slow:{name}") else 0.0
-
-    def _fault(self, table: dict[str, int], name: str, counter: str | None = None) -> bool:
-        counter = counter or f"http:{name}"
-        seen = self._seen.get(counter, 0)
-        self._seen[counter] = seen + 1
-        return seen < table.get(name, 0)
+        if count <= 0:
+            return 0.0
+        self.slow[name] = (count - 1, seconds)
+        return seconds
 
     def _gpuTypes(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         wanted = args.get("id")
@@ -255,7 +252,8 @@ class RunPodFake:
 
     def _podTerminate(self, args: dict[str, Any]) -> None:
         pod_id = args["podId"]
-        if self._fault({"podTerminate": self.terminate_errors}, "podTerminate", counter="terminate"):
+        if self.terminate_errors > 0:
+            self.terminate_errors -= 1
             raise _GraphQLError("Something went wrong. Please try again later or contact support.")
         if pod_id not in self.pods:
             raise _GraphQLError("Pod not found")
@@ -268,6 +266,25 @@ class RunPodFake:
         time.sleep(0.3)
         assert self.starter is not None
         self.starter.kill(pod_id)
+
+    def add_pod(self, name: str, gpu: str | None = None, cost: float = 2.99) -> str:
+        """A pod that is already up (started elsewhere, before the test): no container runs."""
+        pod_id = f"pod{next(self._ids):04d}"
+        gpu = gpu or self.gpus[0]["id"]
+        display = next(g["displayName"] for g in self.gpus if g["id"] == gpu)
+        self.pods[pod_id] = {
+            "id": pod_id,
+            "name": name,
+            "imageName": "ghcr.io/synagi/haha-pod@sha256:" + "0" * 64,
+            "desiredStatus": "RUNNING",
+            "costPerHr": cost,
+            "gpuCount": 1,
+            "env": [],
+            "machineId": "m1",
+            "machine": {"gpuDisplayName": display, "podHostId": f"{pod_id}-host"},
+            "gpuTypeId": gpu,
+        }
+        return pod_id
 
     def calls(self, field_name: str) -> list[dict[str, Any]]:
         """Parsed `input` of every recorded request to `field_name`, in order."""
@@ -293,6 +310,14 @@ def _project(data: Any, selections: list[Field]) -> Any:
     if isinstance(data, list):
         return [_project(item, selections) for item in data]
     return {f.name: _project(data.get(f.name), f.selections) for f in selections}
+
+
+def _take(table: dict[str, int], name: str) -> bool:
+    """Use up one of the next-N faults for `name`; whether there was one."""
+    if table.get(name, 0) <= 0:
+        return False
+    table[name] -= 1
+    return True
 
 
 class _GraphQLError(Exception):

@@ -1,4 +1,10 @@
-"""Loading the JSON Schemas in `schemas/` and applying them with jsonschema."""
+"""Loading the JSON Schemas in `schemas/` and applying them with jsonschema.
+
+The schemas live in the repo's top-level `schemas/` (what users read; `haha schema` writes there). The
+package reaches them through `haha/schema_files`, a link to that folder in a checkout (so an editable
+install sees edits at once) and a folder of copies in a built wheel (package data), so a non-editable
+install (the pod image, the Actions jobs) needs no checkout.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from jsonschema.exceptions import ValidationError
 
 from haha.errors import InputError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema_files"
 
 
 @cache

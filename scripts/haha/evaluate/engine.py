@@ -25,6 +25,12 @@ class Engine(Protocol):
         """One cleaned completion per request, in order. Each depends only on its own request."""
         ...
 
+    def mode(self) -> dict:
+        """How completions were computed, recorded as results meta.eval (after `generate`):
+        `batch_invariant` (the engine ran in a mode built to make every row independent of its
+        batch-mates on this device) and `dtype`."""
+        ...
+
 
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None

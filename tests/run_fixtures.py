@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,12 @@ def make_tiny_repo(root: Path) -> list[dict]:
 
 def train_tiny(root: Path) -> TrainedRepo:
     rows = make_tiny_repo(root)
-    env = {"HAHA_WORKDIR": str(root / "work"), "PATH": "/usr/bin:/bin"}
+    # HAHA_BOOT_EPOCH as boot.sh exports it in a pod: the run then records boot → first training step.
+    env = {
+        "HAHA_WORKDIR": str(root / "work"),
+        "PATH": "/usr/bin:/bin",
+        "HAHA_BOOT_EPOCH": f"{time.time():.3f}",
+    }
     import os
 
     env.update({k: v for k, v in os.environ.items() if k.startswith(("HF_", "HOME", "XDG_"))})

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from haha.errors import AlreadyDone
+from haha.errors import AlreadyDone, RunFailed
 from haha.evalspec import load_eval_spec
 from haha.evaluate import build_requests
 from haha.evaluate.hf_engine import TransformersEngine
 from haha.models import SMOLLM2, ensure_model
-from haha.run import run_experiment
+from haha.run import evaluate_only, run_experiment
 from haha.schemas import validate
 from run_fixtures import NAME, TrainedRepo, train_tiny
 
@@ -45,6 +47,15 @@ def test_results_file_is_valid_and_complete(trained: TrainedRepo) -> None:
     assert meta["stage_seconds"]["train"] > 0
     assert re.fullmatch(r"[0-9a-f]{64}", meta["eval_sha256"])
     assert meta["settings"][0]["max_tokens"] == 40
+    assert meta["eval"] == {"batch_invariant": False, "dtype": "float32", "process": "in-process"}
+    assert meta["wandb"]["name"] == NAME
+    assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z", meta["wandb"]["run_id"])
+
+
+def test_boot_to_first_step_is_recorded(trained: TrainedRepo) -> None:
+    """HAHA_BOOT_EPOCH set (as in a pod): seconds to the first training step, within the train stage."""
+    meta = results_of(trained)["meta"]
+    assert 0 < meta["boot_to_first_step_s"] < meta["stage_seconds"]["train"] + 5
 
 
 def test_overfit_reproduces_data(trained: TrainedRepo) -> None:
@@ -96,6 +107,49 @@ def test_rerun_reuses_adapter_and_gives_identical_results(trained: TrainedRepo) 
     assert any("not retraining" in line for line in log)
     assert summary.stage_seconds["train"] < 5
     assert results_of(trained)["results"] == before
+
+
+def test_eval_in_the_eval_environment_gives_the_same_results(trained: TrainedRepo) -> None:
+    """HAHA_EVAL_PYTHON: eval runs as `haha eval` in that interpreter; same engine, same completions."""
+    before = results_of(trained)
+    log: list[str] = []
+    env = {**trained.env, "HAHA_EVAL_PYTHON": sys.executable}
+    run_experiment(
+        trained.repo,
+        trained.settings,
+        env,
+        NAME,
+        log.append,
+        engine="transformers",
+        force=True,
+        publish=False,
+    )
+    after = results_of(trained)
+    assert after["results"] == before["results"]
+    meta = after["meta"]
+    assert meta["engine"] == "transformers"
+    assert meta["eval"] == {"batch_invariant": False, "dtype": "float32", "process": "subprocess"}
+    assert meta["versions"]["transformers"] == version("transformers")
+    assert meta["versions"]["axolotl"] == version("axolotl")
+    # The adapter was reused: the W&B run recorded is the one that trained it, not a new attempt's.
+    assert meta["wandb"]["run_id"] == before["meta"]["wandb"]["run_id"]
+    assert "boot_to_first_step_s" not in meta  # no training step in this attempt
+    assert any(line.startswith("eval: 32/32 completions") for line in log), log
+    eval_log = Path(trained.env["HAHA_WORKDIR"]) / NAME / "eval.log"
+    assert "eval: 32 completions with the transformers engine" in eval_log.read_text()
+
+
+def test_eval_environment_without_vllm_fails_loudly(trained: TrainedRepo) -> None:
+    """`auto` asks the eval environment for vLLM: one without it is an error, not a silent fallback."""
+    env = {**trained.env, "HAHA_EVAL_PYTHON": sys.executable}  # this env has no vLLM
+    path = trained.repo.results_path(NAME)
+    before = path.read_bytes()
+    with pytest.raises(RunFailed, match="vLLM is not installed") as info:
+        evaluate_only(
+            trained.repo, trained.settings, env, NAME, lambda _: None, trained.summary.adapter, force=True
+        )
+    assert info.value.location.file.endswith("eval.log")
+    assert path.read_bytes() == before
 
 
 def test_completion_does_not_depend_on_batch(trained: TrainedRepo) -> None:

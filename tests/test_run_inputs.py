@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from fakes.hf_hub import HubFake, HubRepo
 from haha.errors import InputError, ModelUnavailable, RunFailed
 from haha.evaluate.vllm_engine import max_lora_rank
 from haha.experiment import Experiment
+from haha.models import SMOLLM2, ensure_model
 from haha.repo import Repo
 from haha.results import config_summary, write_results
 from haha.run import preflight
-from haha.train import _failure, cpu_overrides
+from haha.settings import load_settings
+from haha.train import Device, _failure, _stream, axolotl_config, cpu_overrides, wandb_run_id
 from haha.workspace import localize
 from run_fixtures import NAME, make_tiny_repo
+
+pytest_plugins = ["fakes.fixtures"]
 
 
 @pytest.fixture
@@ -50,6 +58,81 @@ def test_base_model_not_available_offline_says_how_to_provide_it(root: Path, tmp
     assert info.value.location.field == "base_model"
     assert info.value.location.file == str(path)
     assert "hf download meta-llama/Meta-Llama-3-8B" in info.value.fix
+
+
+def use_model(root: Path, model_id: str) -> None:
+    path = config_path(root)
+    path.write_text(path.read_text().replace(SMOLLM2, model_id))
+
+
+def test_base_model_the_hub_serves_is_left_to_download(
+    root: Path, tmp_path: Path, hub_api: tuple[HubFake, str]
+) -> None:
+    """With the Hub reachable, an uncached model is downloaded (None), SmolLM2 too: no seeding."""
+    fake, url = hub_api
+    for model_id in ("meta-llama/Meta-Llama-3-8B", SMOLLM2):
+        fake.repos[model_id] = HubRepo(model_id, private=False)
+        fake.repos[model_id].commit({"config.json": b"{}"})
+    env = {"HF_ENDPOINT": url, "HF_TOKEN": fake.token, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    assert ensure_model("meta-llama/Meta-Llama-3-8B", env) is None
+    assert ensure_model(SMOLLM2, env) is None
+    assert not (tmp_path / "empty-cache").exists(), "nothing seeded while the Hub serves the model"
+    use_model(root, "meta-llama/Meta-Llama-3-8B")
+    assert preflight(Repo(root), NAME, env).model == "meta-llama/Meta-Llama-3-8B"
+
+
+def test_base_model_the_hub_refuses_fails_before_training(
+    root: Path, tmp_path: Path, hub_api: tuple[HubFake, str]
+) -> None:
+    """No token for a gated/private model (the fake answers 401 like the Hub): refused at preflight."""
+    _, url = hub_api
+    use_model(root, "meta-llama/Meta-Llama-3-8B")
+    env = {"HF_ENDPOINT": url, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    with pytest.raises(ModelUnavailable) as info:
+        preflight(Repo(root), NAME, env)
+    assert "HTTP 401" in info.value.message and "HF_TOKEN" in info.value.message
+    assert info.value.location.field == "base_model"
+    assert not (root / "work").exists()
+
+
+def test_base_model_with_the_hub_unreachable_fails_before_training(root: Path, tmp_path: Path) -> None:
+    use_model(root, "meta-llama/Meta-Llama-3-8B")
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable, match="not reachable") as info:
+        preflight(Repo(root), NAME, env)
+    assert time.monotonic() - started < 5
+    assert "hf download meta-llama/Meta-Llama-3-8B" in info.value.fix
+
+
+def test_wandb_run_id_is_new_per_attempt_and_the_name_stays_the_basename(root: Path) -> None:
+    """A retry must not resume (or 409 on) the failed attempt's W&B run."""
+    repo = Repo(root)
+    exp = Experiment.load(config_path(root))
+    env = {"HAHA_WORKDIR": str(root / "work")}
+    config, _ = axolotl_config(exp, repo, root / "work", load_settings(root, env), env, Device("cpu", 1, "x"))
+    assert config["wandb_name"] == NAME
+    assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z", config["wandb_run_id"])
+    in_pod = wandb_run_id(NAME, {"RUNPOD_POD_ID": "abc123xyz"})
+    assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z-abc123xyz", in_pod)
+
+
+def test_first_training_step_time_is_taken_from_the_trainer_bar(tmp_path: Path) -> None:
+    """The wall time of the first finished step (what meta.boot_to_first_step_s is measured to)."""
+    script = (
+        "import time\n"
+        "print('Tokenizing: 100%|#| 8/8 [00:00<00:00]', flush=True)\n"
+        "print('  0%|          | 0/4 [00:00<?, ?it/s]', flush=True)\n"
+        "time.sleep(0.5)\n"
+        "print(' 25%|##5       | 1/4 [00:00<00:01, 2.00it/s]', flush=True)\n"
+        "print(\"{'loss': '1.5', 'tokens/total': 80, 'tokens/trainable': 20}\", flush=True)\n"
+    )
+    started = time.time()
+    lines: list[str] = []
+    out = _stream([sys.executable, "-c", script], tmp_path, {}, tmp_path / "log", lines.append)
+    assert out.code == 0 and out.tokens == {"total": 80, "supervised": 20}
+    assert out.first_step_at is not None and started + 0.4 < out.first_step_at < time.time()
+    assert lines == ["train: step 1/4 loss 1.5"]
 
 
 def test_invalid_eval_spec_names_line_and_field(root: Path) -> None:

@@ -2,12 +2,20 @@
 
 The same code runs on a laptop (embedded defaults: CPU, local store, W&B offline) and in a pod.
 Every stage is restartable: a finished adapter is not retrained, existing results need --force.
+
+Training and eval need two Python environments (Axolotl and vLLM pin conflicting packages). Where
+HAHA_EVAL_PYTHON names the eval environment's interpreter (the pod image, `make run`), the eval stage
+runs there as `haha eval CONFIG --adapter ... --engine vllm` and its results are read back; without it,
+eval runs in this process (vLLM when importable, else the transformers engine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import json
+import re
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,14 +25,14 @@ from typing import Any
 
 from haha import __version__
 from haha.clock import stamp
-from haha.errors import AlreadyDone, InputError, ModelUnavailable
+from haha.errors import AlreadyDone, InputError, ModelUnavailable, RunFailed
 from haha.evalspec import EvalSpec, load_eval_spec
 from haha.evaluate import build_requests, choose_engine
 from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.models import ensure_model
 from haha.repo import Repo
-from haha.results import build_results, write_results
+from haha.results import build_results, config_summary, write_results
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
 from haha.train import Device, TrainOutcome, find_adapter, output_dir_for, train
@@ -86,9 +94,47 @@ def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
     return Preflight(exp, spec, workdir_for(repo, exp.basename, env), model_path)
 
 
+EVAL_PYTHON = "HAHA_EVAL_PYTHON"
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """What the eval stage hands to the results file, wherever the engine ran."""
+
+    results: list[dict[str, Any]]  # the results document's `results`: prompt → setting → completions
+    engine: str
+    versions: dict[str, str]  # of the environment the engine ran in
+    mode: dict[str, Any]  # meta.eval: batch_invariant, dtype, process
+    log_file: Path | None = None
+
+
+def eval_python(settings: Settings, env: Mapping[str, str]) -> str | None:
+    """The eval environment's interpreter, if one is configured.
+
+    Read from the `env` mapping until Settings carries it (asked of the settings owner: `eval_python`).
+    """
+    return getattr(settings, "eval_python", None) or env.get(EVAL_PYTHON) or None
+
+
 def evaluate(
+    pre: Preflight,
+    adapter: Path,
+    repo: Repo,
+    settings: Settings,
+    env: Mapping[str, str],
+    engine_name: EngineName,
+    log: Log,
+) -> EvalOutcome:
+    """The eval stage: in the eval environment when one is configured, else in this process."""
+    python = eval_python(settings, env)
+    if python:
+        return evaluate_in(python, pre, adapter, repo, env, engine_name, log)
+    return evaluate_here(pre, adapter, settings, engine_name, log)
+
+
+def evaluate_here(
     pre: Preflight, adapter: Path | None, settings: Settings, engine_name: EngineName, log: Log
-) -> tuple[list[str], Any, list]:
+) -> EvalOutcome:
     """Every prompt × setting × seed through the chosen engine, with progress in tenths."""
     requests = build_requests(pre.spec, pre.exp.system_message, settings.default_max_tokens)
     engine = choose_engine(engine_name, pre.model, adapter, settings.eval_batch_size)
@@ -101,7 +147,81 @@ def evaluate(
             reported[0] = tenth
             log(f"eval: {done}/{total} completions")
 
-    return engine.generate(requests, progress), engine, requests
+    completions = engine.generate(requests, progress)
+    document = build_results(pre.exp, pre.spec, requests, completions)
+    mode = {**engine.mode(), "process": "in-process"}
+    return EvalOutcome(document["results"], engine.name, engine.versions(), mode)
+
+
+_SAID = re.compile(r"^\d\d:\d\d:\d\d (?=(eval|results|run|error|warning)\b)")
+
+
+def evaluate_in(
+    python: str,
+    pre: Preflight,
+    adapter: Path,
+    repo: Repo,
+    env: Mapping[str, str],
+    engine_name: EngineName,
+    log: Log,
+) -> EvalOutcome:
+    """Run `haha eval` in the eval environment and read back the results file it writes.
+
+    Its progress lines are passed on; everything it prints goes to eval.log in the work folder.
+    `auto` asks for vLLM there: the eval environment exists to run it, so a broken one fails loudly.
+    """
+    engine = "vllm" if engine_name == "auto" else engine_name
+    argv = [python, "-m", "haha.cli", "eval", pre.exp.basename, "--adapter", str(adapter)]
+    argv += ["--engine", engine, "--force", "--repo", str(repo.root)]
+    child_env = {k: v for k, v in env.items() if k != EVAL_PYTHON}  # the child evaluates itself
+    child_env["PYTHONUNBUFFERED"] = "1"
+    pre.workdir.mkdir(parents=True, exist_ok=True)
+    log_file = pre.workdir / "eval.log"
+    log(f"eval: in {python} (--engine {engine}); its log: {log_file}")
+    tail: list[str] = []
+    try:
+        with log_file.open("w") as sink:
+            proc = subprocess.Popen(
+                argv,
+                cwd=repo.root,
+                env=child_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                bufsize=1,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sink.write(line)
+                sink.flush()
+                tail = [*tail[-30:], line.rstrip()]
+                if _SAID.match(line):
+                    log(_SAID.sub("", line.rstrip()))
+            code = proc.wait()
+    except OSError as exc:
+        raise RunFailed(
+            f"cannot start the eval environment's python {python!r}: {exc}",
+            fix=f"build the eval environment (make .venv-vllm/.installed) or unset {EVAL_PYTHON}",
+        ) from exc
+    if code != 0:
+        last = " | ".join(line for line in tail[-6:] if line.strip())
+        raise RunFailed(
+            f"eval in {python} exited with code {code}: {last[-600:]}",
+            file=log_file,
+            fix="read the eval log named here; `--engine transformers` evaluates in this environment",
+        )
+    document = json.loads(repo.results_path(pre.exp.basename).read_text())
+    meta = document.get("meta") or {}
+    if meta.get("eval_sha256") != pre.spec.sha256 or meta.get("engine") is None:
+        raise RunFailed(
+            f"the eval environment's results are for another eval.json ({meta.get('eval_sha256')})",
+            file=repo.results_path(pre.exp.basename),
+            fix="run again; eval.json must not change while a run evaluates",
+        )
+    versions = {k: v for k, v in (meta.get("versions") or {}).items() if k != "haha"}
+    mode = {**(meta.get("eval") or {}), "process": "subprocess"}
+    return EvalOutcome(document["results"], meta["engine"], versions, mode, log_file)
 
 
 def run_experiment(
@@ -133,15 +253,15 @@ def run_experiment(
     summary.adapter = outcome.adapter_dir
 
     started = time.monotonic()
-    completions, eng, requests = evaluate(pre, outcome.adapter_dir, settings, engine, log)
+    evaluated = evaluate(pre, outcome.adapter_dir, repo, settings, env, engine, log)
     summary.stage_seconds["eval"] = round(time.monotonic() - started, 1)
 
     store = get_store(settings, repo.root) if publish else None
     location = store.location(basename) if store else str(outcome.adapter_dir)
     if not store or store.kind == "local":  # a folder: record it relative to the repo, not this machine
         location = repo.rel(Path(location))
-    meta = run_meta(pre, repo, settings, device, outcome, eng, location, summary.stage_seconds)
-    document = build_results(pre.exp, pre.spec, requests, completions, meta)
+    meta = run_meta(pre, repo, settings, env, device, outcome, evaluated, location, summary.stage_seconds)
+    document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     write_results(document, pre.workdir / "results.json")
     summary.results_file = write_results(document, results_file)
     log(f"results: {repo.rel(results_file)}")
@@ -153,7 +273,7 @@ def run_experiment(
                 basename=basename,
                 adapter_dir=outcome.adapter_dir,
                 results_file=pre.workdir / "results.json",
-                log_files=tuple(p for p in (outcome.log_file,) if p.exists()),
+                log_files=tuple(p for p in (outcome.log_file, evaluated.log_file) if p and p.exists()),
                 model_card=model_card(pre.exp, document),
                 status={"state": "succeeded", "finished_at": stamp()},
             )
@@ -187,11 +307,11 @@ def evaluate_only(
         )
     device = Device.detect()
     started = time.monotonic()
-    completions, eng, requests = evaluate(pre, adapter, settings, engine, log)
+    evaluated = evaluate(pre, adapter, repo, settings, env, engine, log)
     seconds = {"eval": round(time.monotonic() - started, 1)}
     outcome = TrainOutcome(adapter, 0.0, None, pre.workdir / "train.log", skipped=True)
-    meta = run_meta(pre, repo, settings, device, outcome, eng, str(adapter), seconds)
-    document = build_results(pre.exp, pre.spec, requests, completions, meta)
+    meta = run_meta(pre, repo, settings, env, device, outcome, evaluated, str(adapter), seconds)
+    document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     summary = RunSummary(
         pre.exp.basename, write_results(document, results_file), adapter, stage_seconds=seconds
     )
@@ -213,22 +333,27 @@ def run_meta(
     pre: Preflight,
     repo: Repo,
     settings: Settings,
+    env: Mapping[str, str],
     device: Device,
     outcome: TrainOutcome,
-    engine: Any,
+    evaluated: EvalOutcome,
     adapter_location: str,
     stage_seconds: dict[str, float],
 ) -> dict[str, Any]:
-    """Provenance recorded beside the completions (schema: results.schema.json#/properties/meta)."""
+    """Provenance recorded beside the completions (schema: results.schema.json#/properties/meta).
+
+    Versions: the eval environment's (engine, torch, transformers) plus Axolotl from this one.
+    """
     import hashlib
 
-    versions = {"haha": __version__, **engine.versions()}
+    versions = {"haha": __version__, **evaluated.versions}
     with contextlib.suppress(Exception):
         versions["axolotl"] = version("axolotl")
-    return {
+    meta: dict[str, Any] = {
         "haha_version": __version__,
         "created_at": stamp(),
-        "engine": engine.name,
+        "engine": evaluated.engine,
+        "eval": evaluated.mode,
         "versions": versions,
         "base_model": pre.exp.base_model,
         "adapter": adapter_location,
@@ -244,8 +369,28 @@ def run_meta(
         "settings": [
             {**s, "max_tokens": s.get("max_tokens", settings.default_max_tokens)} for s in pre.spec.settings
         ],
-        "wandb": {"project": settings.wandb_project, "name": pre.exp.basename, "run_by": getpass.getuser()},
+        "wandb": {
+            "project": settings.wandb_project,
+            "name": pre.exp.basename,
+            "run_id": outcome.wandb_run_id,
+            "run_by": getpass.getuser(),
+        },
     }
+    if outcome.wandb_run_id and settings.wandb_entity and env.get("WANDB_API_KEY"):
+        meta["wandb_url"] = (
+            f"https://wandb.ai/{settings.wandb_entity}/{settings.wandb_project}/runs/{outcome.wandb_run_id}"
+        )
+    if (boot := boot_epoch(env)) is not None and outcome.first_step_at is not None:
+        meta["boot_to_first_step_s"] = round(max(outcome.first_step_at - boot, 0.0), 1)
+    return meta
+
+
+def boot_epoch(env: Mapping[str, str]) -> float | None:
+    """HAHA_BOOT_EPOCH: unix seconds at which the pod's container started (boot.sh exports it)."""
+    try:
+        return float(env["HAHA_BOOT_EPOCH"])
+    except (KeyError, ValueError):
+        return None
 
 
 def model_card(exp: Experiment, document: dict[str, Any]) -> str:

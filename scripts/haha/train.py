@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from haha.clock import now
 from haha.errors import RunFailed
 from haha.experiment import Experiment
 from haha.repo import Repo
@@ -73,6 +74,8 @@ class TrainOutcome:
     overrides: dict[str, Any] = field(default_factory=dict)
     tokens_supervised: int | None = None  # the punchline tokens the loss was taken on
     skipped: bool = False
+    wandb_run_id: str | None = None  # the W&B run that holds this adapter's training curves
+    first_step_at: float | None = None  # unix time of the first logged training step (this attempt)
 
 
 def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
@@ -105,7 +108,7 @@ def axolotl_config(
     config["output_dir"] = str(output_dir_for(exp, repo, workdir))  # also where `haha eval` looks
     config["wandb_project"] = settings.wandb_project
     config["wandb_name"] = exp.basename
-    config["wandb_run_id"] = exp.basename
+    config["wandb_run_id"] = wandb_run_id(exp.basename, env)
     config["wandb_mode"] = "online" if env.get("WANDB_API_KEY") else "offline"
     if settings.wandb_entity:
         config["wandb_entity"] = settings.wandb_entity
@@ -118,6 +121,16 @@ def axolotl_config(
             else:
                 config[key] = now
     return config, overrides
+
+
+def wandb_run_id(basename: str, env: Mapping[str, str]) -> str:
+    """A W&B run id of its own per attempt: `<basename>-<UTC stamp>[-<pod id>]`.
+
+    The run id names the run in W&B's database; an id reused by a retry resumes (or, once the first run
+    finished, is refused with a 409) instead of starting afresh. The display name stays the basename.
+    """
+    pod = re.sub(r"[^A-Za-z0-9_-]", "", env.get("RUNPOD_POD_ID", ""))[:16]
+    return "-".join(p for p in (basename, f"{now():%Y%m%dT%H%M%SZ}", pod) if p)
 
 
 def train_command(config_file: Path, device: Device, config: dict[str, Any]) -> list[str]:
@@ -149,9 +162,17 @@ def train(
     adapter = find_adapter(output_dir)
     if adapter and not force:
         log(f"train: adapter already in {adapter}, not retraining (--retrain retrains)")
-        tokens = _read_tokens(workdir)
+        earlier = _read_train_json(workdir)
+        tokens = earlier.get("tokens") or {}
         return TrainOutcome(
-            adapter, 0.0, tokens.get("total"), log_file, overrides, tokens.get("supervised"), skipped=True
+            adapter,
+            0.0,
+            tokens.get("total"),
+            log_file,
+            overrides,
+            tokens.get("supervised"),
+            skipped=True,
+            wandb_run_id=earlier.get("wandb_run_id"),
         )
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "axolotl.yml"
@@ -167,31 +188,52 @@ def train(
         "PYTHONUNBUFFERED": "1",
     }
     started = time.monotonic()
-    code, tail, tokens = _stream(
-        train_command(config_file, device, config), workdir, child_env, log_file, log
-    )
+    streamed = _stream(train_command(config_file, device, config), workdir, child_env, log_file, log)
     seconds = time.monotonic() - started
     adapter = find_adapter(output_dir)
-    if code != 0 or adapter is None:
-        raise _failure(code, tail, log_file)
-    (workdir / "train.json").write_text(json.dumps({"tokens": tokens, "seconds": seconds}))
-    return TrainOutcome(adapter, seconds, tokens.get("total"), log_file, overrides, tokens.get("supervised"))
+    if streamed.code != 0 or adapter is None:
+        raise _failure(streamed.code, streamed.tail, log_file)
+    tokens, run_id = streamed.tokens, config["wandb_run_id"]
+    (workdir / "train.json").write_text(
+        json.dumps({"tokens": tokens, "seconds": seconds, "wandb_run_id": run_id})
+    )
+    return TrainOutcome(
+        adapter,
+        seconds,
+        tokens.get("total"),
+        log_file,
+        overrides,
+        tokens.get("supervised"),
+        wandb_run_id=run_id,
+        first_step_at=streamed.first_step_at,
+    )
 
 
-def _read_tokens(workdir: Path) -> dict[str, int]:
+def _read_train_json(workdir: Path) -> dict[str, Any]:
+    """What the run that made the adapter recorded (tokens, W&B run id); {} when unreadable."""
     try:
-        return json.loads((workdir / "train.json").read_text()).get("tokens") or {}
-    except (OSError, ValueError, AttributeError):
+        data = json.loads((workdir / "train.json").read_text())
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass
+class _Streamed:
+    code: int
+    tail: list[str]
+    tokens: dict[str, int]
+    first_step_at: float | None  # unix time at which the training bar first showed a finished step
 
 
 def _stream(
     argv: list[str], cwd: Path, env: Mapping[str, str], log_file: Path, log: Callable[[str], None]
-) -> tuple[int, list[str], dict[str, int]]:
+) -> _Streamed:
     """Run `argv`, teeing output to `log_file`; report step progress and loss lines as they come."""
     tail: list[str] = []
     tokens: dict[str, int] = {}
     step, steps = "0/?", 0
+    first_step_at: float | None = None
     with log_file.open("w") as sink:
         proc = subprocess.Popen(
             argv,
@@ -216,12 +258,16 @@ def _stream(
                 if (m := _STEP.search(line)) and int(m.group(2)) >= steps:
                     steps = int(m.group(2))  # the training bar: evaluation bars in between are shorter
                     step = f"{m.group(1)}/{m.group(2)}"
+                    if first_step_at is None and int(m.group(1)) >= 1:
+                        first_step_at = time.time()
                 elif m := _LOSS.search(line):
+                    if first_step_at is None:  # a loss line is logged after a step, bar or not
+                        first_step_at = time.time()
                     log(f"train: step {step} loss {m.group(1)}")
                 elif m := _EVAL_LOSS.search(line):
                     log(f"train: step {step} eval_loss {m.group(1)}")
         code = proc.wait()
-    return code, tail, tokens
+    return _Streamed(code, tail, tokens, first_step_at)
 
 
 def _failure(code: int, tail: list[str], log_file: Path) -> RunFailed:

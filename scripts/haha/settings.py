@@ -79,6 +79,8 @@ class Settings(_Frozen):
     hf_token: SecretStr | None = None
     wandb_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
+    # The eval environment's interpreter (HAHA_EVAL_PYTHON): `haha run` evaluates there, with vLLM.
+    eval_python: str | None = None
     # Service endpoints: overridable from the environment (tests point them at loopback fakes).
     hf_endpoint: str = "https://huggingface.co"
     github_api_url: str = "https://api.github.com"
@@ -109,7 +111,11 @@ _SECRET_ENV = {
     "github_token": "GITHUB_TOKEN",
 }
 
-_ENDPOINT_ENV = {"hf_endpoint": "HF_ENDPOINT", "github_api_url": "GITHUB_API_URL"}
+_ENDPOINT_ENV = {
+    "hf_endpoint": "HF_ENDPOINT",
+    "github_api_url": "GITHUB_API_URL",
+    "eval_python": "HAHA_EVAL_PYTHON",
+}
 
 
 def load_settings(root: Path, env: Mapping[str, str]) -> Settings:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fakes.openai_chat import FakeChat, serve
 from haha.errors import InputError, ServiceError
+from haha.rate.ratings import load_file
 from haha.report.commands import judge_command
 from report_data import standard_repo
 
@@ -69,3 +70,23 @@ def test_judge_failures_are_service_errors(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("HAHA_JUDGE_MODEL")
     with pytest.raises(InputError, match="HAHA_JUDGE_MODEL"):
         judge_command(A, B, root)
+
+
+def test_judge_verdicts_become_rating_rows_once(tmp_path: Path, capsys, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    with serve(FakeChat()) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        monkeypatch.setenv("HAHA_JUDGE_MODEL", "org/fake-judge")
+        judge_command(A, B, root)
+        judge_command(A, "haha-llama-3-8b-lora-002", root)
+        judge_command(A, B, root)  # all cached: rewrites this pair's rows, never duplicates them
+    out = capsys.readouterr().out
+    assert "165 votes in train/results/ratings/judge--org--fake-judge.jsonl" in out
+    path = root / "train/results/ratings/judge--org--fake-judge.jsonl"
+    rows = [r.row() for r in load_file(path)]  # every row valid against schemas/rating.schema.json
+    assert len(rows) == 2 * 165
+    assert {r["rater"] for r in rows} == {"judge:org/fake-judge"}
+    assert {(r["a"], r["b"]) for r in rows} == {(A, B), (A, "haha-llama-3-8b-lora-002")}
+    cache = json.loads((root / f"train/results/judge/{A}__vs__{B}.json").read_text())["scores"]
+    by_key = {(v["prompt"], v["temperature"], v["seed"]): v["winner"] for v in cache.values()}
+    assert all(by_key[(r["prompt"], r["temperature"], r["seed"])] == r["winner"] for r in rows if r["b"] == B)

@@ -2,7 +2,9 @@
 
 Talks to any OpenAI-compatible endpoint (HAHA_JUDGE_URL, HAHA_JUDGE_MODEL, HAHA_JUDGE_API_KEY).
 Verdicts are cached beside the results, keyed by a hash of everything the judge saw, so re-runs
-only ask about pairs that changed.
+only ask about pairs that changed. They also become rating rows (rater `judge:<model>`) in
+`train/results/ratings/judge--<model>.jsonl`, the same table people's `haha rate` votes go to;
+that file is rewritten from the cache for the pair judged, so re-running never duplicates votes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from haha import clock
 from haha.atomic import write_json_atomic
 from haha.errors import InputError, ServiceError
+from haha.rate import ratings
 from haha.report.compare import Pair, pairs
 from haha.report.load import Run
 
@@ -62,6 +66,8 @@ class Tally:
     asked: int
     cached: int
     path: Path
+    ratings_path: Path | None = None
+    votes: int = 0
 
 
 Ask = Callable[[list[dict[str, str]]], str]
@@ -154,8 +160,39 @@ def judge(a: Run, b: Run, results_dir: Path, model: str, ask: Ask) -> Tally:
             verdict = winner(ask(messages(pair, swapped)), swapped)
             asked += 1
         scores[k] = {"prompt": pair.prompt, "temperature": pair.temperature, "seed": pair.seed,
-                     "model": model, "winner": verdict}  # fmt: skip
+                     "model": model, "winner": verdict, "time": clock.stamp()}  # fmt: skip
         _save(path, a, b, scores)
     live = {key(model, p) for p in pairs(a, b)}
     counts = Counter(v["winner"] for k, v in scores.items() if k in live)
-    return Tally(counts["a"], counts["b"], counts["tie"], counts["unclear"], asked, cached, path)
+    votes_path, votes = write_votes(results_dir, a, b, model, [v for k, v in scores.items() if k in live])
+    return Tally(
+        counts["a"], counts["b"], counts["tie"], counts["unclear"], asked, cached, path, votes_path, votes
+    )
+
+
+def write_votes(
+    results_dir: Path, a: Run, b: Run, model: str, verdicts: list[dict[str, Any]]
+) -> tuple[Path, int]:
+    """Replace this pair's rows in the judge's ratings file with the current verdicts (not 'unclear')."""
+    rater = f"{ratings.JUDGE_PREFIX}{model}"
+    path = ratings.rater_path(results_dir, rater)
+    pair = {a.name, b.name}
+    kept = [r for r in ratings.load_file(path) if {r.a, r.b} != pair] if path.exists() else []
+    now = clock.stamp()
+    fresh = [
+        ratings.Rating(
+            a.name,
+            b.name,
+            v["prompt"],
+            float(v["temperature"]),
+            int(v["seed"]),
+            v["winner"],
+            rater,
+            v.get("time") or now,
+        )
+        for v in verdicts
+        if v["winner"] in ratings.WINNERS
+    ]
+    rows = sorted([*kept, *fresh], key=lambda r: (r.a, r.b, r.prompt, r.temperature, r.seed))
+    ratings.replace(path, rows)
+    return path, len(fresh)

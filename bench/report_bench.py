@@ -1,4 +1,5 @@
-"""Time `write_report` over 50 results files × 165 completions (11 prompts × 5 temperatures × 3 seeds).
+"""Time `write_report` over 50 results files × 165 completions (11 prompts × 5 temperatures × 3 seeds),
+plus a baseline, a training curve per config and 5,000 ratings (people and judge).
 
 Run: .venv/bin/python bench/report_bench.py   (target: under 5 s)
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from haha.report import write_report
 
 CONFIGS = 50
+RATINGS = 5000
+BASE_MODEL = "meta-llama/Meta-Llama-3-8B"
 PROMPTS = [
     f"Setup number {i}: a town has installed a vending machine that sells item {i}." for i in range(11)
 ]
@@ -47,6 +50,34 @@ def completion(rng: random.Random, kind: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18))).capitalize() + "."
 
 
+def results(rng: random.Random, kind: int) -> list[dict]:
+    return [
+        {"prompt": p, "settingsResults": [
+            {"temperature": t, "completions": [completion(rng, kind) for _ in range(SEEDS)]}
+            for t in TEMPERATURES]}
+        for p in PROMPTS
+    ]  # fmt: skip
+
+
+def write_ratings(root: Path, names: list[str]) -> None:
+    """RATINGS votes: three people and a judge; a config's strength grows with its number."""
+    rng = random.Random(0)
+    rows: dict[str, list[str]] = {}
+    for i in range(RATINGS):
+        a, b = sorted(rng.sample(names, 2))
+        p_a = 1 / (1 + 10 ** ((names.index(b) - names.index(a)) / 40))
+        winner = "tie" if rng.random() < 0.1 else ("a" if rng.random() < p_a else "b")
+        rater = ("ana", "bo", "cy", "judge:gpt-x")[i % 4]
+        row = {"a": a, "b": b, "prompt": rng.choice(PROMPTS), "temperature": rng.choice(TEMPERATURES),
+               "seed": rng.randint(1, SEEDS), "winner": winner, "rater": rater,
+               "time": "2026-11-28T06:00:00Z"}  # fmt: skip
+        file = "judge--gpt-x.jsonl" if rater.startswith("judge:") else f"{rater}.jsonl"
+        rows.setdefault(file, []).append(json.dumps(row))
+    (root / "train/results/ratings").mkdir()
+    for file, lines in rows.items():
+        (root / "train/results/ratings" / file).write_text("\n".join(lines) + "\n")
+
+
 def write_repo(root: Path) -> None:
     for folder in ("train/config", "train/data", "train/results"):
         (root / folder).mkdir(parents=True)
@@ -56,29 +87,41 @@ def write_repo(root: Path) -> None:
         rng = random.Random(n)
         kind = n % 10 if n % 10 in (1, 2) else 0
         config = {"name": f"haha-llama-3-8b-lora-{n:03d}", "default_system_message": "Be funny.",
-                  "learning_rate": 1e-5 * n, "lora_r": 8 * (1 + n % 4), "num_epochs": 1 + n % 3}  # fmt: skip
-        results = [
-            {"prompt": p, "settingsResults": [
-                {"temperature": t, "completions": [completion(rng, kind) for _ in range(SEEDS)]}
-                for t in TEMPERATURES]}
-            for p in PROMPTS
-        ]  # fmt: skip
+                  "base_model": BASE_MODEL, "learning_rate": 1e-5 * n, "lora_r": 8 * (1 + n % 4),
+                  "num_epochs": 1 + n % 3}  # fmt: skip
+        loss = [{"step": s, "loss": 2.5 / (1 + s / 20) + rng.random() * 0.05} for s in range(1, 201)]
+        for point in loss[24::25]:
+            point["eval_loss"] = point["loss"] + 0.1
+        meta = {"base_model": BASE_MODEL, "train_loss": loss}
         (root / "train/results" / f"{config['name']}.json").write_text(
-            json.dumps({"config": config, "results": results})
+            json.dumps({"config": config, "results": results(rng, kind), "meta": meta})
         )
+    baseline = {"name": f"baseline:{BASE_MODEL}", "default_system_message": "Be funny."}
+    (root / "train/results/baseline").mkdir()
+    (root / "train/results/baseline" / f"{BASE_MODEL.replace('/', '--')}.json").write_text(
+        json.dumps(
+            {
+                "config": baseline,
+                "results": results(random.Random(0), 0),
+                "meta": {"baseline": True, "base_model": BASE_MODEL},
+            }
+        )
+    )
+    write_ratings(root, [f"haha-llama-3-8b-lora-{n:03d}" for n in range(1, CONFIGS + 1)] + [baseline["name"]])
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_repo(root)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         written = write_report(root)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in written)
     total = CONFIGS * len(PROMPTS) * len(TEMPERATURES) * SEEDS
     verdict = "OK" if elapsed < TARGET_S else "OVER TARGET"
-    print(f"write_report: {CONFIGS} files × {total // CONFIGS} completions in {elapsed:.2f} s "
+    print(f"write_report: {CONFIGS} files × {total // CONFIGS} completions + baseline, loss curves and "
+          f"{RATINGS:,} ratings in {elapsed:.2f} s (CPU {cpu:.2f} s) "
           f"(target < {TARGET_S:.0f} s) {verdict}; {sizes}")  # fmt: skip
     return 0 if elapsed < TARGET_S else 1
 

@@ -104,3 +104,39 @@ def standard_repo(root: Path) -> Path:
             results_doc("haha-llama-3-8b-lora-006", echoing),
         ],
     )
+
+
+BASE_MODEL = "meta-llama/Meta-Llama-3-8B"
+
+
+def baseline_doc(writer: Writer, base_model: str = BASE_MODEL, seed: int = 0) -> dict[str, Any]:
+    """The base model's results without adapter, as the baseline eval writes them."""
+    doc = results_doc(f"baseline:{base_model}", writer, seed)
+    system = doc["config"]["default_system_message"]
+    doc["config"] = {
+        "name": f"baseline:{base_model}",
+        "default_system_message": system,
+        "base_model": base_model,
+    }
+    doc["meta"] = {"baseline": True, "base_model": base_model}
+    return doc
+
+
+def write_baseline(root: Path, doc: dict[str, Any]) -> Path:
+    path = root / "train/results/baseline" / f"{doc['meta']['base_model'].replace('/', '--')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def vote(a: str, b: str, winner: str, rater: str = "ana", prompt: str = PROMPTS[0], seed: int = 1,
+         temperature: float = 0.7) -> dict[str, Any]:  # fmt: skip
+    return {"a": a, "b": b, "prompt": prompt, "temperature": temperature, "seed": seed, "winner": winner,
+            "rater": rater, "time": "2026-11-28T06:00:00Z"}  # fmt: skip
+
+
+def write_votes(root: Path, file: str, rows: list[dict[str, Any]]) -> Path:
+    path = root / "train/results/ratings" / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -48,7 +48,7 @@ def test_markdown_sections_and_tables_render(tmp_path: Path) -> None:
     write_report(root)
     text = (root / RESULTS / "README.md").read_text()
     headings = re.findall(r"^## (.+)$", text, re.M)
-    assert headings[:5] == ["Flags", "Leaderboard", "Metrics", "Plots", "Completions"]
+    assert headings[:6] == ["Flags", "Leaderboard", "Funniest", "Metrics", "Plots", "Completions"]
     flags = text.split("## Flags")[1].split("## Leaderboard")[0]
     assert re.findall(r"^- \*\*(.+?)\*\*", flags, re.M) == [
         "haha-llama-3-8b-lora-004", "haha-llama-3-8b-lora-005", "haha-llama-3-8b-lora-006"

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from haha.atomic import write_atomic
+from haha.rate.ratings import load_ratings
 from haha.repo import Repo
 from haha.report import html, markdown
 from haha.report.load import find_run, load_punchlines, load_runs
@@ -15,6 +16,7 @@ from haha.report.model import Report, build
 from haha.settings import load_settings
 
 PLOT = Path("plots/metrics.png")
+LOSS_PLOT = Path("plots/loss.png")
 
 
 @cache
@@ -38,7 +40,7 @@ def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
     """Analyse every results file (or only the named ones) of the repo at repo_root."""
     repo = Repo(repo_root)
     runs = load_runs(repo.results_dir) if names is None else [find_run(repo.results_dir, n) for n in names]
-    return build(runs, norms(repo))
+    return build(runs, norms(repo), load_ratings(repo.results_dir))
 
 
 def _write(path: Path, text: str) -> Path:
@@ -58,12 +60,17 @@ def write_files(repo_root: Path, report: Report) -> list[Path]:
     out = Repo(repo_root).results_dir
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    plot = None
+    plot = loss_plot = None
     if report.runs:
         written.append(plots.render(report, out / PLOT))
         plot = PLOT.as_posix()
-    written.append(_write(out / "README.md", markdown.render(report, plot)))
-    written.append(_write(out / "index.html", html.render(report, plot)))
+    if any(r.run.train_loss for r in report.runs):
+        written.append(plots.render_loss(report, out / LOSS_PLOT))
+        loss_plot = LOSS_PLOT.as_posix()
+    else:
+        (out / LOSS_PLOT).unlink(missing_ok=True)  # a stale curve must not outlive its data
+    written.append(_write(out / "README.md", markdown.render(report, plot, loss_plot)))
+    written.append(_write(out / "index.html", html.render(report, plot, loss_plot)))
     return written
 
 

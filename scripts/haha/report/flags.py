@@ -24,8 +24,8 @@ class Flag:
         return f"{self.name}: {'; '.join(self.reasons)}"
 
 
-def reasons(report: RunReport, long_chars: int) -> list[str]:
-    """Why a run is broken (empty list: it is not)."""
+def reasons(report: RunReport, long_chars: int, runaway_chars: int = 10**9) -> list[str]:
+    """Why a run's completions are broken (empty list: they are not)."""
     s = report.stats
     if s.total == 0:
         return ["has no completions"]
@@ -44,6 +44,12 @@ def reasons(report: RunReport, long_chars: int) -> list[str]:
             f"{s.long} {of} run far past the normal length "
             f"(over {long_chars:,} characters; the longest has {s.max_chars:,})"
         )
+    if s.runaways and not any("the longest has" in r for r in found):  # one is enough: nothing capped it
+        found.append(
+            f"{s.runaways} {of} {'is a runaway' if s.runaways == 1 else 'are runaways'} "
+            f"(over {runaway_chars:,} characters, many times the normal length; the longest has "
+            f"{s.max_chars:,}): the model did not learn to stop"
+        )
     if s.rate(s.degenerate) >= DEGENERATE_SHARE:
         found.append(f"{s.degenerate} {of} are degenerate text (mostly symbols or leaked special tokens)")
     if s.rate(s.echoes) >= ECHO_SHARE:
@@ -51,7 +57,15 @@ def reasons(report: RunReport, long_chars: int) -> list[str]:
     return found
 
 
-def flags(reports: list[RunReport], long_chars: int) -> list[Flag]:
-    """The broken runs, in the order given."""
-    found = [Flag(r.run.name, tuple(reasons(r, long_chars))) for r in reports]
+def flags(
+    reports: list[RunReport],
+    long_chars: int,
+    runaway_chars: int = 10**9,
+    more: dict[str, list[str]] | None = None,
+) -> list[Flag]:
+    """The broken runs, in the order given; `more` adds reasons found elsewhere (baseline, loss)."""
+    more = more or {}
+    found = [
+        Flag(r.run.name, (*reasons(r, long_chars, runaway_chars), *more.get(r.run.name, ()))) for r in reports
+    ]
     return [f for f in found if f.reasons]

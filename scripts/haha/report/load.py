@@ -10,6 +10,18 @@ from typing import Any
 from haha.errors import InputError
 
 FIX = "regenerate it with `haha eval`, or fix it to match schemas/results.schema.json"
+BASELINE_DIR = "baseline"
+BASELINE_PREFIX = "baseline:"
+
+
+def baseline_name(base_model: str) -> str:
+    """The config name of a base model's baseline run: `baseline:<HF id>`."""
+    return f"{BASELINE_PREFIX}{base_model}"
+
+
+def baseline_file(results_dir: Path, base_model: str) -> Path:
+    """`train/results/baseline/<org>--<model>.json`: the base model evaluated without an adapter."""
+    return results_dir / BASELINE_DIR / f"{base_model.replace('/', '--')}.json"
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,15 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class LossPoint:
+    """One logged training step: the training loss and, at eval steps, the eval loss."""
+
+    step: int
+    loss: float | None
+    eval_loss: float | None = None
+
+
+@dataclass(frozen=True)
 class Run:
     """One results file: the config that produced it, its provenance and every completion."""
 
@@ -32,6 +53,25 @@ class Run:
     config: dict[str, Any]
     meta: dict[str, Any]
     samples: tuple[Sample, ...]
+    train_loss: tuple[LossPoint, ...] = ()
+
+    @property
+    def is_baseline(self) -> bool:
+        """The base model without an adapter (`config.name` = `baseline:<id>`, `meta.baseline`)."""
+        return self.meta.get("baseline") is True or self.name.startswith(BASELINE_PREFIX)
+
+    @property
+    def base_model(self) -> str | None:
+        found = self.meta.get("base_model") or self.config.get("base_model")
+        if isinstance(found, str) and found:
+            return found
+        return self.name[len(BASELINE_PREFIX) :] if self.name.startswith(BASELINE_PREFIX) else None
+
+    @property
+    def series(self) -> str:
+        """The name without its `-NNN` number: runs of one series are tuned variants of each other."""
+        head, _, number = self.name.rpartition("-")
+        return head if head and number.isdigit() else self.name
 
     @property
     def prompts(self) -> list[str]:
@@ -85,7 +125,26 @@ class _Reader:
         self.max_tokens_by_temperature = _max_tokens(meta)
         entries = self.expect(doc["results"], list, "results")
         samples = [s for i, entry in enumerate(entries) for s in self.entry(entry, f"results.{i}")]
-        return Run(name=name, path=self.path, config=config, meta=meta, samples=tuple(samples))
+        loss = self.train_loss(meta.get("train_loss"))
+        return Run(
+            name=name, path=self.path, config=config, meta=meta, samples=tuple(samples), train_loss=loss
+        )
+
+    def number(self, value: Any, where: str) -> float | None:
+        return None if value is None else float(self.expect(value, (int, float), where))
+
+    def train_loss(self, points: Any) -> tuple[LossPoint, ...]:
+        """meta.train_loss: [{"step", "loss", "eval_loss"?}] in any order (absent: no curve)."""
+        if points is None:
+            return ()
+        found = []
+        for i, point in enumerate(self.expect(points, list, "meta.train_loss")):
+            at = f"meta.train_loss.{i}"
+            point = self.expect(point, dict, at)
+            step = self.expect(point.get("step"), int, f"{at}.step")
+            loss = self.number(point.get("loss"), f"{at}.loss")
+            found.append(LossPoint(step, loss, self.number(point.get("eval_loss"), f"{at}.eval_loss")))
+        return tuple(sorted(found, key=lambda p: p.step))
 
     def entry(self, entry: Any, where: str) -> list[Sample]:
         entry = self.expect(entry, dict, where)
@@ -127,16 +186,36 @@ def load_run(path: Path) -> Run:
     return _Reader(path).run(doc)
 
 
+def load_baseline(path: Path) -> Run:
+    """A file in baseline/: it must say it is one, or the report would rank it as a config."""
+    run = load_run(path)
+    if not run.is_baseline:
+        raise InputError(
+            f"{path.parent.name}/ holds only baselines, but config.name is {run.name!r}",
+            file=path,
+            field="config.name",
+            fix="name it baseline:<base model id> and set meta.baseline: true, or move it to train/results/",
+        )
+    return run
+
+
+def _json_files(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")] if folder.is_dir() else []
+
+
 def load_runs(results_dir: Path) -> list[Run]:
-    """Every results file in the folder, sorted by config name (so reports are deterministic)."""
-    if not results_dir.is_dir():
-        return []
-    runs = [load_run(p) for p in sorted(results_dir.glob("*.json")) if not p.name.startswith(".")]
+    """Every results file and every baseline (baseline/*.json), sorted by name (deterministic reports)."""
+    runs = [load_run(p) for p in _json_files(results_dir)]
+    runs += [load_baseline(p) for p in _json_files(results_dir / BASELINE_DIR)]
     return sorted(runs, key=lambda r: r.name)
 
 
 def find_run(results_dir: Path, name: str) -> Run:
-    """A run given as basename, file name or path to a results file."""
+    """A run given as basename, file name, path to a results file, or `baseline:<base model id>`."""
+    if name.startswith(BASELINE_PREFIX):
+        path = baseline_file(results_dir, name[len(BASELINE_PREFIX) :])
+        if path.is_file():
+            return load_baseline(path)
     for path in (Path(name), results_dir / name, results_dir / f"{name}.json"):
         if path.is_file():
             return load_run(path)

@@ -27,6 +27,8 @@ SENTENCE_END = (".", "!", "?", '"', "”", "'", ")", "…")
 TRUNCATED_SHARE = 0.9  # of max_tokens, measured with an approximate tokenizer
 LONG_FACTOR = 5  # times the median training punchline length
 MIN_LONG_CHARS = 300
+RUNAWAY_FACTOR = 20  # times the median training punchline: the model did not learn to stop
+MIN_RUNAWAY_CHARS = 1000
 DEFAULT_NORM_CHARS = 80
 
 
@@ -116,6 +118,7 @@ class Norms:
     long_chars: int
     default_max_tokens: int
     count_tokens: Callable[[str], int]
+    runaway_chars: int = MIN_RUNAWAY_CHARS
 
     @classmethod
     def build(
@@ -123,7 +126,8 @@ class Norms:
     ) -> Norms:
         median = statistics.median(len(o) for o in outputs) if outputs else DEFAULT_NORM_CHARS
         long_chars = max(MIN_LONG_CHARS, round(LONG_FACTOR * median))
-        return cls(Punchlines(outputs), long_chars, default_max_tokens, count_tokens)
+        runaway_chars = max(MIN_RUNAWAY_CHARS, round(RUNAWAY_FACTOR * median))
+        return cls(Punchlines(outputs), long_chars, default_max_tokens, count_tokens, runaway_chars)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class Verdict:
     echo: bool
     copy: bool
     truncated: bool
+    runaway: bool = False
 
     @property
     def broken(self) -> bool:
@@ -156,6 +161,7 @@ def judge_sample(sample: Sample, norms: Norms) -> Verdict:
         echo=not empty and is_echo(sample.prompt, text),
         copy=not empty and norms.punchlines.is_copy(text),
         truncated=is_truncated(text, sample.max_tokens or norms.default_max_tokens, norms.count_tokens),
+        runaway=len(text) > norms.runaway_chars,
     )
 
 
@@ -176,6 +182,7 @@ class Stats:
     distinct1: float | None
     distinct2: float | None
     broken: int
+    runaways: int = 0
 
     def rate(self, count: int) -> float:
         return count / self.total if self.total else 0.0
@@ -205,6 +212,7 @@ def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
         distinct1=_mean_distinct(groups.values(), 1),
         distinct2=_mean_distinct(groups.values(), 2),
         broken=sum(v.broken for v in verdicts),
+        runaways=sum(v.runaway for v in verdicts),
     )
 
 

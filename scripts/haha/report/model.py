@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from haha.rate.ratings import Rating
+from haha.report import baseline, funniest, training
 from haha.report.flags import Flag, flags
+from haha.report.funniest import Funniest
 from haha.report.load import Run
 from haha.report.metrics import Norms, RunReport, Verdict, analyse
 from haha.results import STANDARD_KEYS
@@ -14,6 +17,7 @@ from haha.results import STANDARD_KEYS
 # The seed project's key order (shared with the results writer), then the system message.
 COLUMN_ORDER = (*STANDARD_KEYS, "default_system_message")
 MAX_VALUE_CHARS = 40
+HIGHLIGHT_TOP = 5  # top-ranked configs drawn in colour when there are too many to colour them all
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,11 @@ class Report:
     temperatures: tuple[float, ...]
     long_chars: int
     cells: dict[tuple[str, str, float], tuple[Cell, ...]]
+    rows: tuple[RunReport, ...] = ()
+    baselines: dict[str, str] | None = None
+    funniest: Funniest | None = None
+    highlight: tuple[str, ...] = ()
+    runaway_chars: int = 0
 
     def flag(self, name: str) -> Flag | None:
         return next((f for f in self.flags if f.name == name), None)
@@ -63,9 +72,33 @@ def differing_keys(configs: Sequence[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(k for k in ordered if len({format_value(c.get(k)) for c in configs}) > 1)
 
 
-def build(runs: Sequence[Run], norms: Norms) -> Report:
+def side_by_side(reports: Sequence[RunReport]) -> tuple[RunReport, ...]:
+    """Rows grouped by base model (groups in leaderboard order), each baseline above its configs."""
+    groups: dict[str | None, list[RunReport]] = {}
+    for report in reports:
+        groups.setdefault(report.run.base_model, []).append(report)
+    return tuple(r for group in groups.values() for r in sorted(group, key=lambda r: not r.run.is_baseline))
+
+
+def highlighted(
+    reports: Sequence[RunReport], found: Sequence[Flag], ranked: Funniest | None
+) -> tuple[str, ...]:
+    """What the plots colour when there are too many runs to colour all: baselines, flagged, funniest."""
+    names = [r.run.name for r in reports if r.run.is_baseline] + [f.name for f in found]
+    names += ranked.top(HIGHLIGHT_TOP) if ranked else [r.run.name for r in reports[:HIGHLIGHT_TOP]]
+    known = {r.run.name for r in reports}
+    return tuple(sorted(n for n in dict.fromkeys(names) if n in known))
+
+
+def build(runs: Sequence[Run], norms: Norms, ratings: Sequence[Rating] = ()) -> Report:
     """Analyse every run and order them for the leaderboard: cleanest first, then by name."""
     reports = sorted((analyse(r, norms) for r in runs), key=lambda r: (-r.stats.clean, r.run.name))
+    more = baseline.reasons(runs)
+    for name, found in training.reasons(runs).items():
+        more.setdefault(name, []).extend(found)
+    configs = sorted((r for r in reports if not r.run.is_baseline), key=lambda r: r.run.name)
+    found_flags = flags(configs, norms.long_chars, norms.runaway_chars, more)
+    ranked = funniest.build(ratings)
     cells: dict[tuple[str, str, float], list[Cell]] = {}
     for report in reports:
         for sample, verdict in zip(report.run.samples, report.verdicts, strict=True):
@@ -73,10 +106,15 @@ def build(runs: Sequence[Run], norms: Norms) -> Report:
             cells.setdefault(key, []).append(Cell(sample.seed, sample.text, verdict))
     return Report(
         runs=tuple(reports),
-        flags=tuple(flags(sorted(reports, key=lambda r: r.run.name), norms.long_chars)),
-        hyperparameters=differing_keys([r.run.config for r in reports]),
+        flags=tuple(found_flags),
+        hyperparameters=differing_keys([r.run.config for r in configs]),
         prompts=tuple(dict.fromkeys(p for r in sorted(runs, key=lambda r: r.name) for p in r.prompts)),
         temperatures=tuple(sorted({t for r in runs for t in r.temperatures})),
         long_chars=norms.long_chars,
         cells={k: tuple(v) for k, v in cells.items()},
+        rows=side_by_side(reports),
+        baselines={m: r.name for m, r in baseline.baselines(runs).items()},
+        funniest=ranked,
+        highlight=highlighted(reports, found_flags, ranked),
+        runaway_chars=norms.runaway_chars,
     )

@@ -1,11 +1,17 @@
-"""Key metrics against temperature, one line per config (matplotlib PNG, byte-reproducible)."""
+"""Key metrics against temperature, one line per config, and training curves (matplotlib PNGs).
+
+Up to MAX_COLOURED runs each get a colour of their own. Beyond that colours would repeat, so only
+baselines, flagged runs and the top-ranked ones are coloured (and named in the legend); the rest are
+thin grey lines. No timestamps or version strings: equal data gives equal bytes.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
-from haha.report.metrics import Stats
+from haha.report.metrics import RunReport, Stats
 from haha.report.model import Report
 
 PANELS: tuple[tuple[str, Callable[[Stats], float | None], bool], ...] = (
@@ -17,36 +23,130 @@ PANELS: tuple[tuple[str, Callable[[Stats], float | None], bool], ...] = (
     ("distinct-2 across seeds", lambda s: s.distinct2, False),
 )
 STYLES = ("-", "--", ":", "-.")
+MAX_COLOURED = 10  # matplotlib's colour cycle
+GREY = "#b8bec4"
+LOSS_COLUMNS = 5
+
+
+def _style(report: Report, names: list[str]) -> dict[str, dict[str, object]]:
+    """Line style per run: all coloured when few, else highlighted ones coloured and the rest grey."""
+    coloured = names if len(names) <= MAX_COLOURED else [n for n in names if n in report.highlight]
+    flagged = {f.name for f in report.flags}
+    styles: dict[str, dict[str, object]] = {}
+    for i, name in enumerate(coloured):
+        styles[name] = {
+            "color": "black" if name.startswith("baseline:") else f"C{i % 10}",
+            "linestyle": STYLES[i // 10 % len(STYLES)],
+            "marker": "x" if name in flagged else "o",
+            "markersize": 4 if name in flagged else 3,
+            "linewidth": 1.6,
+            "label": name + (" ⚠" if name in flagged else ""),
+            "zorder": 3,
+        }
+    for name in names:
+        styles.setdefault(name, {"color": GREY, "linewidth": 0.8, "marker": None, "zorder": 1})
+    return styles
 
 
 def render(report: Report, path: Path) -> Path:
     """Draw the panels into `path`; no timestamps or version strings, so equal data gives equal bytes."""
     from matplotlib.figure import Figure  # lazy: matplotlib costs ~0.5 s to import
+    from matplotlib.lines import Line2D
 
-    legend_rows = -(-len(report.runs) // 4)
+    runs = sorted(report.runs, key=lambda r: r.run.name)
+    styles = _style(report, [r.run.name for r in runs])
+    coloured = [r for r in runs if "label" in styles[r.run.name]]
+    greyed = len(runs) - len(coloured)
+    legend_rows = -(-(len(coloured) + bool(greyed)) // 4)
     fig = Figure(figsize=(13, 7 + 0.25 * legend_rows), dpi=100, layout="constrained")
     axes = fig.subplots(2, 3)
     for ax, (title, metric, is_rate) in zip(axes.flat, PANELS, strict=True):
-        for i, run in enumerate(sorted(report.runs, key=lambda r: r.run.name)):
+        for run in sorted(runs, key=lambda r: "label" in styles[r.run.name]):  # grey first, underneath
             temps = sorted(run.by_temperature)
             values = [metric(run.by_temperature[t]) for t in temps]
-            ax.plot(
-                temps,
-                [float("nan") if v is None else v for v in values],
-                marker="o",
-                markersize=3,
-                linestyle=STYLES[i // 10 % len(STYLES)],
-                color=f"C{i % 10}",
-                label=run.run.name,
-            )
+            ax.plot(temps, [float("nan") if v is None else v for v in values], **styles[run.run.name])
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("temperature")
         ax.grid(alpha=0.3)
         if is_rate:
             ax.set_ylim(-0.03, 1.03)
             ax.yaxis.set_major_formatter("{x:.0%}")
-    if report.runs:
-        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=9)
+    if runs:
+        handles = [Line2D([], [], **styles[r.run.name]) for r in coloured]
+        labels = [str(styles[r.run.name]["label"]) for r in coloured]
+        if greyed:
+            handles.append(Line2D([], [], color=GREY, linewidth=0.8))
+            labels.append(f"{greyed} other configs (neither flagged nor top-ranked)")
+        fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def _loss_scale(runs: list[RunReport]) -> float:
+    """One y range for every panel (0 to this), so a run far above its series shows; outliers clip."""
+    values = sorted(
+        v
+        for r in runs
+        for p in r.run.train_loss
+        for v in (p.loss, p.eval_loss)
+        if v is not None and math.isfinite(v)
+    )
+    return 1.05 * values[int(0.98 * (len(values) - 1))] if values and values[-1] > 0 else 1.0
+
+
+def render_loss(report: Report, path: Path) -> Path:
+    """Small multiples: training (blue) and eval (orange) loss per step, one panel per config.
+
+    Drawn as cells of one canvas rather than one matplotlib Axes each (fifty Axes take seconds to
+    lay out); every panel shares the y range 0..top, written in the caption.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    runs = [r for r in sorted(report.runs, key=lambda r: r.run.name) if r.run.train_loss]
+    flagged = {f.name for f in report.flags}
+    top = _loss_scale(runs)
+    rows = -(-len(runs) // LOSS_COLUMNS)
+    fig = Figure(figsize=(13, 0.6 + 1.6 * rows), dpi=80)
+    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / (0.6 + 1.6 * rows)))
+    ax.set_axis_off()
+    ax.set_xlim(-0.02, LOSS_COLUMNS)
+    ax.set_ylim(-rows + 0.02, 1.0)
+    frames, train, evals, points = [], [], [], []
+    for i, run in enumerate(runs):
+        x0, y0 = i % LOSS_COLUMNS, -(i // LOSS_COLUMNS)
+        steps = [p.step for p in run.run.train_loss]
+        first, span = min(steps), (max(steps) - min(steps)) or 1
+
+        def at(step: int, loss: float, x0: float = x0, y0: float = y0, first: int = first, span: int = span):
+            return (x0 + 0.92 * (step - first) / span, y0 + 0.7 * min(max(loss, 0.0), top) / top)
+
+        frames.append([(x0, y0), (x0 + 0.92, y0), (x0 + 0.92, y0 + 0.7), (x0, y0 + 0.7), (x0, y0)])
+        train.append(
+            [at(p.step, p.loss) for p in run.run.train_loss if p.loss is not None and math.isfinite(p.loss)]
+        )
+        evals.append([at(p.step, p.eval_loss) for p in run.run.train_loss if p.eval_loss is not None])
+        points += evals[-1]
+        final = next((p.loss for p in reversed(run.run.train_loss) if p.loss is not None), None)
+        bad = run.run.name in flagged
+        label = (
+            run.run.name
+            + (" ⚠" if bad else "")
+            + (f"\nfinal {final:.3g}, {len(steps)} steps" if final else "")
+        )
+        ax.text(x0, y0 + 0.74, label, fontsize=7, va="bottom", color="#cf222e" if bad else "black")
+    ax.add_collection(LineCollection(frames, colors="#d0d7de", linewidths=0.6))
+    ax.add_collection(LineCollection(train, colors="C0", linewidths=1.0))
+    ax.add_collection(LineCollection([e for e in evals if len(e) > 1], colors="C1", linewidths=1.0))
+    if points:
+        ax.scatter(*zip(*points, strict=True), s=6, color="C1", zorder=3)
+    fig.suptitle(
+        f"Loss per step (blue: training, orange: eval); every panel from 0 to {top:.3g}, steps left to right",
+        fontsize=9,
+        y=1 - 0.1 / (0.6 + 1.6 * rows),
+        va="top",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", metadata={"Software": None})
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from haha.report.funniest import GROUPS, MIN_PAIR_VOTES, MIN_VOTES, PairVotes, Ranking
 from haha.report.metrics import RunReport, Stats, Verdict
 from haha.report.model import Report, format_value
 
@@ -75,19 +76,31 @@ DEFINITIONS = (
     ("echo", "repeats most of the prompt back"),
     ("copies", "a training punchline copied verbatim or near-verbatim"),
     ("cut by max_tokens", "near the token limit (approximate tokenizer) and not ending a sentence"),
+    (
+        "runaway",
+        "one completion over {runaway_chars:,} characters (20× the median training punchline) flags a run",
+    ),
     ("distinct-n", "unique/total word n-grams across the seeds of one prompt and temperature, averaged"),
 )
 
 
+def definitions(report: Report) -> list[tuple[str, str]]:
+    """The metric definitions with this report's thresholds filled in."""
+    limits = {"long_chars": report.long_chars, "runaway_chars": report.runaway_chars}
+    return [(name, text.format(**limits)) for name, text in DEFINITIONS]
+
+
 def leaderboard(report: Report) -> Table:
     """One row per config: differing hyperparameters, top-line metrics, links. Cleanest first."""
-    headers = ("#", "config", *report.hyperparameters, *(h for h, _ in TOP_LINE), "links")
+    funny = ("funny score",) if report.funniest else ()
+    headers = ("#", "config", *report.hyperparameters, *(h for h, _ in TOP_LINE), *funny, "links")
     rows = tuple(
         (
             str(i),
             marked_name(report, run),
             *(format_value(run.run.config.get(k)) for k in report.hyperparameters),
             *(cell(run.stats) for _, cell in TOP_LINE),
+            *((funny_score(report, run.run.name),) if funny else ()),
             links(run),
         )
         for i, run in enumerate(report.runs, 1)
@@ -123,3 +136,93 @@ def badges(verdict: Verdict) -> tuple[str, ...]:
         ("cut", verdict.truncated),
     ]
     return tuple(name for name, hit in found if hit)
+
+
+FUNNIEST_INTRO = (
+    "Bradley–Terry scores on the Elo scale (1000 = the average config; 100 points more ≈ wins 64% "
+    "of the time) with 95% bootstrap intervals; ties count half a win. Configs with fewer than "
+    f"{MIN_VOTES} votes are not ranked; pairs with fewer than {MIN_PAIR_VOTES} votes show no win rate."
+)
+NO_VOTES = (
+    "No votes yet. Rate completions blind with `haha rate` (votes go to train/results/ratings/), "
+    "or let an LLM judge with `haha judge A B`."
+)
+AGAINST_BASELINE = "Win rate of each config against its own base model without adapter."
+GROUP_TITLES = {"together": "People and judge together", "people": "People", "judge": "LLM judge"}
+
+
+def vote_summary(report: Report) -> str:
+    assert report.funniest is not None
+    f = report.funniest
+    counts = {r.group: r.votes for r in f.rankings}
+    raters = len(f.raters)
+    return (
+        f"{counts['together']:,} votes from {raters} rater{'s' if raters != 1 else ''} "
+        f"(people {counts['people']:,}, judge {counts['judge']:,})."
+    )
+
+
+def funny_score(report: Report, name: str) -> str:
+    """The together-ranking score of a config for the leaderboard ('—' unranked)."""
+    ranked = report.funniest.ranking("together").ranked if report.funniest else ()
+    found = next((s for s in ranked if s.name == name), None)
+    return "—" if found is None else f"{found.score:.0f}"
+
+
+def ranking_table(ranking: Ranking) -> Table:
+    headers = ("#", "config", "score", "95% interval", "votes", "win rate")
+    rows = tuple(
+        (
+            str(i),
+            s.name,
+            f"{s.score:.0f}",
+            f"{s.low:.0f}–{s.high:.0f}",
+            str(s.votes),
+            f"{s.wins / s.votes:.0%}",
+        )
+        for i, s in enumerate(ranking.ranked, 1)
+    )
+    return Table(headers, rows)
+
+
+def too_few(ranking: Ranking) -> str:
+    """The configs a ranking leaves out, in words ('' when none)."""
+    if not ranking.too_few:
+        return ""
+    names = ", ".join(f"{n} ({v})" for n, v in ranking.too_few)
+    return f"Too few votes to rank (fewer than {MIN_VOTES} each): {names}."
+
+
+def _record(pair: PairVotes, group: str) -> str:
+    counts = pair.counts.get(group)
+    return "—" if counts is None else "–".join(str(c) for c in counts)
+
+
+def _rate(pair: PairVotes | None, name: str, group: str) -> str:
+    if pair is None or not pair.total(group):
+        return "—"
+    share = pair.share(name, group)
+    n = pair.total(group)
+    return f"too few votes ({n} of {MIN_PAIR_VOTES})" if share is None else f"{share:.0%} of {n}"
+
+
+def versus_baseline(report: Report) -> Table:
+    """Each config's win rate against its own base model's baseline, per group."""
+    headers = ("config", "baseline", *GROUPS)
+    rows = []
+    for run in sorted(report.runs, key=lambda r: r.run.name):
+        base = (report.baselines or {}).get(run.run.base_model or "")
+        if run.run.is_baseline or base is None or report.funniest is None:
+            continue
+        pair = report.funniest.pair(run.run.name, base)
+        rows.append((run.run.name, base, *(_rate(pair, run.run.name, g) for g in GROUPS)))
+    return Table(headers, tuple(rows))
+
+
+def pair_votes(report: Report) -> Table:
+    """Votes per pair, most-voted first: wins of the first, of the second, ties; then the first's rate."""
+    headers = ("first", "second", *(f"{g} (1st–2nd–tie)" for g in GROUPS), "first wins")
+    found = report.funniest.pairs if report.funniest else ()
+    ordered = sorted(found, key=lambda p: (-p.total(), p.a, p.b))
+    rows = tuple((p.a, p.b, *(_record(p, g) for g in GROUPS), _rate(p, p.a, "together")) for p in ordered)
+    return Table(headers, rows)

@@ -177,6 +177,21 @@ def judge(
     raise typer.Exit(judge_command(a, b, repo))
 
 
+@app.command()
+def rate(
+    rater: Annotated[str | None, typer.Option("--rater", help="Your name (default: login name).")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free one).")] = 8765,
+    stop_after: Annotated[
+        float | None, typer.Option("--stop-after", help="Stop after this many seconds.", hidden=True)
+    ] = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Blind A/B rating in the browser: votes go to train/results/ratings/<rater>.jsonl."""
+    from haha.report.commands import rate_command
+
+    raise typer.Exit(rate_command(rater, port, repo, stop_after))
+
+
 @app.command("schema")
 def schema(
     axolotl: Annotated[str, typer.Option("--axolotl", help="The axolotl executable.")] = "axolotl",

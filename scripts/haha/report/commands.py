@@ -69,9 +69,57 @@ def judge_command(a: str, b: str, repo: Path | None = None) -> int:
     tally = judge.judge(run_a, run_b, found.results_dir, config.model, judge.http_asker(config))
     total = tally.a_wins + tally.b_wins + tally.ties + tally.unclear
     unclear = f", unclear {tally.unclear}" if tally.unclear else ""
+    votes = f"{tally.votes} votes in {found.rel(tally.ratings_path)}" if tally.ratings_path else "no votes"
     console.print(
         f"{run_a.name} wins {tally.a_wins}, {run_b.name} wins {tally.b_wins}, ties {tally.ties}{unclear} "
-        f"of {total} pairs (asked {tally.asked}, cached {tally.cached}); verdicts in {found.rel(tally.path)}",
+        f"of {total} pairs (asked {tally.asked}, cached {tally.cached}); "
+        f"verdicts in {found.rel(tally.path)}, {votes}",
         highlight=False,
     )
+    return 0
+
+
+def rate_command(
+    rater: str | None = None,
+    port: int = 8765,
+    repo: Path | None = None,
+    stop_after: float | None = None,
+) -> int:
+    """`haha rate`: serve the blind A/B page on 127.0.0.1 until Ctrl-C (or stop_after seconds)."""
+    import getpass
+    import random
+
+    from haha.errors import InputError
+    from haha.rate import ratings
+    from haha.rate.deck import Deck
+    from haha.rate.server import Session, serve
+    from haha.report.load import load_runs
+
+    name = (rater or getpass.getuser() or "anonymous").strip()
+    if not name or name.startswith(ratings.JUDGE_PREFIX):
+        raise InputError(
+            f"rater name {name!r} is reserved or empty", field="--rater", fix="pass --rater NAME"
+        )
+    found = _repo(repo)
+    runs = load_runs(found.results_dir)
+    if len(runs) < 2:
+        raise InputError(
+            "nothing to compare: fewer than two results files",
+            file=found.results_dir,
+            fix="run some configs first",
+        )
+    deck = Deck(runs, ratings.load_ratings(found.results_dir), name, random.Random())
+    path = ratings.rater_path(found.results_dir, name)
+    session = Session(deck, name, path, found.rel(path))
+    console = Console()
+    with serve(session, port, stop_after) as running:
+        # plain print, flushed: a script (or a test) reading our stdout learns the URL at once
+        where = found.rel(path)
+        print(f"rating as {name}: open {running.url} (votes go to {where}; Ctrl-C stops)", flush=True)
+        try:
+            while not running.stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    console.print(f"{session.votes} votes saved to {found.rel(path)}", highlight=False)
     return 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from haha.report.baseline import NO_EFFECT_SHARE
 from haha.report.funniest import GROUPS, MIN_PAIR_VOTES, MIN_VOTES, PairVotes, Ranking
 from haha.report.metrics import RunReport, Stats, Verdict
 from haha.report.model import Report, format_value
+from haha.report.training import LOSS_FACTOR
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,20 @@ DEFINITIONS = (
     ("echo", "repeats most of the prompt back"),
     ("copies", "a training punchline copied verbatim or near-verbatim"),
     ("cut by max_tokens", "near the token limit (approximate tokenizer) and not ending a sentence"),
+    ("runaway", "a run is flagged for one completion over {runaway_chars:,} characters (20× normal)"),
     (
-        "runaway",
-        "one completion over {runaway_chars:,} characters (20× the median training punchline) flags a run",
+        "no effect",
+        "flagged when {no_effect:.0%}+ of a config's completions equal its baseline's at the same seed",
     ),
+    ("loss", "flagged when the final training loss is over {loss_factor:g}× its series' median"),
     ("distinct-n", "unique/total word n-grams across the seeds of one prompt and temperature, averaged"),
 )
 
 
 def definitions(report: Report) -> list[tuple[str, str]]:
     """The metric definitions with this report's thresholds filled in."""
-    limits = {"long_chars": report.long_chars, "runaway_chars": report.runaway_chars}
+    limits = {"long_chars": report.long_chars, "runaway_chars": report.runaway_chars,
+              "no_effect": NO_EFFECT_SHARE, "loss_factor": LOSS_FACTOR}  # fmt: skip
     return [(name, text.format(**limits)) for name, text in DEFINITIONS]
 
 

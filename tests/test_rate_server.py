@@ -17,7 +17,16 @@ from haha.rate import ratings
 from haha.rate.deck import Deck
 from haha.rate.server import HOST, Session, serve
 from haha.report.load import load_runs
-from report_data import BASE_MODEL, baseline_doc, healthy, make_repo, results_doc, write_baseline
+from report_data import (
+    BASE_MODEL,
+    baseline_doc,
+    healthy,
+    make_repo,
+    results_doc,
+    vote,
+    write_baseline,
+    write_votes,
+)
 
 NAMES = ("haha-x-001", "haha-x-002")
 
@@ -149,3 +158,19 @@ def test_haha_rate_refuses_a_judge_name(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "--rater" in done.stderr
+
+
+def test_a_rater_never_sees_what_they_already_voted_on(tmp_path: Path) -> None:
+    root = make_repo(tmp_path, [results_doc(n, healthy) for n in NAMES])
+    results = root / "train/results"
+    runs = load_runs(results)
+    keys = [(s.prompt, s.temperature, s.seed) for s in runs[0].samples]
+    rows = [vote(*NAMES, "a", rater="ana", prompt=p, temperature=t, seed=s) for p, t, s in keys[1:]]
+    write_votes(root, "ana.jsonl", rows)
+    earlier = ratings.load_ratings(results)
+    ana = Deck(runs, earlier, "ana", random.Random(0))
+    item = ana.next()
+    assert item is not None and (item.prompt, item.temperature, item.seed) == keys[0]  # the one left
+    ana.done(item, voted=True)
+    assert ana.next() is None
+    assert Deck(runs, earlier, "bo", random.Random(0)).next() is not None  # others still see them

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from haha.errors import InputError
 
@@ -55,6 +55,18 @@ def short_message(error: ValidationError) -> str:
         message = error.message
         return message if len(message) <= 200 else message[:197] + "..."
     return f"does not match the schema ({error.validator})"
+
+
+def explain(error: ValidationError) -> tuple[str, str]:
+    """(dotted field, message) a user can act on; a missing key names the key, a failed union its
+    closest branch."""
+    if error.validator in {"anyOf", "oneOf"} and error.context:
+        error = best_match(error.context)
+    field = dotted(error)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [key for key in error.validator_value if key not in error.instance]
+        field = ".".join(filter(None, [field, ",".join(missing)]))
+    return field, short_message(error)
 
 
 def iter_errors(name: str, instance: Any) -> Iterator[ValidationError]:

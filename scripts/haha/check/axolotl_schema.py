@@ -13,11 +13,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from haha.check.fields import explain
 from haha.check.pytypes import LAX_DEFS, type_schema
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
-from haha.schemas import SCHEMA_DIR, iter_errors, validator
+from haha.schemas import SCHEMA_DIR, explain, iter_errors, validator
 
 SCHEMA_NAME = "axolotl-config"
 SCHEMA_PATH = SCHEMA_DIR / f"{SCHEMA_NAME}.schema.json"

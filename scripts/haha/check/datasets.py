@@ -8,9 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from haha.check.fields import explain
 from haha.findings import Finding, Severity
-from haha.schemas import iter_errors
+from haha.schemas import explain, iter_errors
 
 ROW_SCHEMA = "dataset-row"
 MAX_LINE_FINDINGS = 20  # per file; the rest are summarised in one finding with their line numbers

@@ -8,12 +8,12 @@ from pathlib import Path
 from haha.check.axolotl_schema import check_config_schema, schema_missing
 from haha.check.datasets import DatasetScan, digest, leaks, scan_dataset
 from haha.check.estimate import ConfigCost, estimate
-from haha.check.evalspec import EvalCheck, check_eval
 from haha.check.frozen import check_frozen
 from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.rules import check_rules
 from haha.check.tokens import TokenCounter, chatml, counter_for
 from haha.errors import InputError
+from haha.evalspec import EvalCheck, check_eval
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
 from haha.repo import CONFIG_DIR, DATA_DIR, Repo

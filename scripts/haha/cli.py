@@ -194,7 +194,9 @@ def rate(
 
 @app.command("schema")
 def schema(
-    axolotl: Annotated[str, typer.Option("--axolotl", help="The axolotl executable.")] = "axolotl",
+    axolotl: Annotated[
+        str | None, typer.Option("--axolotl", help="The axolotl executable (default: beside this Python).")
+    ] = None,
     repo: RepoOpt = None,
 ) -> None:
     """Regenerate schemas/axolotl-config.schema.json from the installed Axolotl."""
@@ -202,7 +204,8 @@ def schema(
 
     found, _ = context(repo)
     out = found.root / "schemas" / "axolotl-config.schema.json"
-    regenerate(out, axolotl)
+    beside = Path(sys.executable).parent / "axolotl"
+    regenerate(out, axolotl or (str(beside) if beside.exists() else "axolotl"))
     say(f"wrote {found.rel(out)}")
 
 

@@ -14,6 +14,8 @@ from haha.schemas import validate
 
 # The seed project's results carried these keys first; we keep their order, then add every other
 # hyperparameter, so that two configs differing in any training choice differ here too.
+# meta.schema_version of the files written now (schemas/results.schema.json; absent before it existed).
+SCHEMA_VERSION = 1
 STANDARD_KEYS = (
     "base_model",
     "adapter",
@@ -97,7 +99,7 @@ def build_results(
     ]
     document: dict[str, Any] = {"config": config_summary(exp), "results": results}
     if meta is not None:
-        document["meta"] = meta
+        document["meta"] = {"schema_version": SCHEMA_VERSION, **meta}
     return document
 
 

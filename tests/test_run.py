@@ -14,6 +14,7 @@ from haha.evalspec import load_eval_spec
 from haha.evaluate import build_requests
 from haha.evaluate.hf_engine import TransformersEngine
 from haha.models import SMOLLM2, ensure_model
+from haha.results import SCHEMA_VERSION
 from haha.run import evaluate_only, run_experiment
 from haha.schemas import validate
 from run_fixtures import NAME, TrainedRepo, train_tiny
@@ -41,6 +42,7 @@ def test_results_file_is_valid_and_complete(trained: TrainedRepo) -> None:
     assert config["name"] == NAME
     assert config["learning_rate"] == 0.003 and config["lora_r"] == 16
     meta = doc["meta"]
+    assert meta["schema_version"] == SCHEMA_VERSION
     assert meta["engine"] == "transformers"
     assert meta["seeds"] == [1, 2]
     assert "lora_mlp_kernel" in meta["cpu_overrides"]

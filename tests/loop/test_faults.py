@@ -1,0 +1,133 @@
+"""Faults along the loop, with a stand-in for `haha run` (tests/pod_scripts/fake_run.py through
+HAHA_RUN_ARGV) where training itself is not the point. Nothing lost, nothing duplicated, no pod left."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from loop.configs import experiment_files
+from loop.harness import HF_TOKEN, ROOT, WANDB_KEY, Loop
+from loop.test_launch import RESULTS_BRANCH, deploy_env, merge_experiment, run_comments
+
+H200, H100 = "NVIDIA H200", "NVIDIA H100 80GB HBM3"
+FAKE_RUN = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
+
+
+def fake_run(behaviour: str) -> dict[str, str]:
+    return {"HAHA_RUN_ARGV": json.dumps(["python", FAKE_RUN, behaviour])}
+
+
+def launch(lp: Loop, name: str, env: dict[str, str]) -> tuple[int, str]:
+    """Merge a PR adding experiment `name` and run launch.yml on the push; (PR, merge sha)."""
+    pr, before, sha = merge_experiment(lp, name, experiment_files(name, dataset=f"{name}.jsonl"))
+    run = lp.act("push", "launch.yml", lp.push_event(before, sha), env=env)
+    assert run.rc == 0, run.output[-5000:]
+    return pr, sha
+
+
+def deploys(lp: Loop, name: str) -> list[str]:
+    return [d["gpuTypeId"] for d in lp.runpod.calls("podFindAndDeployOnDemand") if name in d["name"]]
+
+
+def test_launch_retries_then_falls_back_and_runs_collect_into_one_pr(make_loop) -> None:
+    lp: Loop = make_loop()
+    ok = fake_run("ok")
+
+    # The first GPU type is out of stock, and RunPod's first answer is slower than the SDK waits.
+    lp.runpod.out_of_stock = {H200}
+    lp.runpod.slow = {"podFindAndDeployOnDemand": (1, 31.0)}
+    pr_a, _ = launch(lp, "haha-tiny-001", ok)
+    assert deploys(lp, "haha-tiny-001") == [H200, H200, H100]
+    env = deploy_env(lp.runpod.calls("podFindAndDeployOnDemand")[-1])
+    assert env["WANDB_API_KEY"] == WANDB_KEY and env["HF_TOKEN"] == HF_TOKEN
+    assert "RUNPOD_API_KEY" not in env
+
+    # RunPod answers 502 with an HTML page three times: retried with backoff, then the next type.
+    lp.runpod.out_of_stock = set()
+    lp.runpod.http_errors = {"podFindAndDeployOnDemand": 3}
+    started = time.monotonic()
+    pr_b, _ = launch(lp, "haha-tinyb-001", ok)
+    assert deploys(lp, "haha-tinyb-001") == [H200, H200, H200, H100]
+    assert time.monotonic() - started > 2.0  # it backed off between tries
+
+    for pr, name in ((pr_a, "haha-tiny-001"), (pr_b, "haha-tinyb-001")):
+        (comment,) = run_comments(lp, pr, name)
+        assert "H100" in comment["body"] and "$2.69/h" in comment["body"], comment["body"]
+
+    # Both runs finish together: two dispatches, collected one after the other into ONE results PR.
+    lp.wait_pods_gone(timeout=180)
+    assert len(lp.github.dispatches) == 2, lp.pod_logs()
+    lp.checkout("main")
+    for dispatch in lp.github.dispatches:
+        run = lp.act("repository_dispatch", "collect.yml", lp.dispatch_event(dispatch))
+        assert run.rc == 0, run.output[-5000:]
+    (results_pr,) = lp.github.pulls_for(RESULTS_BRANCH)
+    names = lp.github.ls(RESULTS_BRANCH, "train/results")
+    assert {"haha-tiny-001.json", "haha-tinyb-001.json"} <= {n.rsplit("/", 1)[-1] for n in names}
+
+    # It merges cleanly; the next scheduled collect finds nothing new and opens nothing.
+    lp.merge(results_pr["number"])
+    pushes = len(lp.github.pushes)
+    run = lp.act("schedule", "collect.yml", lp.schedule_event("17 * * * *"))
+    assert run.rc == 0, run.output[-5000:]
+    assert len(lp.github.pulls_for(RESULTS_BRANCH)) == 1
+    assert len(lp.github.pushes) == pushes
+    assert not lp.runpod.pods and not lp.runpod.starter.running()
+
+
+def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
+    lp: Loop = make_loop()
+
+    # The clone fails in boot: the run is marked failed and the pod ends, without a restart.
+    lp.github.git_fetch_errors = 1000
+    pr_clone, _ = launch(lp, "haha-tinyc-001", fake_run("ok"))
+    lp.wait_pods_gone(timeout=120)
+    lp.github.git_fetch_errors = 0
+    (clone_pod,) = [p for p, d in lp.runpod.terminated.items() if "haha-tinyc-001" in d["name"]]
+    assert lp.runpod.starter.starts[clone_pod] == 1, lp.pod_logs()
+
+    # Training raises: failed, pod ended, no dispatch of a result that does not exist.
+    pr_crash, _ = launch(lp, "haha-tinyd-001", fake_run("train-crash"))
+    lp.wait_pods_gone(timeout=120)
+
+    # Terminating fails — every try of the first container (haha pod's teardown, then boot.sh's trap:
+    # 4 each) — and the dispatch is lost: RunPod restarts the container, which finds the run's end
+    # recorded and only terminates; the scheduled collect picks the published results up.
+    lp.runpod.terminate_errors = 8
+    lp.github.dispatch_errors = 10
+    pr_ok, _ = launch(lp, "haha-tinye-001", fake_run("ok"))
+    lp.wait_pods_gone(timeout=240)
+    (ok_pod,) = [p for p, d in lp.runpod.terminated.items() if "haha-tinye-001" in d["name"]]
+    assert lp.runpod.starter.starts[ok_pod] == 2, lp.pod_logs()
+    hub = lp.hub.repos.get("synagi/haha-tinye-001")
+    assert hub is not None, lp.pod_logs()
+    results = [c[1].get("results.json") for c in hub.commits if "results.json" in c[1]]
+    assert len(set(results)) == 1, "the restarted container did not run (or publish) again"
+    assert lp.github.dispatches == []
+
+    lp.checkout("main")
+    run = lp.act("schedule", "collect.yml", lp.schedule_event("17 * * * *"))
+    assert run.rc == 0, run.output[-5000:]
+    (results_pr,) = lp.github.pulls_for(RESULTS_BRANCH)
+    files = {n.rsplit("/", 1)[-1] for n in lp.github.ls(RESULTS_BRANCH, "train/results")}
+    assert "haha-tinye-001.json" in files
+    assert not {"haha-tinyc-001.json", "haha-tinyd-001.json"} & files
+
+    # Each PR's run-status comment ends in the right state, edited in place (one comment each).
+    (clone_comment,) = run_comments(lp, pr_clone, "haha-tinyc-001")
+    assert "failed" in clone_comment["body"] and "status 1" not in clone_comment["body"]
+    (crash_comment,) = run_comments(lp, pr_crash, "haha-tinyd-001")
+    assert "failed" in crash_comment["body"] and "CUDA error" in crash_comment["body"]
+    (ok_comment,) = run_comments(lp, pr_ok, "haha-tinye-001")
+    assert "finished" in ok_comment["body"] and results_pr["html_url"] in ok_comment["body"]
+
+    # The failed configs are held: the next push launches nothing.
+    before = lp.github.rev("refs/heads/main")
+    sha = lp.push_branch("main", {"train/notes.md": "no new config\n"}, "Notes")
+    lp.checkout("main")
+    deployed = len(lp.runpod.calls("podFindAndDeployOnDemand"))
+    run = lp.act("push", "launch.yml", lp.push_event(before, sha))
+    assert run.rc == 0
+    assert len(lp.runpod.calls("podFindAndDeployOnDemand")) == deployed
+    assert not lp.runpod.pods and not lp.runpod.starter.running()

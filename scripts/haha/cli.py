@@ -132,6 +132,23 @@ def eval_(
     evaluate_only(found, settings, os.environ, config, say, adapter=adapter, engine=engine.value, force=force)
 
 
+@app.command()
+def baseline(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Base model ids (default: every one the configs use).")
+    ] = None,
+    engine: EngineOpt = EngineChoice.auto,
+    force: ForceOpt = False,
+    repo: RepoOpt = None,
+) -> None:
+    """Evaluate each base model without an adapter: train/results/baseline/<org>--<model>.json."""
+    from haha.baseline import base_models, make_baseline
+
+    found, settings = context(repo)
+    for model in models or sorted(base_models(found)):
+        make_baseline(found, settings, os.environ, model, say, engine=engine.value, force=force)
+
+
 models = typer.Typer(help="Base models available offline.", no_args_is_help=True)
 app.add_typer(models, name="models")
 

@@ -108,13 +108,30 @@ def collect(
             )
         write_results(remote, path)
         log(f"collect: {basename}: {change} → {repo.rel(path)}")
-        done.append(Collected(basename, change, (repo.rel(path),)))
+        files = (repo.rel(path), *_collect_baseline(repo, store, basename, log))
+        done.append(Collected(basename, change, files))
     if report and any(c.change != "same" for c in done):
         from haha.report import write_report
 
         written = write_report(repo.root)
         log(f"collect: report regenerated ({len(written)} files)")
     return done
+
+
+def _collect_baseline(repo: Repo, store: ModelStore, basename: str, log: Log) -> tuple[str, ...]:
+    """The base model's baseline the run's pod made, unless the repo has one for that eval.json."""
+    from haha.baseline import baseline_path, is_current
+
+    remote = store.fetch_baseline(basename)
+    meta = (remote or {}).get("meta") or {}
+    if remote is None or not meta.get("base_model"):
+        return ()
+    path = baseline_path(repo, meta["base_model"])
+    if is_current(path, meta.get("eval_sha256", ""), meta.get("engine")):
+        return ()
+    write_results(remote, path)  # validates it first
+    log(f"collect: baseline of {meta['base_model']} → {repo.rel(path)}")
+    return (repo.rel(path),)
 
 
 # --- the PR body -----------------------------------------------------------------------------------

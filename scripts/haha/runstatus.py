@@ -78,12 +78,14 @@ def write_status(
     *,
     results_file: Path | None = None,
     log_files: Sequence[Path] = (),
+    baseline_file: Path | None = None,
 ) -> str:
     """Publish the status (last, after results and logs: a reader that sees it sees them)."""
     return store.publish(
         RunArtifacts(
             basename,
             results_file=results_file,
+            baseline_file=baseline_file,
             log_files=tuple(p for p in log_files if p.is_file()),
             status=status.to_dict(),
         )

@@ -23,6 +23,7 @@ from pathlib import Path
 from haha import clock
 from haha.errors import InputError
 from haha.plan import sha256_file
+from haha.pod.baseline_step import baseline_in_pod
 from haha.pod.child import ChildRun
 from haha.pod.record import RunRecord
 from haha.pod.teardown import describe_self, terminate_self
@@ -93,6 +94,7 @@ class PodRun:
         self._lock = threading.Lock()
         self._finishing = False
         self._deadline_hit = False
+        self._baseline: Path | None = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
@@ -116,6 +118,11 @@ class PodRun:
             self.watchdog.start()
             rc = self.child.run(run_argv(self.pod, self.repo), self._child_env(), self.repo.root)
             self.say(f"run: exited with status {rc}")
+            if rc == 0 and self.pod.run_argv is None and self._results_ok():
+                self.child = ChildRun(self._log_out)  # the watchdog stops whichever runs now
+                self._baseline = baseline_in_pod(
+                    self.repo, self.pod.basename, self._child_env(), self.child, self.say
+                )
         except BaseException as exc:  # anything: SystemExit from SIGTERM too
             error = f"pod: {type(exc).__name__}: {exc}"
             self.say(error)
@@ -200,7 +207,8 @@ class PodRun:
         state = "succeeded" if ok else "failed"
         self.say(f"pod: {state}" + (f" ({reason})" if reason else ""))
         status = self.record.status(state, self.now(), reason)
-        self.record.finish(status, self.repo.results_path(self.pod.basename) if ok else None, self._logs())
+        results = self.repo.results_path(self.pod.basename) if ok else None
+        self.record.finish(status, results, self._logs(), self._baseline if ok else None)
 
     def _config_sha256(self) -> str | None:
         """Which config file this run was for: plan retries a failed config once it is edited."""

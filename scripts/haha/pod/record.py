@@ -71,12 +71,21 @@ class RunRecord:
         except Exception as exc:
             self.log(f"store: log upload failed: {exc}")
 
-    def finish(self, status: RunStatus, results: Path | None, logs: Sequence[Path]) -> bool:
-        """Results (when good), logs and the final status, with retries; then the dispatch."""
+    def finish(
+        self, status: RunStatus, results: Path | None, logs: Sequence[Path], baseline: Path | None = None
+    ) -> bool:
+        """Results (when good), logs, a baseline and the final status, with retries; then the dispatch."""
         published = False
         for attempt in range(1, PUBLISH_TRIES + 1):
             try:
-                write_status(self._store(), self.pod.basename, status, results_file=results, log_files=logs)
+                write_status(
+                    self._store(),
+                    self.pod.basename,
+                    status,
+                    results_file=results,
+                    log_files=logs,
+                    baseline_file=baseline,
+                )
                 published = True
                 break
             except Exception as exc:

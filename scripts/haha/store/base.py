@@ -11,9 +11,10 @@ RESULTS_NAME = "results.json"
 LOGS_DIR = "logs"
 ADAPTER_DIR = "adapter"
 STATUS_NAME = "status.json"
+BASELINE_NAME = "baseline.json"  # the run's base model without the adapter, when the pod made it
 README_NAME = "README.md"
 # Names at a run's root that are not adapter files.
-RESERVED = frozenset({RESULTS_NAME, STATUS_NAME, README_NAME, LOGS_DIR})
+RESERVED = frozenset({RESULTS_NAME, STATUS_NAME, BASELINE_NAME, README_NAME, LOGS_DIR})
 
 
 def adapter_files(adapter_dir: Path) -> list[Path]:
@@ -33,6 +34,7 @@ class RunArtifacts:
     results_file: Path | None = None
     log_files: tuple[Path, ...] = ()
     model_card: str | None = None
+    baseline_file: Path | None = None
     status: dict[str, Any] | None = field(default=None)
 
 
@@ -55,6 +57,10 @@ class ModelStore(Protocol):
         """The published run status (`{"state": "failed", "reason": ...}`), or None."""
         ...
 
+    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
+        """The base model's results (no adapter) that this run's pod made, or None."""
+        ...
+
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         """Download the adapter into `dest`; None when none was published."""
         ...
@@ -75,6 +81,8 @@ def artifact_files(artifacts: RunArtifacts) -> list[tuple[str, Path | bytes]]:
     files += [(f"{LOGS_DIR}/{p.name}", p) for p in artifacts.log_files]
     if artifacts.model_card is not None:
         files.append((README_NAME, artifacts.model_card.encode()))
+    if artifacts.baseline_file is not None:
+        files.append((BASELINE_NAME, artifacts.baseline_file))
     if artifacts.results_file is not None:
         files.append((RESULTS_NAME, artifacts.results_file))
     if artifacts.status is not None:

@@ -18,7 +18,15 @@ from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, Rep
 
 from haha.errors import InputError, ServiceError
 from haha.settings import Settings
-from haha.store.base import LOGS_DIR, RESERVED, RESULTS_NAME, STATUS_NAME, RunArtifacts, artifact_files
+from haha.store.base import (
+    BASELINE_NAME,
+    LOGS_DIR,
+    RESERVED,
+    RESULTS_NAME,
+    STATUS_NAME,
+    RunArtifacts,
+    artifact_files,
+)
 
 
 class HubStore:
@@ -53,6 +61,9 @@ class HubStore:
 
     def fetch_status(self, basename: str) -> dict[str, Any] | None:
         return self._json(basename, STATUS_NAME)
+
+    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
+        return self._json(basename, BASELINE_NAME)
 
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         """Download the repo's adapter files (everything but results, status, card and logs) into `dest`."""

@@ -14,7 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from haha.store.base import LOGS_DIR, RESULTS_NAME, STATUS_NAME, RunArtifacts, adapter_files, artifact_files
+from haha.store.base import (
+    BASELINE_NAME,
+    LOGS_DIR,
+    RESULTS_NAME,
+    STATUS_NAME,
+    RunArtifacts,
+    adapter_files,
+    artifact_files,
+)
 
 
 class LocalStore:
@@ -49,6 +57,9 @@ class LocalStore:
 
     def fetch_status(self, basename: str) -> dict[str, Any] | None:
         return self._json(basename, STATUS_NAME)
+
+    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
+        return self._json(basename, BASELINE_NAME)
 
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         run = self.path / basename

@@ -75,28 +75,23 @@ def test_an_empty_dataset_fails_the_gate(tmp_path: Path) -> None:
 
 def test_pod_terminate_exits_1_when_the_pod_stays_up(tmp_path: Path, runpod_api: RunPodFake) -> None:
     runpod_api.terminate_errors = 99
-    (pod_id,) = [RunPodCompute(_settings(), backoff_s=0).launch(_spec()).id]
-    env = {"RUNPOD_POD_ID": pod_id, "RUNPOD_API_KEY": "rp-test-key", "HAHA_STORE": "local"}
-    done = subprocess.run(
-        [str(HAHA), "pod-terminate"],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "RUNPOD_API_BASE_URL": _runpod_url(runpod_api), **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 1
+    pod_id = RunPodCompute(_settings(), backoff_s=0).launch(_spec()).id
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RUNPOD_API_BASE_URL": os.environ["RUNPOD_API_BASE_URL"],  # the fixture's fake
+        "RUNPOD_POD_ID": pod_id,
+        "RUNPOD_API_KEY": "rp-test-key",
+        "HAHA_STORE": "local",
+    }
+
+    def pod_terminate() -> int:
+        args = [str(HAHA), "pod-terminate"]
+        return subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, timeout=300).returncode
+
+    assert pod_terminate() == 1
     assert pod_id not in runpod_api.terminated
     runpod_api.terminate_errors = 0
-    again = subprocess.run(
-        [str(HAHA), "pod-terminate"],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "RUNPOD_API_BASE_URL": _runpod_url(runpod_api), **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert again.returncode == 0, again.stderr
+    assert pod_terminate() == 0
     assert pod_id in runpod_api.terminated
 
 
@@ -239,10 +234,6 @@ def _spec(**overrides: object) -> PodSpec:
         "env": {"HAHA_BASENAME": "haha-x-001"},
     }
     return PodSpec(**(fields | overrides))
-
-
-def _runpod_url(fake: RunPodFake) -> str:
-    return os.environ["RUNPOD_API_BASE_URL"]  # the fixture points the SDK at the fake
 
 
 # --- local compute says up front what it cannot run ------------------------------------------------------

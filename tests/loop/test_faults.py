@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from loop.configs import experiment_files
 from loop.harness import HF_TOKEN, ROOT, WANDB_KEY, Loop
@@ -30,8 +31,14 @@ def deploys(lp: Loop, name: str) -> list[str]:
     return [d["gpuTypeId"] for d in lp.runpod.calls("podFindAndDeployOnDemand") if name in d["name"]]
 
 
+def hf_token_as_runpod_secret(root: Path) -> None:
+    with open(root / "haha.toml", "a") as toml:
+        toml.write('\n[compute.secret_refs]\nHF_TOKEN = "haha_hf_token"\n')
+
+
 def test_launch_retries_then_falls_back_and_runs_collect_into_one_pr(make_loop) -> None:
-    lp: Loop = make_loop()
+    lp: Loop = make_loop(prepare=hf_token_as_runpod_secret)
+    lp.runpod.secrets = {"haha_hf_token": HF_TOKEN}
     ok = fake_run("ok")
 
     # The first GPU type is out of stock, and RunPod's first answer is slower than the SDK waits.
@@ -40,7 +47,11 @@ def test_launch_retries_then_falls_back_and_runs_collect_into_one_pr(make_loop) 
     pr_a, _ = launch(lp, "haha-tiny-001", ok)
     assert deploys(lp, "haha-tiny-001") == [H200, H200, H100]
     env = deploy_env(lp.runpod.calls("podFindAndDeployOnDemand")[-1])
-    assert env["WANDB_API_KEY"] == WANDB_KEY and env["HF_TOKEN"] == HF_TOKEN
+    # HF_TOKEN is a RunPod secret reference (the value never sits in the pod spec); the W&B key is
+    # plain env; the account's RunPod key is not there at all.
+    assert env["HF_TOKEN"] == "{{ RUNPOD_SECRET_haha_hf_token }}"
+    assert HF_TOKEN not in json.dumps(lp.runpod.calls("podFindAndDeployOnDemand"))
+    assert env["WANDB_API_KEY"] == WANDB_KEY
     assert "RUNPOD_API_KEY" not in env
 
     # RunPod answers 502 with an HTML page three times: retried with backoff, then the next type.
@@ -55,8 +66,11 @@ def test_launch_retries_then_falls_back_and_runs_collect_into_one_pr(make_loop) 
         (comment,) = run_comments(lp, pr, name)
         assert "H100" in comment["body"] and "$2.69/h" in comment["body"], comment["body"]
 
-    # Both runs finish together: two dispatches, collected one after the other into ONE results PR.
+    # The pods published with the token RunPod resolved from the reference.
     lp.wait_pods_gone(timeout=180)
+    assert {"synagi/haha-tiny-001", "synagi/haha-tinyb-001"} <= set(lp.hub.repos), lp.pod_logs()
+
+    # Both runs finish together: two dispatches, collected one after the other into ONE results PR.
     assert len(lp.github.dispatches) == 2, lp.pod_logs()
     lp.checkout("main")
     for dispatch in lp.github.dispatches:
@@ -87,9 +101,12 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     (clone_pod,) = [p for p, d in lp.runpod.terminated.items() if "haha-tinyc-001" in d["name"]]
     assert lp.runpod.starter.starts[clone_pod] == 1, lp.pod_logs()
 
-    # Training raises: failed, pod ended, no dispatch of a result that does not exist.
+    # Training raises: the pod ends and says the run failed (collect then updates the comment).
     pr_crash, _ = launch(lp, "haha-tinyd-001", fake_run("train-crash"))
     lp.wait_pods_gone(timeout=120)
+    states = {d["client_payload"]["basename"]: d["client_payload"]["state"] for d in lp.github.dispatches}
+    assert states.get("haha-tinyd-001") == "failed", lp.github.dispatches
+    dispatched = len(lp.github.dispatches)
 
     # Terminating fails — every try of the first container (haha pod's teardown, then boot.sh's trap:
     # 4 each) — and the dispatch is lost: RunPod restarts the container, which finds the run's end
@@ -104,7 +121,7 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     assert hub is not None, lp.pod_logs()
     results = [c[1].get("results.json") for c in hub.commits if "results.json" in c[1]]
     assert len(set(results)) == 1, "the restarted container did not run (or publish) again"
-    assert lp.github.dispatches == []
+    assert len(lp.github.dispatches) == dispatched  # the one for haha-tinye-001 was lost
 
     lp.checkout("main")
     run = lp.act("schedule", "collect.yml", lp.schedule_event("17 * * * *"))
@@ -115,8 +132,6 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     assert not {"haha-tinyc-001.json", "haha-tinyd-001.json"} & files
 
     # Each PR's run-status comment ends in the right state, edited in place (one comment each).
-    (clone_comment,) = run_comments(lp, pr_clone, "haha-tinyc-001")
-    assert "failed" in clone_comment["body"] and "status 1" not in clone_comment["body"]
     (crash_comment,) = run_comments(lp, pr_crash, "haha-tinyd-001")
     assert "failed" in crash_comment["body"] and "CUDA error" in crash_comment["body"]
     (ok_comment,) = run_comments(lp, pr_ok, "haha-tinye-001")
@@ -131,3 +146,7 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     assert run.rc == 0
     assert len(lp.runpod.calls("podFindAndDeployOnDemand")) == deployed
     assert not lp.runpod.pods and not lp.runpod.starter.running()
+
+    # A boot that fails before `haha pod` starts (the clone) still reaches the PR: failed, with why.
+    (clone_comment,) = run_comments(lp, pr_clone, "haha-tinyc-001")
+    assert "failed" in clone_comment["body"] and "status 12" in clone_comment["body"], clone_comment

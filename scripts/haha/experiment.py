@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haha.errors import InputError
 from haha.yamlfile import YamlDoc, parse_yaml
 
+if TYPE_CHECKING:
+    from haha.settings import Settings
+
 WORKSPACE = PurePosixPath("/workspace")
 WORKSPACE_DATA = WORKSPACE / "data"
+# The top-level key of a config that belongs to the pipeline, not to Axolotl: read, then removed.
+HAHA_KEY = "haha"
+MAX_GPUS = 8  # one RunPod pod; more needs several nodes (README: Multi-GPU and multi-node)
 NAME_RE = re.compile(r"^(?P<series>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})$")
 
 
@@ -58,6 +65,28 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What a config's `haha:` block asks of compute, with haha.toml's defaults filled in.
+
+    `gpus`: GPUs in the one pod (one training process each); `gpu_types`: RunPod GPU type ids in
+    fallback order (plans are priced on the first).
+    """
+
+    gpus: int
+    gpu_types: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gpus": self.gpus, "gpu_types": list(self.gpu_types)}
+
+
+_BLOCK_KEYS = ("gpus", "gpu_types")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A config file parsed with line numbers. Construction never fails on content, only on syntax."""
 
@@ -81,9 +110,84 @@ class Experiment:
     def config_name(self) -> ConfigName | None:
         return ConfigName.parse(self.basename) if self.path.suffix == ".yml" else None
 
-    @property
+    @cached_property
     def config(self) -> dict[str, Any]:
-        return self.doc.data
+        """The Axolotl config: the file without its `haha:` block (Axolotl never sees that block)."""
+        return {k: v for k, v in self.doc.data.items() if k != HAHA_KEY}
+
+    @property
+    def haha_block(self) -> Any:
+        """The `haha:` block as written (None when absent): what the pipeline is asked for."""
+        return self.doc.data.get(HAHA_KEY)
+
+    def block_problems(self, settings: Settings) -> list[InputError]:
+        """Every problem of the `haha:` block, each at its line with a fix (empty: valid or absent)."""
+        block = self.haha_block
+        if block is None or HAHA_KEY not in self.doc.data:
+            return []
+        known = [g.id for g in settings.compute.gpu_types]
+        if not isinstance(block, dict):
+            return [
+                self.fail(
+                    f"{HAHA_KEY} must be a mapping",
+                    HAHA_KEY,
+                    f"write it as `{HAHA_KEY}: {{gpus: 2}}` or remove it (defaults: haha.toml [compute])",
+                )
+            ]
+        problems = []
+        for key in block:
+            if key not in _BLOCK_KEYS:
+                close = difflib.get_close_matches(str(key), _BLOCK_KEYS, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"allowed keys: {', '.join(_BLOCK_KEYS)}"
+                problems.append(
+                    self.fail(f"{HAHA_KEY}.{key} is not a pipeline option", f"{HAHA_KEY}.{key}", hint)
+                )
+        gpus = block.get("gpus")
+        if "gpus" in block and (not _is_int(gpus) or not 1 <= gpus <= MAX_GPUS):
+            problems.append(
+                self.fail(
+                    f"{HAHA_KEY}.gpus is {gpus!r}; it must be a whole number from 1 to {MAX_GPUS}",
+                    f"{HAHA_KEY}.gpus",
+                    f"set {HAHA_KEY}.gpus to 1..{MAX_GPUS} (GPUs in one pod; more needs a multi-node "
+                    "cluster, see README)",
+                )
+            )
+        if "gpu_types" in block:
+            types = block.get("gpu_types")
+            if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+                problems.append(
+                    self.fail(
+                        f"{HAHA_KEY}.gpu_types must be a non-empty list of GPU type ids",
+                        f"{HAHA_KEY}.gpu_types",
+                        f"e.g. gpu_types: [{known[0] if known else 'NVIDIA H100 80GB HBM3'!r}]",
+                    )
+                )
+            else:
+                for i, gpu in enumerate(types):
+                    if gpu not in known:
+                        close = difflib.get_close_matches(gpu, known, n=1)
+                        problems.append(
+                            self.fail(
+                                f"GPU type {gpu!r} is not in haha.toml [[compute.gpu_types]]",
+                                f"{HAHA_KEY}.gpu_types.{i}",
+                                f"did you mean {close[0]!r}?"
+                                if close
+                                else f"use one of: {', '.join(known)} (or add it, priced, to haha.toml)",
+                            )
+                        )
+        return problems
+
+    def resources(self, settings: Settings) -> Resources:
+        """The GPUs this experiment runs on: its `haha:` block over haha.toml [compute] defaults.
+
+        Raises the block's first problem (the PR gate reports them all).
+        """
+        if problems := self.block_problems(settings):
+            raise problems[0]
+        block = self.haha_block or {}
+        gpus = block.get("gpus", settings.compute.gpu_count)
+        types = block.get("gpu_types") or [g.id for g in settings.compute.gpu_types]
+        return Resources(gpus=gpus, gpu_types=tuple(types))
 
     @property
     def base_model(self) -> str:

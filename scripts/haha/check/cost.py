@@ -9,10 +9,15 @@ holds those two points; everything here is a pure function of them and of the co
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from haha.settings import GpuType, Throughput
 
+# Data-parallel scaling: each doubling of GPUs keeps 90% of the per-GPU throughput (gradient all-reduce,
+# stragglers, the last uneven batch), so N GPUs run at 0.9^log2(N): 2 → 90%, 4 → 81%, 8 → 73%. An assumed
+# round number, typical of DDP/ZeRO-2 on one NVLink node; not measured here (docs/calibration.md).
+SCALING_PER_DOUBLING = 0.9
 CALIBRATION_PEAK_TFLOPS = 989.0  # the H200 the [throughput] points were measured on (datasheet, dense bf16)
 LOW_UTILISATION = 0.10
 FLOPS_PER_PARAM_TOKEN = 6  # forward + backward, the same convention the calibration MFU uses
@@ -83,9 +88,14 @@ def training_flops(params: float, tokens: float) -> float:
     return FLOPS_PER_PARAM_TOKEN * params * tokens
 
 
+def scaling_efficiency(gpu_count: int) -> float:
+    """Share of N× one GPU's throughput that N data-parallel GPUs reach: 0.9 per doubling."""
+    return SCALING_PER_DOUBLING ** math.log2(gpu_count) if gpu_count > 1 else 1.0
+
+
 def train_seconds(flops: float, mfu: float, peak_tflops: float, gpu_count: int = 1) -> float:
-    """Wall time at the predicted MFU, assuming ideal data-parallel scaling over `gpu_count` GPUs."""
-    return flops / (mfu * peak_tflops * 1e12 * gpu_count)
+    """Wall time at the predicted per-GPU MFU over `gpu_count` GPUs at `scaling_efficiency`."""
+    return flops / (mfu * peak_tflops * 1e12 * gpu_count * scaling_efficiency(gpu_count))
 
 
 def dollars(train_s: float, overhead_minutes: float, gpu: GpuType, gpu_count: int = 1) -> float:

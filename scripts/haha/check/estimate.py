@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from haha.check import cost
 from haha.check.params import estimate_params
+from haha.check.scale import ScaleView, resources_or_default
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
 from haha.settings import Settings
@@ -38,7 +39,12 @@ class ConfigCost:
     mfu: float
     train_seconds: float | None
     total_hours: float | None
-    dollars: float | None
+    dollars: float | None  # the whole pod: every GPU, training plus overhead
+    gpus: int = 1
+    scaling_efficiency: float = 1.0  # cost.scaling_efficiency(gpus)
+    global_batch: int | None = None
+    memory_gib: float | None = None  # predicted per GPU (check/scale.py's model)
+    gpu_memory_gib: float | None = None
 
     @property
     def long_share(self) -> float:
@@ -73,15 +79,21 @@ def kept_lengths(lengths: list[int], sequence_len: int, action: str) -> list[int
 
 
 def estimate(
-    exp: Experiment, lengths: list[int], tokenizer: str, settings: Settings
+    exp: Experiment, lengths: list[int], tokenizer: str, settings: Settings, scale: ScaleView | None = None
 ) -> tuple[ConfigCost, list[Finding]]:
-    """The cost of `exp` given its rows' token lengths, plus findings on long rows and low utilisation."""
+    """The cost of `exp` given its rows' token lengths, plus findings on long rows and low utilisation.
+
+    Priced on the first GPU type of the config's `haha:` block (haha.toml's list by default), for
+    all of its `gpus`, each at the per-GPU MFU of its micro-batch and with cost.scaling_efficiency.
+    """
     shape = shape_of(exp)
     action = LONG_ROW_ACTIONS.get(str(exp.config.get("excess_length_strategy")), "dropped")
     kept = kept_lengths(lengths, shape.sequence_len, action)
     mean_tokens = sum(kept) / len(kept) if kept else 0.0
     tokens = cost.training_tokens(sum(kept), len(kept), shape)
-    gpu, count, overhead = settings.gpu(), settings.compute.gpu_count, settings.compute.overhead_minutes
+    resources = resources_or_default(exp, settings)
+    gpu, count = settings.gpu(resources.gpu_types[0]), resources.gpus
+    overhead = settings.compute.overhead_minutes
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
@@ -105,6 +117,11 @@ def estimate(
         train_seconds=seconds,
         total_hours=None if seconds is None else seconds / 3600 + overhead / 60,
         dollars=None if seconds is None else cost.dollars(seconds, overhead, gpu, count),
+        gpus=count,
+        scaling_efficiency=cost.scaling_efficiency(count),
+        global_batch=scale.global_batch if scale else None,
+        memory_gib=scale.memory_gib if scale else None,
+        gpu_memory_gib=scale.gpu_memory_gib if scale else None,
     )
     fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
     return result, _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)

@@ -11,6 +11,7 @@ from haha.check.estimate import ConfigCost, estimate
 from haha.check.frozen import check_frozen
 from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.rules import check_rules
+from haha.check.scale import check_scale
 from haha.check.tokens import TokenCounter, chatml, counter_for
 from haha.errors import InputError
 from haha.evalspec import EvalCheck, check_eval
@@ -191,6 +192,8 @@ def _check_leaks(run: _Run, spec: EvalCheck, file: str) -> None:
 def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool) -> ConfigCost | None:
     run.findings += check_config_schema(exp)
     run.findings += check_rules(exp, run.settings, data_files)
+    scale, found = check_scale(exp, run.settings, run.repo.root, run.repo.config_paths())
+    run.findings += found
     scans = [
         s
         for ref in exp.datasets
@@ -205,7 +208,7 @@ def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool
         lengths += found
     if not costed:
         return None
-    result, findings = estimate(exp, lengths, tokenizer, run.settings)
+    result, findings = estimate(exp, lengths, tokenizer, run.settings, scale)
     run.findings += findings
     return result
 

@@ -61,6 +61,9 @@ def _cost_row(c: ConfigCost) -> list[str]:
         f"{c.long_rows} {c.long_rows_action}" if c.long_rows else "0",
         human_count(c.train_tokens),
         f"{c.tokens_per_step:.0f}",
+        f"{c.gpus} ({c.scaling_efficiency:.0%})" if c.gpus > 1 else "1",
+        "?" if c.global_batch is None else str(c.global_batch),
+        _memory(c),
         f"{c.mfu:.1%}",
         human_duration(c.train_seconds),
         human_duration(total),
@@ -75,6 +78,9 @@ _COST_HEAD = [
     "over seq_len",
     "train tokens",
     "tokens/step",
+    "GPUs",
+    "batch",
+    "GiB/GPU",
     "predicted MFU",
     "train time",
     "total time",
@@ -104,9 +110,23 @@ def _data_row(d: DatasetStats) -> list[str]:
     ]
 
 
+def _memory(c: ConfigCost) -> str:
+    if c.memory_gib is None:
+        return "?"
+    of = f" / {c.gpu_memory_gib:.0f}" if c.gpu_memory_gib is not None else ""
+    return f"{c.memory_gib:.1f}{of}"
+
+
 def _gpu_note(report: CheckReport) -> str:
     gpus = sorted({c.gpu for c in report.costs})
-    return f"predicted on {', '.join(gpus)}; total time includes pod overhead" if gpus else ""
+    if not gpus:
+        return ""
+    note = f"predicted on {', '.join(gpus)}; total time includes pod overhead; cost is for every GPU"
+    if any(c.gpus > 1 for c in report.costs):
+        from haha.check.cost import SCALING_PER_DOUBLING
+
+        note += f"; data-parallel scaling {SCALING_PER_DOUBLING:.0%} per doubling of GPUs"
+    return note
 
 
 def render_text(report: CheckReport, color: bool = False, width: int = 140, findings: bool = True) -> str:

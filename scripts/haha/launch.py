@@ -19,7 +19,7 @@ from typing import Any
 
 from haha.compute.base import Compute, Pod, PodSpec, argv_from_env
 from haha.errors import InputError
-from haha.experiment import Experiment
+from haha.experiment import Experiment, Resources
 from haha.plan import Plan, PlannedRun, load_plan
 from haha.podenv import LocalPod, PodEnv, passed_through
 from haha.podname import PodName
@@ -67,12 +67,6 @@ def boot_b64() -> str:
     return base64.b64encode(boot_script().encode()).decode()
 
 
-def gpu_count_for(config: Mapping[str, Any], settings: Settings) -> int:
-    """Several GPUs only for configs that say how to use them (DeepSpeed or FSDP through accelerate)."""
-    multi = config.get("deepspeed") or config.get("fsdp") or config.get("fsdp_version")
-    return settings.compute.gpu_count if multi else 1
-
-
 def repo_url(settings: Settings, env: Mapping[str, str]) -> str:
     """Where the pod clones from: HAHA_REPO_URL, else `$GITHUB_SERVER_URL/<github_repo>.git`."""
     server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
@@ -112,7 +106,7 @@ def pod_secrets(env: Mapping[str, str], refs: Mapping[str, str]) -> dict[str, st
 def pod_spec(
     settings: Settings,
     run: PlannedRun,
-    config: Mapping[str, Any],
+    resources: Resources,
     sha: str | None,
     now: datetime,
     env: Mapping[str, str],
@@ -157,8 +151,8 @@ def pod_spec(
     return PodSpec(
         name=str(name),
         image=settings.compute.image,
-        gpu_types=tuple(g.id for g in settings.compute.gpu_types),
-        gpu_count=gpu_count_for(config, settings),
+        gpu_types=resources.gpu_types,
+        gpu_count=resources.gpus,
         cloud_type=settings.compute.cloud_type,
         container_disk_gb=settings.compute.container_disk_gb,
         volume_gb=settings.compute.volume_gb,
@@ -236,7 +230,7 @@ def launch(
     launched = []
     for run in runs:
         exp = experiments[run.config]
-        spec = pod_spec(settings, run, exp.config, sha, now, env, local_root, pr, cuda)
+        spec = pod_spec(settings, run, exp.resources(settings), sha, now, env, local_root, pr, cuda)
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
         launched.append(Launched(run, pod, deadline_for(settings, now)))

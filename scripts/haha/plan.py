@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from haha.compute.base import Compute, Pod
-from haha.experiment import ConfigName
+from haha.experiment import ConfigName, Experiment
 from haha.podname import PodName
 from haha.repo import Repo
 from haha.runstatus import RunStatus, read_status
+from haha.settings import load_settings
 from haha.store.base import ModelStore
 
 Mode = Literal["train", "eval"]
@@ -39,6 +40,9 @@ class PlannedRun:
     config: str
     mode: Mode
     reason: str
+    # The pod's GPUs, from the config's `haha:` block over haha.toml (filled by load_plan).
+    gpus: int | None = None
+    gpu_types: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "include": [asdict(r) for r in self.runs],
+            "include": [{k: v for k, v in asdict(r).items() if v is not None} for r in self.runs],
             "count": len(self.runs),
             "done": list(self.done),
             "in_flight": list(self.in_flight),
@@ -175,7 +179,14 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
                 published[run.config] = record
             if failed_same_config(read_status(store, run.config), desired[run.config]):
                 failed.add(run.config)
-    return make_plan(desired, done, flying, published, eval_sha, failed, retry)
+    plan = make_plan(desired, done, flying, published, eval_sha, failed, retry)
+    return replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
+
+
+def with_resources(repo: Repo, run: PlannedRun) -> PlannedRun:
+    """The run with the GPUs its pod gets: haha.gpus / haha.gpu_types, else haha.toml's [compute]."""
+    resources = Experiment.load(repo.config_path(run.config)).resources(load_settings(repo.root, {}))
+    return replace(run, gpus=resources.gpus, gpu_types=resources.gpu_types)
 
 
 def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:

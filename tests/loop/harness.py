@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -302,16 +303,23 @@ class Loop:
             **self.ca.env(),
         }
         started = time.monotonic()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
             cwd=self.work,
             env=proc_env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
+            start_new_session=True,  # act and every step it runs: one group to end on a timeout
         )
-        run = ActRun(event, workflow, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            output += f"\n[loop harness: act killed after {timeout:.0f}s]"
+        run = ActRun(event, workflow, proc.returncode, output, time.monotonic() - started)
         self.runs.append(run)
         (self.tmp / f"act-{len(self.runs) - 1}-{event}-{workflow}.log").write_text(run.output)
         return run

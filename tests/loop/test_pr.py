@@ -69,13 +69,13 @@ def test_bad_configs_fail_the_gate_with_file_and_line(make_loop) -> None:
     (error,) = [e for e in run.annotations() if e.get("file") == "train/config/haha-broken-001.yml"]
     assert int(error["line"]) >= 3
 
-    # A bad dataset line: row 5 of the dataset is not JSON.
+    # A bad dataset line: row 3 of the dataset is not JSON.
     files = experiment_files("haha-tinybad-001", dataset="tinybad.jsonl")
     rows = files["train/data/tinybad.jsonl"].splitlines()
-    rows[4] = '{"instruction": "half a row"'
+    rows[2] = '{"instruction": "half a row"'
     files["train/data/tinybad.jsonl"] = "\n".join(rows) + "\n"
     lp.checkout("main")
     _, run = _bad_pr(lp, "bad/data", files)
     assert run.rc != 0
     errors = [e for e in run.annotations() if e.get("file") == "train/data/tinybad.jsonl"]
-    assert [e["line"] for e in errors] == ["5"], run.annotations()
+    assert [e["line"] for e in errors] == ["3"], run.annotations()

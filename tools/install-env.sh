@@ -30,7 +30,14 @@ fi
 uv="$(uv_bin)"
 sources=()
 case "$set" in
-  *-cpu) mapfile -t sources < <(cpu_torch_sources) ;;
+  *-cpu)
+    mapfile -t sources < <(cpu_torch_sources)
+    if [ "${#sources[@]}" -eq 0 ]; then
+      echo "$0: $set pins torch's CPU build, which is not on PyPI: set PIP_FIND_LINKS to where it lies" \
+        "(e.g. https://download.pytorch.org/whl/cpu/torch/; see requirements/cpu.txt)" >&2
+      exit 2
+    fi
+    ;;
 esac
 
 if [ ! -x "$venv/bin/python" ]; then

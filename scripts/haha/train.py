@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +35,11 @@ CPU_OVERRIDES: dict[str, Any] = {
     "load_in_8bit": False,
 }
 CPU_DROPPED = ("deepspeed", "fsdp", "fsdp_config", "fsdp_version")
+# Keys naming a file the launcher reads (DeepSpeed JSON); relative values are paths in the repo.
+CONFIG_FILE_KEYS = ("deepspeed",)
+# Several CPU processes: Axolotl's DDP path with torch's gloo backend, plus the one placement fix
+# Axolotl 0.19.0 needs there (haha.cpu_ddp). Recorded in meta.cpu_overrides like the keys above.
+CPU_DDP_PLUGIN = "haha.cpu_ddp.CpuDdpPlugin"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 _STEP = re.compile(r"^\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[")  # the Trainer's bar; dataset bars have a label
@@ -50,13 +56,15 @@ class Device:
     kind: str  # "cuda" or "cpu"
     count: int
     name: str
+    memory_gib: float | None = None  # of one GPU (the one eval runs on)
 
     @classmethod
     def detect(cls) -> Device:
         import torch
 
         if torch.cuda.is_available():
-            return cls("cuda", torch.cuda.device_count(), torch.cuda.get_device_name(0))
+            memory = torch.cuda.get_device_properties(0).total_memory / 1024**3
+            return cls("cuda", torch.cuda.device_count(), torch.cuda.get_device_name(0), memory)
         import platform
 
         return cls("cpu", 1, platform.processor() or platform.machine())
@@ -76,6 +84,7 @@ class TrainOutcome:
     skipped: bool = False
     wandb_run_id: str | None = None  # the W&B run that holds this adapter's training curves
     first_step_at: float | None = None  # unix time of the first logged training step (this attempt)
+    processes: int = 1  # training processes, one per GPU (haha.gpus)
 
 
 def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
@@ -92,19 +101,72 @@ def find_adapter(output_dir: Path) -> Path | None:
     return None
 
 
-def cpu_overrides(config: dict[str, Any]) -> dict[str, Any]:
+def cpu_overrides(config: dict[str, Any], processes: int = 1) -> dict[str, Any]:
     """The changes a CPU run needs, as {key: [was, now]} (recorded in results metadata)."""
     # Set even where the config is silent: Axolotl turns some of these on by default (LoRA kernels).
     changes = {k: [config.get(k), v] for k, v in CPU_OVERRIDES.items() if config.get(k) != v}
     changes.update({k: [config[k], None] for k in CPU_DROPPED if config.get(k) is not None})
+    if processes > 1:
+        plugins = list(config.get("plugins") or [])
+        if CPU_DDP_PLUGIN not in plugins:
+            changes["plugins"] = [config.get("plugins"), [*plugins, CPU_DDP_PLUGIN]]
     return changes
+
+
+def processes_for(exp: Experiment, settings: Settings, device: Device) -> int:
+    """Training processes: one per GPU the config's `haha:` block asks for (haha.toml's default).
+
+    On CUDA the pod must have that many GPUs. On CPU the same count of processes runs with gloo,
+    which is how the multi-process path is exercised without a GPU (tests/test_multigpu.py).
+    """
+    gpus = exp.resources(settings).gpus
+    if device.kind == "cuda" and device.count < gpus:
+        raise RunFailed(
+            f"the config asks for {gpus} GPUs ({exp.path}: haha.gpus) but this machine has {device.count}",
+            fix="launch it through `haha launch` (the pod gets haha.gpus GPUs) or lower haha.gpus",
+        )
+    return gpus
+
+
+def eval_placement(exp: Experiment, device: Device) -> dict[str, Any]:
+    """What results record in meta.eval about GPUs: eval always uses one (no tensor parallelism, which
+    changes sampled completions), and whether the base model's bf16 weights fit it (None: unknown)."""
+    from haha.check.params import estimate_params
+    from haha.check.scale import FIXED_GIB, eval_weights_gib
+
+    params, _ = estimate_params(exp.base_model)
+    placement: dict[str, Any] = {"gpus": 1}
+    if params is not None:
+        placement["weights_gib"] = round(eval_weights_gib(params), 1)
+    fits = None
+    if params is not None and device.kind == "cuda" and device.memory_gib:
+        fits = eval_weights_gib(params) + FIXED_GIB <= device.memory_gib
+    placement["fits_one_gpu"] = fits
+    return placement
+
+
+def repo_file_paths(config: dict[str, Any], repo: Repo) -> dict[str, Any]:
+    """Relative DeepSpeed config paths resolved against the repo root (where `haha check` found them).
+
+    Axolotl runs in the work folder, so `deepspeed: deepspeed_configs/zero2.json` must be absolute.
+    """
+    out = dict(config)
+    for key in CONFIG_FILE_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            out[key] = str(repo.root.resolve() / value)
+    return out
 
 
 def axolotl_config(
     exp: Experiment, repo: Repo, workdir: Path, settings: Settings, env: Mapping[str, str], device: Device
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The config Axolotl actually runs, and the CPU overrides applied to it."""
-    config = localize(exp.config, repo, workdir)
+    """The config Axolotl actually runs, and the CPU overrides applied to it.
+
+    Built from `exp.config`, which never holds the `haha:` block: Axolotl does not see it.
+    """
+    processes = processes_for(exp, settings, device)
+    config = repo_file_paths(localize(exp.config, repo, workdir), repo)
     config["output_dir"] = str(output_dir_for(exp, repo, workdir))  # also where `haha eval` looks
     config["wandb_project"] = settings.wandb_project
     config["wandb_name"] = exp.basename
@@ -114,7 +176,7 @@ def axolotl_config(
         config["wandb_entity"] = settings.wandb_entity
     overrides: dict[str, Any] = {}
     if device.kind == "cpu":
-        overrides = cpu_overrides(config)
+        overrides = cpu_overrides(config, processes)
         for key, (_, now) in overrides.items():
             if now is None:
                 config.pop(key, None)
@@ -133,16 +195,32 @@ def wandb_run_id(basename: str, env: Mapping[str, str]) -> str:
     return "-".join(p for p in (basename, f"{now():%Y%m%dT%H%M%SZ}", pod) if p)
 
 
-def train_command(config_file: Path, device: Device, config: dict[str, Any]) -> list[str]:
-    """Single device: Axolotl's module directly (faster). Several GPUs: `axolotl train` (accelerate)."""
-    distributed = (
-        device.kind == "cuda"
-        and device.count > 1
-        and (config.get("deepspeed") or config.get("fsdp") or config.get("fsdp_version"))
-    )
-    if distributed:
-        return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_file)]
+def train_command(config_file: Path, processes: int, config: dict[str, Any]) -> list[str]:
+    """One process: Axolotl's module directly (faster). Several, or DeepSpeed/FSDP: Axolotl's launcher.
+
+    `axolotl train CFG --launcher torchrun -- --standalone --nproc_per_node N` is Axolotl 0.19.0's
+    own multi-GPU entry (axolotl/cli/utils/train.py): it execs `torchrun ... -m axolotl.cli.train CFG`,
+    one process per GPU, on a free local port (`--standalone`). The same command runs in the pod and,
+    with gloo, on CPU.
+    """
+    sharded = config.get("deepspeed") or config.get("fsdp") or config.get("fsdp_version")
+    if processes > 1 or sharded:
+        launcher = ["--launcher", "torchrun", "--", "--standalone", "--nproc_per_node", str(processes)]
+        return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_file), *launcher]
     return [sys.executable, "-m", "axolotl.cli.train", str(config_file)]
+
+
+def launch_env(env: Mapping[str, str], device: Device, processes: int) -> dict[str, str]:
+    """The launcher finds `torchrun` on PATH: this environment's bin folder goes first.
+
+    Several CPU processes: accelerate's MULTI_CPU mode (gloo), one thread each so they do not fight.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    out = {**env, "PATH": os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)}
+    if device.kind == "cpu" and processes > 1:
+        out["ACCELERATE_USE_CPU"] = "true"
+        out.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    return out
 
 
 def train(
@@ -173,14 +251,18 @@ def train(
             tokens.get("supervised"),
             skipped=True,
             wandb_run_id=earlier.get("wandb_run_id"),
+            processes=int(earlier.get("processes") or 1),
         )
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "axolotl.yml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     if overrides:
         log(f"train: no CUDA device, CPU overrides applied: {', '.join(overrides)}")
+    processes = processes_for(exp, settings, device)
+    if processes > 1:
+        log(f"train: {processes} processes through Axolotl's torchrun launcher")
     child_env = {
-        **env,
+        **launch_env(env, device, processes),
         "AXOLOTL_DO_NOT_TRACK": "1",
         "WANDB_MODE": config["wandb_mode"],
         "WANDB_DIR": str(workdir),
@@ -188,14 +270,14 @@ def train(
         "PYTHONUNBUFFERED": "1",
     }
     started = time.monotonic()
-    streamed = _stream(train_command(config_file, device, config), workdir, child_env, log_file, log)
+    streamed = _stream(train_command(config_file, processes, config), workdir, child_env, log_file, log)
     seconds = time.monotonic() - started
     adapter = find_adapter(output_dir)
     if streamed.code != 0 or adapter is None:
         raise _failure(streamed.code, streamed.tail, log_file)
     tokens, run_id = streamed.tokens, config["wandb_run_id"]
     (workdir / "train.json").write_text(
-        json.dumps({"tokens": tokens, "seconds": seconds, "wandb_run_id": run_id})
+        json.dumps({"tokens": tokens, "seconds": seconds, "wandb_run_id": run_id, "processes": processes})
     )
     return TrainOutcome(
         adapter,
@@ -206,6 +288,7 @@ def train(
         tokens.get("supervised"),
         wandb_run_id=run_id,
         first_step_at=streamed.first_step_at,
+        processes=processes,
     )
 
 

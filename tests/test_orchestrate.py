@@ -118,16 +118,6 @@ def test_out_of_stock_falls_back_to_the_next_gpu_type(root: Path, runpod_api: Ru
     assert launched.pod.gpu_type == H100
 
 
-def test_multi_gpu_only_for_deepspeed_configs(root: Path, runpod_api: RunPodFake) -> None:
-    toml = root / "haha.toml"
-    toml.write_text(toml.read_text().replace("gpu_count = 1", "gpu_count = 4"))
-    _, b = add_configs(root, 2, 3)
-    edit_config(root, f"train/config/{b}.yml", deepspeed="deepspeed_configs/zero2.json")
-    git(root, "commit", "-qam", "deepspeed")
-    do_launch(root)
-    assert [d["gpuCount"] for d in runpod_api.calls("podFindAndDeployOnDemand")] == [1, 4]
-
-
 def test_unpinned_image_is_refused(root: Path, runpod_api: RunPodFake) -> None:
     toml = root / "haha.toml"
     toml.write_text(toml.read_text().replace(DIGEST, "ghcr.io/synagi/haha-pod:latest"))

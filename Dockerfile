@@ -42,7 +42,10 @@ COPY scripts/ scripts/
 # is gone. The source is removed after: haha is installed as a wheel (schemas and boot.sh are package
 # data), and a pod runs its own checkout.
 #
-# Expected size (estimated, not built here: no Docker engine): ~9.7 GiB unpacked, ~4.4 GiB to pull.
+# The RUN below was tried outside Docker (no engine here) on Debian bookworm / Python 3.11: both envs
+# installed in 206 s, 9.8 GB on disk, torch's files one inode in both; axolotl 0.19.0 and vllm 0.32.0
+# (torch 2.13.0+cu130) import, and the eval env's haha reads its packaged schemas.
+# Expected image size (estimated, not built): ~9.7 GiB unpacked, ~4.4 GiB to pull.
 # `python tools/check_cuda_sets.py --unpacked` sums each pinned wheel's uncompressed file sizes from its
 # zip directory (HTTP range requests): train 6.22 GiB + eval 7.87 GiB, of which 4.72 GiB is shared, so
 # 9.36 GiB with the hard links (14.1 GiB without); plus ~0.35 GiB for the slim base, git and gcc. The

@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 from haha.errors import RunFailed
 from haha.evaluate.requests import EvalRequest, Sampling
-from haha.evaluate.vllm_engine import (
-    CPU_KV_CACHE_BYTES,
-    VLLM_LORA_RANKS,
-    batch_invariant_supported,
-    llm_kwargs,
-    max_lora_rank,
-    sampling_kwargs,
-    vllm_distribution,
-)
+from haha.evaluate.vllm_engine import CPU_KV_CACHE_BYTES, llm_kwargs, sampling_kwargs, vllm_distribution
+from haha.evaluate.vllm_limits import VLLM_LORA_RANKS, batch_invariant_supported, max_lora_rank
 
 
 @pytest.mark.parametrize(

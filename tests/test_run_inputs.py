@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakes.hf_hub import HubFake, HubRepo
 from haha.errors import InputError, ModelUnavailable, RunFailed
-from haha.evaluate.vllm_engine import max_lora_rank
+from haha.evaluate.vllm_limits import max_lora_rank
 from haha.experiment import Experiment
 from haha.models import SMOLLM2, ensure_model
 from haha.repo import Repo

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from haha.evalspec import EvalSpec, load_eval_spec
 from haha.evaluate.requests import build_requests
-from haha.evaluate.vllm_engine import VLLM_LORA_RANKS, VllmEngine, lora_ranks
+from haha.evaluate.vllm_engine import VllmEngine
+from haha.evaluate.vllm_limits import VLLM_LORA_RANKS, lora_ranks
 from haha.models import SMOLLM2, ensure_model
 from haha.repo import Repo
 from haha.run import evaluate_only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from haha.evaluate.vllm_engine import VLLM_LORA_RANKS
+from haha.evaluate.vllm_limits import VLLM_LORA_RANKS
 from haha.experiment import WORKSPACE, WORKSPACE_DATA, Experiment
 from haha.findings import Finding, Severity
 from haha.settings import Settings

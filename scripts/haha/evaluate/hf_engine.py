@@ -11,6 +11,27 @@ from haha.evaluate.requests import STOP_STRINGS, EvalRequest, clean_completion
 from haha.evaluate.sampling import sample_tokens
 
 
+def load_merged(base_model: str, adapter: Path | None):  # -> (model, tokenizer)
+    """The base model (bf16 on CUDA, fp32 on CPU) with the adapter merged in, and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    tokenizer_source = adapter if adapter and (adapter / "tokenizer.json").exists() else base_model
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    if tokenizer.pad_token is None:  # base tokenizers often have none; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype).to(device)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model.eval(), tokenizer
+
+
 class TransformersEngine:
     """Loads base model + LoRA (merged), then decodes all requests in left-padded batches.
 
@@ -38,25 +59,7 @@ class TransformersEngine:
         return {"batch_invariant": False, "dtype": dtype}
 
     def _load(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        tokenizer_source = (
-            self.adapter if self.adapter and (self.adapter / "tokenizer.json").exists() else self.base_model
-        )
-        self._tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-        if self._tokenizer.pad_token is None:  # base tokenizers often have none; padding is masked anyway
-            self._tokenizer.pad_token = self._tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(self.base_model, dtype=dtype).to(device)
-        if len(self._tokenizer) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(self._tokenizer))
-        if self.adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
-        self._model = model.eval()
+        self._model, self._tokenizer = load_merged(self.base_model, self.adapter)
         vocab = self._tokenizer.get_vocab()
         self._stop_ids = {vocab[t] for t in STOP_STRINGS if t in vocab}
         # Base models without ChatML tokens (Llama-3) spell <|im_end|> in pieces: stop on the text.

@@ -49,7 +49,8 @@ def test_results_file_is_valid_and_complete(trained: TrainedRepo) -> None:
     assert meta["stage_seconds"]["train"] > 0
     assert re.fullmatch(r"[0-9a-f]{64}", meta["eval_sha256"])
     assert meta["settings"][0]["max_tokens"] == 40
-    assert meta["eval"] == {"batch_invariant": False, "dtype": "float32", "process": "in-process"}
+    expected = {"batch_invariant": False, "dtype": "float32", "process": "in-process"}
+    assert {k: meta["eval"].get(k) for k in expected} == expected  # other keys: placement
     assert meta["wandb"]["name"] == NAME
     assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z", meta["wandb"]["run_id"])
 
@@ -130,7 +131,8 @@ def test_eval_in_the_eval_environment_gives_the_same_results(trained: TrainedRep
     assert after["results"] == before["results"]
     meta = after["meta"]
     assert meta["engine"] == "transformers"
-    assert meta["eval"] == {"batch_invariant": False, "dtype": "float32", "process": "subprocess"}
+    expected = {"batch_invariant": False, "dtype": "float32", "process": "subprocess"}
+    assert {k: meta["eval"].get(k) for k in expected} == expected  # other keys: placement
     assert meta["versions"]["transformers"] == version("transformers")
     assert meta["versions"]["axolotl"] == version("axolotl")
     # The adapter was reused: the W&B run recorded is the one that trained it, not a new attempt's.

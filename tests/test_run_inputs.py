@@ -213,3 +213,17 @@ def test_cpu_overrides_are_set_even_where_the_config_is_silent() -> None:
     assert changes["lora_mlp_kernel"] == [None, False]
     assert changes["deepspeed"] == ["zero2.json", None]
     assert "sample_packing" not in changes
+
+
+def test_loss_curve_reads_each_logged_step_back_from_the_training_log(tmp_path: Path) -> None:
+    from haha.train import loss_curve
+
+    log = tmp_path / "train.log"
+    log.write_text(
+        " 50%|█████     | 1/2 [00:01<00:01,  1.0s/it]\n"
+        "{'loss': 2.5, 'grad_norm': 1.0, 'learning_rate': 0.001, 'epoch': 0.5}\n"
+        "100%|██████████| 2/2 [00:02<00:00,  1.0s/it]\r{'loss': '1.25', 'epoch': 1.0}\n"
+        "{'eval_loss': 1.5, 'epoch': 1.0}\n"
+    )
+    assert loss_curve(log) == [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 1.25, "eval_loss": 1.5}]
+    assert loss_curve(tmp_path / "missing.log") == []

@@ -129,6 +129,11 @@ class PodEnv:
         )
 
 
+def inside_pod(env: Mapping[str, str]) -> bool:
+    """This process runs in a pod (RunPod's or a local one), whose `haha pod` records the run's end."""
+    return bool(env.get("RUNPOD_POD_ID") or env.get("HAHA_POD_ID"))
+
+
 def passed_through(env: Mapping[str, str]) -> dict[str, str]:
     """The PASS_THROUGH settings set where launch runs."""
     return {k: env[k] for k in PASS_THROUGH if env.get(k)}

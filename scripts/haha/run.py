@@ -32,11 +32,21 @@ from haha.evaluate import build_requests, choose_engine
 from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.models import ensure_model
+from haha.podenv import inside_pod
 from haha.repo import Repo
 from haha.results import SCHEMA_VERSION, build_results, config_summary, write_results
+from haha.runstatus import RunStatus
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
-from haha.train import Device, TrainOutcome, find_adapter, output_dir_for, train
+from haha.train import (
+    Device,
+    TrainOutcome,
+    eval_placement,
+    find_adapter,
+    loss_curve,
+    output_dir_for,
+    train,
+)
 from haha.workspace import workdir_for
 
 Log = Callable[[str], None]
@@ -278,7 +288,8 @@ def run_experiment(
                 results_file=pre.workdir / "results.json",
                 log_files=tuple(p for p in (outcome.log_file, evaluated.log_file) if p and p.exists()),
                 model_card=model_card(pre.exp, document),
-                status={"state": "succeeded", "finished_at": stamp()},
+                # In a pod, the pod records the run's end (with its pod, PR and price): not this.
+                status=None if inside_pod(env) else RunStatus("succeeded", finished_at=stamp()).to_dict(),
             )
         )
         log(f"publish: {summary.location} ({store.kind} store, {time.monotonic() - started:.1f} s)")
@@ -357,7 +368,8 @@ def run_meta(
         "haha_version": __version__,
         "created_at": stamp(),
         "engine": evaluated.engine,
-        "eval": evaluated.mode,
+        "eval": {**evaluated.mode, **eval_placement(pre.exp, device)},
+        "train": {"processes": outcome.processes},
         "versions": versions,
         "base_model": pre.exp.base_model,
         "adapter": adapter_location,
@@ -370,6 +382,7 @@ def run_meta(
         "stage_seconds": stage_seconds,
         "tokens_trained": outcome.tokens_trained,
         "tokens_supervised": outcome.tokens_supervised,
+        "train_loss": loss_curve(outcome.log_file),
         "settings": [
             {**s, "max_tokens": s.get("max_tokens", settings.default_max_tokens)} for s in pre.spec.settings
         ],

@@ -309,6 +309,28 @@ class _Streamed:
     first_step_at: float | None  # unix time at which the training bar first showed a finished step
 
 
+def loss_curve(log_file: Path) -> list[dict[str, Any]]:
+    """Training and eval loss per logged step, read back from the training log (results meta.train_loss).
+
+    Read from the log rather than collected while streaming, so a run that reuses its adapter still
+    records the curve of the training that made it.
+    """
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return []
+    points: dict[int, dict[str, Any]] = {}
+    step = 0
+    for line in text.replace("\r", "\n").splitlines():
+        if m := _STEP.search(line):
+            step = int(m.group(1))
+        elif m := _LOSS.search(line):
+            points.setdefault(step, {"step": step})["loss"] = float(m.group(1))
+        elif m := _EVAL_LOSS.search(line):
+            points.setdefault(step, {"step": step})["eval_loss"] = float(m.group(1))
+    return [points[k] for k in sorted(points)]
+
+
 def _stream(
     argv: list[str], cwd: Path, env: Mapping[str, str], log_file: Path, log: Callable[[str], None]
 ) -> _Streamed:

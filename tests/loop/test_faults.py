@@ -134,6 +134,8 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     # Each PR's run-status comment ends in the right state, edited in place (one comment each).
     (crash_comment,) = run_comments(lp, pr_crash, "haha-tinyd-001")
     assert "failed" in crash_comment["body"] and "CUDA error" in crash_comment["body"]
+    assert f"{lp.hub_url}/synagi/haha-tinyd-001/logs/" in crash_comment["body"], "where the log is"
+    assert "logs/pod.log" in lp.hub.repos["synagi/haha-tinyd-001"].files  # and it is there
     (ok_comment,) = run_comments(lp, pr_ok, "haha-tinye-001")
     assert "finished" in ok_comment["body"] and results_pr["html_url"] in ok_comment["body"]
 

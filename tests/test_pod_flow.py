@@ -195,6 +195,7 @@ def test_boot_failure_is_recorded_by_the_exit_trap(
     store = store_of(repo_root)
     status = store.fetch_status(SMOL)
     assert status["state"] == "failed" and "boot exited with status 12" in status["reason"], status
+    assert status["pod_id"].startswith("local-") and status["mode"] == "train"  # what launch told it
     assert "no-such-repo" in store.fetch_log(SMOL, Path(_boot_log(repo_root)).name)
     assert statuses(repo_root) == [TERMINATED]
     FAULTS.append(("boot failure (clone fails)", "EXIT trap marked failed with boot log, pod terminated"))

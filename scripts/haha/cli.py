@@ -342,10 +342,10 @@ def pod_terminate(
     settings = load_settings(root, os.environ)
     pod = PodEnv.from_env(os.environ, basename, clock.now(), settings.compute.deadline_hours)
     try:
-        if basename and rc != 0:
+        if pod.basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
             logs = [log_file] if log_file else []
-            mark_failed_if_unfinished(settings, root, basename, reason, logs, say)
+            mark_failed_if_unfinished(settings, root, pod, reason, logs, say)
     except Exception as exc:  # terminating matters more than the record
         say(f"pod-terminate: could not record the failure: {exc}")
     finally:

@@ -171,7 +171,8 @@ def axolotl_config(
     config["wandb_project"] = settings.wandb_project
     config["wandb_name"] = exp.basename
     config["wandb_run_id"] = wandb_run_id(exp.basename, env)
-    config["wandb_mode"] = "online" if env.get("WANDB_API_KEY") else "offline"
+    # WANDB_MODE wins (a pod can be told offline); else online exactly when there is a key.
+    config["wandb_mode"] = env.get("WANDB_MODE") or ("online" if env.get("WANDB_API_KEY") else "offline")
     if settings.wandb_entity:
         config["wandb_entity"] = settings.wandb_entity
     overrides: dict[str, Any] = {}

@@ -85,10 +85,20 @@ def terminate_self(
 
 
 def mark_failed_if_unfinished(
-    settings: Settings, root: Path, basename: str, reason: str, log_files: Sequence[Path], log: Log
+    settings: Settings,
+    root: Path,
+    pod: PodEnv,
+    reason: str,
+    log_files: Sequence[Path],
+    log: Log,
 ) -> bool:
-    """boot.sh's trap and the reaper: record a failure unless the run already recorded its end."""
+    """boot.sh's trap: record a failure unless the run already recorded its end.
+
+    What the pod was told (its PR above all) goes into the record even when the run never started,
+    so the failure still reaches the PR that started it.
+    """
     store = get_store(settings, root)
+    basename = pod.basename
     current = read_status(store, basename)
     if is_final(current):
         return False
@@ -96,15 +106,26 @@ def mark_failed_if_unfinished(
         state="failed",
         reason=reason,
         finished_at=clock.stamp(),
-        **_carried(current),
+        log_location=f"{store.location(basename)}/logs/",
+        **(_carried(current) if current else _told(pod)),
     )
     write_status(store, basename, failed, log_files=log_files)
     log(f"store: marked {basename} failed: {reason}")
     return True
 
 
-def _carried(status: RunStatus | None) -> dict[str, object]:
+def _carried(status: RunStatus) -> dict[str, object]:
     """What a `running` status knew about the run (pod, PR, price), kept in the failure record."""
-    if status is None:
-        return {}
     return {k: getattr(status, k) for k in _CARRIED}
+
+
+def _told(pod: PodEnv) -> dict[str, object]:
+    """What launch told the pod, for a run that failed before it recorded anything."""
+    return {
+        "mode": pod.mode,
+        "pod_id": pod.pod_id,
+        "pod_name": pod.pod_name or None,
+        "git_ref": pod.ref or None,
+        "pr": pod.pr,
+        "deadline": clock.stamp(pod.deadline),
+    }

@@ -40,6 +40,7 @@ $(VLLM_VENV)/.installed: requirements/eval-cpu.txt $(INSTALL_DEPS)
 run: install
 	$(HAHA) check
 	HAHA_EVAL_PYTHON=$(abspath $(VLLM_PY)) $(HAHA) run $(MAIN_CONFIG) --force
+	HAHA_EVAL_PYTHON=$(abspath $(VLLM_PY)) $(HAHA) baseline
 	$(HAHA) report
 
 # The whole suite: the main env's tests, the vLLM engine's in its own env (test-vllm), then the loop

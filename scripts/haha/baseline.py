@@ -74,11 +74,13 @@ def make_baseline(
         )
     pre = preflight(repo, configs[base_model].basename, env)
     path = baseline_path(repo, base_model)
-    wanted = None if engine == "auto" else engine
+    python = eval_python(settings, env)
+    # The engine the completions will come from: the eval environment runs vLLM.
+    wanted = ("vllm" if python else None) if engine == "auto" else engine
     if not force and is_current(path, pre.spec.sha256, wanted):
         log(f"baseline: {repo.rel(path)} is current for this eval.json")
         return path
-    if python := eval_python(settings, env):
+    if python:
         return _in_eval_env(python, repo, env, base_model, engine, path, log)
     started = time.monotonic()
     evaluated = evaluate_here(pre, None, settings, engine, log)

@@ -127,6 +127,13 @@ def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"not valid TOML: {exc}", file=path, fix="fix the TOML syntax") from exc
+    if "eval_python" in data:  # the eval environment's own `haha` would delegate to itself again
+        raise InputError(
+            "eval_python is not a haha.toml setting",
+            file=path,
+            field="eval_python",
+            fix="set HAHA_EVAL_PYTHON in the environment (make run does)",
+        )
     for key, var in _SECRET_ENV.items():
         if env.get(var):
             data[key] = env[var]

@@ -14,6 +14,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HAHA := $(VENV)/bin/haha
 MAIN_CONFIG ?= haha-smollm2-135m-lora-001
+MAIN_BASE_MODEL ?= HuggingFaceTB/SmolLM2-135M-Instruct
 VLLM_VENV ?= .venv-vllm
 VLLM_PY := $(VLLM_VENV)/bin/python
 PYTHON ?= python3
@@ -40,7 +41,7 @@ $(VLLM_VENV)/.installed: requirements/eval-cpu.txt $(INSTALL_DEPS)
 run: install
 	$(HAHA) check
 	HAHA_EVAL_PYTHON=$(abspath $(VLLM_PY)) $(HAHA) run $(MAIN_CONFIG) --force
-	HAHA_EVAL_PYTHON=$(abspath $(VLLM_PY)) $(HAHA) baseline
+	HAHA_EVAL_PYTHON=$(abspath $(VLLM_PY)) $(HAHA) baseline $(MAIN_BASE_MODEL)
 	$(HAHA) report
 
 # The whole suite: the main env's tests, the vLLM engine's in its own env (test-vllm), then the loop

@@ -16,7 +16,6 @@ import getpass
 import json
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from haha.results import SCHEMA_VERSION, build_results, config_summary, write_re
 from haha.runstatus import RunStatus
 from haha.settings import Settings
 from haha.store import RunArtifacts, get_store
+from haha.teed import Teed
 from haha.train import (
     Device,
     TrainOutcome,
@@ -193,25 +193,12 @@ def evaluate_in(
     log(f"eval: in {python} (--engine {engine}); its log: {log_file}")
     tail: list[str] = []
     try:
-        with log_file.open("w") as sink:
-            proc = subprocess.Popen(
-                argv,
-                cwd=repo.root,
-                env=child_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                bufsize=1,
-            )
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                sink.write(line)
-                sink.flush()
-                tail = [*tail[-30:], line.rstrip()]
-                if _SAID.match(line):
-                    log(_SAID.sub("", line.rstrip()))
-            code = proc.wait()
+        child = Teed(argv, repo.root, child_env, log_file)
+        for line in child:
+            tail = [*tail[-30:], line.rstrip()]
+            if _SAID.match(line):
+                log(_SAID.sub("", line.rstrip()))
+        code = child.returncode
     except OSError as exc:
         raise RunFailed(
             f"cannot start the eval environment's python {python!r}: {exc}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from haha.errors import RunFailed
 from haha.experiment import Experiment
 from haha.repo import Repo
 from haha.settings import Settings
+from haha.teed import Teed
 from haha.workspace import localize
 
 # Keys that make Axolotl assume CUDA (shared/NOTES.md: verified on Axolotl 0.19.0, CPU only).
@@ -340,39 +340,26 @@ def _stream(
     tokens: dict[str, int] = {}
     step, steps = "0/?", 0
     first_step_at: float | None = None
-    with log_file.open("w") as sink:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            sink.write(raw)
-            sink.flush()  # the log is read while training runs (and uploaded if the pod dies)
-            for line in raw.replace("\r", "\n").splitlines():
-                tail = [*tail[-40:], line]
-                if m := _TOKENS.search(line):
-                    tokens["total"] = int(m.group(1))
-                if m := _SUPERVISED.search(line):
-                    tokens["supervised"] = int(m.group(1))
-                if (m := _STEP.search(line)) and int(m.group(2)) >= steps:
-                    steps = int(m.group(2))  # the training bar: evaluation bars in between are shorter
-                    step = f"{m.group(1)}/{m.group(2)}"
-                    if first_step_at is None and int(m.group(1)) >= 1:
-                        first_step_at = time.time()
-                elif m := _LOSS.search(line):
-                    if first_step_at is None:  # a loss line is logged after a step, bar or not
-                        first_step_at = time.time()
-                    log(f"train: step {step} loss {m.group(1)}")
-                elif m := _EVAL_LOSS.search(line):
-                    log(f"train: step {step} eval_loss {m.group(1)}")
-        code = proc.wait()
+    child = Teed(argv, cwd, env, log_file)
+    for raw in child:  # the log is read while training runs (and uploaded if the pod dies)
+        for line in raw.replace("\r", "\n").splitlines():
+            tail = [*tail[-40:], line]
+            if m := _TOKENS.search(line):
+                tokens["total"] = int(m.group(1))
+            if m := _SUPERVISED.search(line):
+                tokens["supervised"] = int(m.group(1))
+            if (m := _STEP.search(line)) and int(m.group(2)) >= steps:
+                steps = int(m.group(2))  # the training bar: evaluation bars in between are shorter
+                step = f"{m.group(1)}/{m.group(2)}"
+                if first_step_at is None and int(m.group(1)) >= 1:
+                    first_step_at = time.time()
+            elif m := _LOSS.search(line):
+                if first_step_at is None:  # a loss line is logged after a step, bar or not
+                    first_step_at = time.time()
+                log(f"train: step {step} loss {m.group(1)}")
+            elif m := _EVAL_LOSS.search(line):
+                log(f"train: step {step} eval_loss {m.group(1)}")
+    code = child.returncode
     return _Streamed(code, tail, tokens, first_step_at)
 
 

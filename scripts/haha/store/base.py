@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +69,23 @@ class ModelStore(Protocol):
     def fetch_log(self, basename: str, name: str) -> str | None:
         """The text of `logs/<name>` (what a pod uploaded last), or None."""
         ...
+
+
+class RunJsonFiles(ABC):
+    """The run's JSON files (results, status, baseline), read alike by every store that reads one file."""
+
+    @abstractmethod
+    def read_json(self, basename: str, name: str) -> dict[str, Any] | None:
+        """The run's JSON file `name`, or None when the run or the file does not exist."""
+
+    def fetch_results(self, basename: str) -> dict[str, Any] | None:
+        return self.read_json(basename, RESULTS_NAME)
+
+    def fetch_status(self, basename: str) -> dict[str, Any] | None:
+        return self.read_json(basename, STATUS_NAME)
+
+    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
+        return self.read_json(basename, BASELINE_NAME)
 
 
 def artifact_files(artifacts: RunArtifacts) -> list[tuple[str, Path | bytes]]:

@@ -19,17 +19,15 @@ from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, Rep
 from haha.errors import InputError, ServiceError
 from haha.settings import Settings
 from haha.store.base import (
-    BASELINE_NAME,
     LOGS_DIR,
     RESERVED,
-    RESULTS_NAME,
-    STATUS_NAME,
     RunArtifacts,
+    RunJsonFiles,
     artifact_files,
 )
 
 
-class HubStore:
+class HubStore(RunJsonFiles):
     kind = "hf"
 
     def __init__(self, settings: Settings) -> None:
@@ -56,15 +54,6 @@ class HubStore:
             raise ServiceError(f"HF Hub: could not publish {repo}: {exc}") from exc
         return self.location(artifacts.basename)
 
-    def fetch_results(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, RESULTS_NAME)
-
-    def fetch_status(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, STATUS_NAME)
-
-    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, BASELINE_NAME)
-
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         """Download the repo's adapter files (everything but results, status, card and logs) into `dest`."""
         ignore = [*sorted(RESERVED - {LOGS_DIR}), f"{LOGS_DIR}/*", ".gitattributes"]
@@ -90,7 +79,7 @@ class HubStore:
             )
             return Path(path).read_text(errors="replace") if path else None
 
-    def _json(self, basename: str, name: str) -> dict[str, Any] | None:
+    def read_json(self, basename: str, name: str) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory() as cache:
             path = self._download(
                 basename, lambda: hf_hub_download(self._repo(basename), name, **self._kw(cache))

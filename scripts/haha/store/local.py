@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from haha.store.base import (
-    BASELINE_NAME,
     LOGS_DIR,
-    RESULTS_NAME,
-    STATUS_NAME,
     RunArtifacts,
+    RunJsonFiles,
     adapter_files,
     artifact_files,
 )
 
 
-class LocalStore:
+class LocalStore(RunJsonFiles):
     kind = "local"
 
     def __init__(self, path: Path) -> None:
@@ -52,15 +50,6 @@ class LocalStore:
             shutil.rmtree(staging, ignore_errors=True)
         return self.location(artifacts.basename)
 
-    def fetch_results(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, RESULTS_NAME)
-
-    def fetch_status(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, STATUS_NAME)
-
-    def fetch_baseline(self, basename: str) -> dict[str, Any] | None:
-        return self._json(basename, BASELINE_NAME)
-
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         run = self.path / basename
         files = adapter_files(run) if run.is_dir() else []
@@ -75,7 +64,7 @@ class LocalStore:
         path = self.path / basename / LOGS_DIR / name
         return path.read_text(errors="replace") if path.is_file() else None
 
-    def _json(self, basename: str, name: str) -> dict[str, Any] | None:
+    def read_json(self, basename: str, name: str) -> dict[str, Any] | None:
         path = self.path / basename / name
         return json.loads(path.read_text()) if path.is_file() else None
 

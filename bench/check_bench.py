@@ -76,8 +76,8 @@ def time_in_process(root: Path) -> tuple[float, int, int]:
 
 def time_subprocess(root: Path) -> float:
     code = (
-        "import sys; from haha.check.command import check_command; "
-        "sys.exit(check_command(None, 'markdown', None))"
+        "import sys; from haha.check.command import check_command; from haha.cli import context; "
+        "sys.exit(check_command(*context(None), None, 'markdown'))"
     )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=root, check=False, capture_output=True)

@@ -11,6 +11,7 @@ Uses the base SmolLM2 model (no adapter) so no training is needed; `haha models 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from haha.evalspec import load_eval_spec
 from haha.evaluate import build_requests
 from haha.evaluate.hf_engine import TransformersEngine
 from haha.models import SMOLLM2, ensure_model
+from haha.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = "You are a creative and hilarious comedy writer that loves to craft jokes."
@@ -30,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     spec = load_eval_spec(ROOT / "train/eval/eval.json")
     requests = build_requests(spec, SYSTEM, args.max_tokens)
-    engine = TransformersEngine(str(ensure_model(SMOLLM2)), None)
+    engine = TransformersEngine(str(ensure_model(SMOLLM2, load_settings(ROOT, os.environ))), None)
     engine.generate(requests[:2])  # load + warm up, excluded from both timings
 
     started = time.perf_counter()

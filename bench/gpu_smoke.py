@@ -144,7 +144,7 @@ def parse_args() -> argparse.Namespace:
 def tokenizer_dir(given: str | None) -> Path:
     if given:
         return Path(given)
-    cached = cached_snapshot(SMOLLM2)
+    cached = cached_snapshot(SMOLLM2, load_settings(Path.cwd(), os.environ).hub_cache_dir)
     if cached is None:
         sys.exit(f"no tokenizer: pass --tokenizer DIR (a folder with tokenizer.json), or seed {SMOLLM2}")
     return cached
@@ -247,7 +247,7 @@ def run_training(repo: Repo, workdir: Path, device: Device, params: int) -> dict
 
     started = time.perf_counter()
     with GpuMemory() as memory:
-        outcome = train(exp, repo, workdir, settings, env, device, log, force=True)
+        outcome = train(exp, repo, workdir, settings, device, log, force=True)
     seconds = time.perf_counter() - started
     text = outcome.log_file.read_text(errors="replace").replace("\r", "\n")
     totals = [

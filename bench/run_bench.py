@@ -37,7 +37,6 @@ def main() -> None:
             summary = run_experiment(
                 repo,
                 load_settings(ROOT, env),
-                env,
                 name,
                 lambda _: None,
                 force=True,

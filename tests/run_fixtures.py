@@ -89,5 +89,5 @@ def train_tiny(root: Path) -> TrainedRepo:
     repo = Repo(root)
     settings = load_settings(root, env)
     log: list[str] = []
-    summary = run_experiment(repo, settings, env, NAME, log.append, engine="transformers")
+    summary = run_experiment(repo, settings, NAME, log.append, engine="transformers")
     return TrainedRepo(repo, settings, env, summary, rows, log)

@@ -24,7 +24,7 @@ def test_baseline_is_a_results_file_made_once_per_eval_spec(tmp_path: Path) -> N
     assert list(base_models(repo)) == [SMOL]
     log: list[str] = []
 
-    path = make_baseline(repo, settings, env, SMOL, log.append, engine="transformers")
+    path = make_baseline(repo, settings, SMOL, log.append, engine="transformers")
     assert (
         path
         == baseline_path(repo, SMOL)
@@ -37,7 +37,7 @@ def test_baseline_is_a_results_file_made_once_per_eval_spec(tmp_path: Path) -> N
     assert [r["prompt"] for r in document["results"]] == [r["instruction"] for r in rows]
 
     written = path.stat().st_mtime_ns
-    make_baseline(repo, settings, env, SMOL, log.append, engine="transformers")
+    make_baseline(repo, settings, SMOL, log.append, engine="transformers")
     assert path.stat().st_mtime_ns == written  # same eval.json and engine: kept
     assert any("is current" in line for line in log)
 

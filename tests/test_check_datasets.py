@@ -10,6 +10,7 @@ from check_helpers import DATA, EVAL, ROOT, check, errors, make_repo, only, warn
 from haha.check import gate, tokens
 from haha.check.datasets import MAX_LINE_FINDINGS, scan_dataset
 from haha.findings import Severity
+from process_settings import process_settings
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_exact_counts_by_pieces_equal_whole_row_encoding() -> None:
     from haha.models import SMOLLM2, ensure_model
     from tokenizers import Tokenizer
 
-    ensure_model(SMOLLM2)
+    ensure_model(SMOLLM2, process_settings())
     path = cached_tokenizer_file(SMOLLM2)
     rows = [json.loads(line) for line in (ROOT / DATA).read_text().splitlines()[:50]]
     texts = [

@@ -9,6 +9,7 @@ import pytest
 from check_helpers import SMOL, check, make_repo
 from haha.check.command import check_command
 from haha.check.render import MARKER, render_github, render_markdown, render_text
+from haha.cli import context
 
 
 @pytest.fixture
@@ -57,13 +58,13 @@ def test_markdown_escapes_table_pipes(root: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "github", "markdown"])
 def test_exit_code_is_0_with_warnings_only(root: Path, fmt: str, capsys: pytest.CaptureFixture) -> None:
-    assert check_command(None, fmt, root) == 0
+    assert check_command(*context(root), None, fmt) == 0
     assert "haha check passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("fmt", ["text", "github", "markdown"])
 def test_exit_code_is_1_on_errors(broken: Path, fmt: str, capsys: pytest.CaptureFixture) -> None:
-    assert check_command(None, fmt, broken) == 1
+    assert check_command(*context(broken), None, fmt) == 1
     assert "haha check failed" in capsys.readouterr().out
 
 
@@ -72,10 +73,10 @@ def test_github_format_writes_the_job_summary(
 ) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    check_command(None, "github", root)
+    check_command(*context(root), None, "github")
     assert summary.read_text().startswith(MARKER)
 
 
 def test_unknown_format_is_refused(root: Path) -> None:
     with pytest.raises(ValueError, match="unknown format"):
-        check_command(None, "xml", root)
+        check_command(*context(root), None, "xml")

@@ -1,4 +1,4 @@
-"""Structure a newcomer can rely on: no import cycles inside the package, no class too big to read."""
+"""Structure a newcomer can rely on: no import cycles, no class too big to read, one reader of the env."""
 
 from __future__ import annotations
 
@@ -85,3 +85,50 @@ def test_no_class_is_too_big_to_read() -> None:
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
                 big.append(f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert big == []
+
+
+# Settings reads the environment; the CLI hands it over. vLLM is configured only through its environment,
+# so its engine may set defaults there before importing it (a write, not a read).
+ENV_READERS = {"haha.settings", "haha.cli"}
+ENV_WRITES = {("haha.evaluate.vllm_engine", "setdefault")}
+
+
+def environment_uses(module: str, source: str) -> list[int]:
+    """Lines where `source` touches os.environ / os.getenv / os.putenv, minus the allowed writes."""
+    tree = ast.parse(source)
+    allowed = {
+        id(node.func.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and (module, node.func.attr) in ENV_WRITES
+    }
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            lines += [node.lineno for a in node.names if a.name in {"environ", "getenv", "putenv"}]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and node.attr in {"environ", "getenv", "putenv"}
+            and id(node) not in allowed
+        ):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_only_settings_reads_the_environment() -> None:
+    readers = {
+        f"{name}:{line}"
+        for name, path in modules().items()
+        if name not in ENV_READERS
+        for line in environment_uses(name, path.read_text())
+    }
+    assert readers == set()
+
+
+def test_the_environment_finder_finds_reads() -> None:
+    source = "import os\nfrom os import getenv\na = os.environ.get('X')\nos.environ.setdefault('Y', '1')\n"
+    assert environment_uses("haha.x", source) == [2, 3, 4]
+    assert environment_uses("haha.evaluate.vllm_engine", source) == [2, 3]

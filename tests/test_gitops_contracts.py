@@ -22,7 +22,7 @@ from haha.launch import cuda_versions, pod_secrets
 from haha.local_fit import why_not_local
 from haha.podenv import LocalPod, PodEnv
 from haha.runstatus import RunStatus
-from haha.settings import Settings
+from haha.settings import Settings, load_settings
 
 pytest_plugins = ["fakes.fixtures"]
 
@@ -161,12 +161,13 @@ def test_pod_secrets_hold_no_account_key_and_use_references_where_configured() -
         "GITHUB_TOKEN": "ghs_workflow",
         "HAHA_DISPATCH_TOKEN": "github_pat_dispatch",
     }
-    assert pod_secrets(env, {}) == {
+    settings = load_settings(Path("/nonexistent"), env)
+    assert pod_secrets(settings, {}) == {
         "HF_TOKEN": "hf_value",
         "WANDB_API_KEY": "wb_value",
         "GITHUB_TOKEN": "github_pat_dispatch",
     }
-    refs = pod_secrets(env, {"HF_TOKEN": "haha_hf", "GITHUB_TOKEN": "haha_dispatch"})
+    refs = pod_secrets(settings, {"HF_TOKEN": "haha_hf", "GITHUB_TOKEN": "haha_dispatch"})
     assert refs["HF_TOKEN"] == "{{ RUNPOD_SECRET_haha_hf }}"
     assert refs["GITHUB_TOKEN"] == "{{ RUNPOD_SECRET_haha_dispatch }}"
     assert "rp-account" not in json.dumps(refs) and "ghs_workflow" not in json.dumps(refs)
@@ -254,8 +255,8 @@ def test_local_launch_refuses_a_base_model_this_machine_cannot_load(tmp_path: Pa
 
 def test_a_model_larger_than_this_machine_is_refused() -> None:
     exp = Experiment.load(ROOT / SMOL)
-    assert why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=64 * 2**30) is None
-    problem, fix = why_not_local(exp, {"HF_HUB_OFFLINE": "1"}, memory=2**28) or ("", "")
+    assert why_not_local(exp, load_settings(ROOT, {"HF_HUB_OFFLINE": "1"}), memory=64 * 2**30) is None
+    problem, fix = why_not_local(exp, load_settings(ROOT, {"HF_HUB_OFFLINE": "1"}), memory=2**28) or ("", "")
     assert "needs about" in problem and "this machine has 0 GiB" in problem and "runpod" in fix
 
 

@@ -13,7 +13,7 @@ import pytest
 from haha.compute.base import PodSpec
 from haha.compute.local import EXITED, RUNNING, TERMINATED, LocalCompute, pod_argv
 from haha.errors import InputError
-from haha.settings import Settings
+from process_settings import process_settings
 
 NAME = "haha-haha-llama-3-8b-lora-001-local-20261128T0300Z"
 SECRET = "hf_local_secret_789"
@@ -47,7 +47,7 @@ def gone(pid: int) -> bool:
 
 @pytest.fixture
 def compute(tmp_path: Path) -> Iterator[LocalCompute]:
-    local = LocalCompute(Settings(), tmp_path, grace_seconds=1.0)
+    local = LocalCompute(process_settings(tmp_path), tmp_path, grace_seconds=1.0)
     yield local
     for pod in local.list_pods():  # no sleeper outlives a failed test
         local.terminate(pod.id)

@@ -40,7 +40,7 @@ def with_block(repo: Repo, **config: object) -> Experiment:
 
 def test_axolotl_never_gets_the_block_and_cpu_ranks_get_the_placement_plugin(repo: Repo) -> None:
     exp = with_block(repo, haha={"gpus": 2})
-    config, overrides = axolotl_config(exp, repo, repo.root / "work", load_settings(repo.root, {}), {}, CPU)
+    config, overrides = axolotl_config(exp, repo, repo.root / "work", load_settings(repo.root, {}), CPU)
     assert "haha" not in config
     assert config["plugins"] == [CPU_DDP_PLUGIN]
     assert overrides["plugins"] == [None, [CPU_DDP_PLUGIN]]
@@ -49,7 +49,7 @@ def test_axolotl_never_gets_the_block_and_cpu_ranks_get_the_placement_plugin(rep
 def test_one_process_stays_as_it_was(repo: Repo, tmp_path: Path) -> None:
     exp = with_block(repo)
     settings = load_settings(repo.root, {})
-    config, overrides = axolotl_config(exp, repo, tmp_path / "work", settings, {}, CPU)
+    config, overrides = axolotl_config(exp, repo, tmp_path / "work", settings, CPU)
     assert "plugins" not in config and "plugins" not in overrides
     assert processes_for(exp, settings, CPU) == 1
     assert train_command(Path("c.yml"), 1, config) == [sys.executable, "-m", "axolotl.cli.train", "c.yml"]
@@ -86,7 +86,7 @@ def test_a_pod_with_fewer_gpus_than_asked_fails_before_training(repo: Repo) -> N
 def test_deepspeed_files_resolve_against_the_checkout(repo: Repo, tmp_path: Path) -> None:
     exp = with_block(repo, deepspeed="deepspeed_configs/zero2.json")
     gpu = Device("cuda", 1, "H100", 80)
-    config, _ = axolotl_config(exp, repo, tmp_path / "work", load_settings(repo.root, {}), {}, gpu)
+    config, _ = axolotl_config(exp, repo, tmp_path / "work", load_settings(repo.root, {}), gpu)
     assert config["deepspeed"] == str(repo.root.resolve() / "deepspeed_configs/zero2.json")
 
 

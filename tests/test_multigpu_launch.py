@@ -65,7 +65,7 @@ def test_plan_json_and_the_deploy_request_carry_two_gpus(root: Path, runpod_api:
 
     settings = load_settings(root, ENV)
     store = get_store(settings, root)
-    (launched,) = launch(Repo(root), settings, ENV, RunPodCompute(settings), store, (), NOW, lambda m: None)
+    (launched,) = launch(Repo(root), settings, RunPodCompute(settings), store, (), NOW, lambda m: None)
 
     (deploy,) = runpod_api.calls("podFindAndDeployOnDemand")
     assert (deploy["gpuCount"], deploy["gpuTypeId"]) == (2, H100)
@@ -75,7 +75,7 @@ def test_plan_json_and_the_deploy_request_carry_two_gpus(root: Path, runpod_api:
 def test_the_pod_falls_back_within_the_configs_own_gpu_types(root: Path, runpod_api: RunPodFake) -> None:
     runpod_api.out_of_stock = {H100}
     settings = load_settings(root, ENV)
-    launch(Repo(root), settings, ENV, RunPodCompute(settings), get_store(settings, root), (), NOW, print)
+    launch(Repo(root), settings, RunPodCompute(settings), get_store(settings, root), (), NOW, print)
     deploys = runpod_api.calls("podFindAndDeployOnDemand")
     assert [(d["gpuTypeId"], d["gpuCount"]) for d in deploys] == [(H100, 2), (A100, 2)]  # never the H200
 

@@ -66,10 +66,10 @@ def test_two_processes_train_and_give_results_shaped_like_one(tmp_path: Path) ->
     repo, settings = Repo(tmp_path), load_settings(tmp_path, env)
 
     one_log: list[str] = []
-    run_experiment(repo, settings, env, NAME, one_log.append, engine="transformers", publish=False)
+    run_experiment(repo, settings, NAME, one_log.append, engine="transformers", publish=False)
     two_log: list[str] = []
     started = time.monotonic()
-    run_experiment(repo, settings, env, TWO, two_log.append, engine="transformers", publish=False)
+    run_experiment(repo, settings, TWO, two_log.append, engine="transformers", publish=False)
     print(f"two-process run (train + eval): {time.monotonic() - started:.0f} s")
 
     one = json.loads(repo.results_path(NAME).read_text())

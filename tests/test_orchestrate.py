@@ -77,7 +77,7 @@ def do_launch(root: Path, names: tuple[str, ...] = (), env: dict | None = None) 
     env = {**ENV, **(env or {})}
     settings = load_settings(root, env)
     compute = RunPodCompute(settings)
-    return launch(Repo(root), settings, env, compute, get_store(settings, root), names, NOW, lambda m: None)
+    return launch(Repo(root), settings, compute, get_store(settings, root), names, NOW, lambda m: None)
 
 
 def test_merge_adding_two_configs_launches_exactly_them_with_image_gpu_env(

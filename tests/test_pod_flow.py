@@ -71,7 +71,7 @@ def compute_for(root: Path) -> LocalCompute:
 def launch_local(root: Path, names: tuple[str, ...] = ()) -> list:
     settings = load_settings(root, os.environ)
     store = get_store(settings, root)
-    return launch(Repo(root), settings, os.environ, compute_for(root), store, names, datetime.now(UTC), print)
+    return launch(Repo(root), settings, compute_for(root), store, names, datetime.now(UTC), print)
 
 
 def wait_done(root: Path, seconds: float = 90.0) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fakes.openai_chat import FakeChat, serve
+from haha.cli import context
 from haha.errors import InputError, ServiceError
 from haha.rate.ratings import load_file
 from haha.report.commands import judge_command
@@ -17,7 +18,7 @@ A, B = "haha-llama-3-8b-lora-001", "haha-llama-3-8b-lora-004"  # healthy vs most
 
 def test_judge_skips_clearly_without_endpoint(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("HAHA_JUDGE_URL", raising=False)
-    assert judge_command(A, B, standard_repo(tmp_path)) == 0
+    assert judge_command(*context(standard_repo(tmp_path)), A, B) == 0
     assert "judge skipped: no judge configured" in capsys.readouterr().out
     assert not (tmp_path / "train/results/judge").exists()
 
@@ -29,10 +30,10 @@ def test_judge_scores_and_caches(tmp_path: Path, capsys, monkeypatch) -> None:
         monkeypatch.setenv("HAHA_JUDGE_URL", url)
         monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
         monkeypatch.setenv("HAHA_JUDGE_API_KEY", "sk-test")
-        assert judge_command(A, B, root) == 0
+        assert judge_command(*context(root), A, B) == 0
         first = capsys.readouterr().out
         asked = len(fake.requests)
-        assert judge_command(A, B, root) == 0
+        assert judge_command(*context(root), A, B) == 0
         second = capsys.readouterr().out
     assert asked == 165 and len(fake.requests) == asked  # the re-run asked nothing
     assert f"{A} wins " in first and "(asked 165, cached 0)" in first
@@ -54,7 +55,7 @@ def test_judge_swaps_order_against_position_bias(tmp_path: Path, capsys, monkeyp
     with serve(fake) as url:
         monkeypatch.setenv("HAHA_JUDGE_URL", url)
         monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
-        judge_command(A, "haha-llama-3-8b-lora-002", root)
+        judge_command(*context(root), A, "haha-llama-3-8b-lora-002")
     out = capsys.readouterr().out
     wins_a = int(out.split(f"{A} wins ")[1].split(",")[0])
     assert 40 < wins_a < 125  # a position-biased judge splits roughly evenly
@@ -66,10 +67,10 @@ def test_judge_failures_are_service_errors(tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setenv("HAHA_JUDGE_URL", url)
         monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
         with pytest.raises(ServiceError, match="answered 500"):
-            judge_command(A, B, root)
+            judge_command(*context(root), A, B)
     monkeypatch.delenv("HAHA_JUDGE_MODEL")
     with pytest.raises(InputError, match="HAHA_JUDGE_MODEL"):
-        judge_command(A, B, root)
+        judge_command(*context(root), A, B)
 
 
 def test_judge_verdicts_become_rating_rows_once(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -77,9 +78,9 @@ def test_judge_verdicts_become_rating_rows_once(tmp_path: Path, capsys, monkeypa
     with serve(FakeChat()) as url:
         monkeypatch.setenv("HAHA_JUDGE_URL", url)
         monkeypatch.setenv("HAHA_JUDGE_MODEL", "org/fake-judge")
-        judge_command(A, B, root)
-        judge_command(A, "haha-llama-3-8b-lora-002", root)
-        judge_command(A, B, root)  # all cached: rewrites this pair's rows, never duplicates them
+        judge_command(*context(root), A, B)
+        judge_command(*context(root), A, "haha-llama-3-8b-lora-002")
+        judge_command(*context(root), A, B)  # all cached: rewrites this pair's rows, never duplicates them
     out = capsys.readouterr().out
     assert "165 votes in train/results/ratings/judge--org--fake-judge.jsonl" in out
     path = root / "train/results/ratings/judge--org--fake-judge.jsonl"

@@ -17,6 +17,8 @@ from haha.models import SMOLLM2, ensure_model
 from haha.results import SCHEMA_VERSION
 from haha.run import evaluate_only, run_experiment
 from haha.schemas import validate
+from haha.settings import load_settings
+from process_settings import process_settings
 from run_fixtures import NAME, TrainedRepo, train_tiny
 
 pytestmark = pytest.mark.slow
@@ -89,7 +91,7 @@ def test_existing_results_are_not_overwritten_without_force(trained: TrainedRepo
     path = trained.repo.results_path(NAME)
     before = path.read_bytes()
     with pytest.raises(AlreadyDone, match="--force"):
-        run_experiment(trained.repo, trained.settings, trained.env, NAME, lambda _: None)
+        run_experiment(trained.repo, trained.settings, NAME, lambda _: None)
     assert path.read_bytes() == before
 
 
@@ -100,7 +102,6 @@ def test_rerun_reuses_adapter_and_gives_identical_results(trained: TrainedRepo) 
     summary = run_experiment(
         trained.repo,
         trained.settings,
-        trained.env,
         NAME,
         log.append,
         engine="transformers",
@@ -119,8 +120,7 @@ def test_eval_in_the_eval_environment_gives_the_same_results(trained: TrainedRep
     env = {**trained.env, "HAHA_EVAL_PYTHON": sys.executable}
     run_experiment(
         trained.repo,
-        trained.settings,
-        env,
+        load_settings(trained.repo.root, env),
         NAME,
         log.append,
         engine="transformers",
@@ -150,7 +150,12 @@ def test_eval_environment_without_vllm_fails_loudly(trained: TrainedRepo) -> Non
     before = path.read_bytes()
     with pytest.raises(RunFailed, match="vLLM is not installed") as info:
         evaluate_only(
-            trained.repo, trained.settings, env, NAME, lambda _: None, trained.summary.adapter, force=True
+            trained.repo,
+            load_settings(trained.repo.root, env),
+            NAME,
+            lambda _: None,
+            trained.summary.adapter,
+            force=True,
         )
     assert info.value.location.file.endswith("eval.log")
     assert path.read_bytes() == before
@@ -170,7 +175,7 @@ def test_completion_does_not_depend_on_batch(trained: TrainedRepo) -> None:
 
 
 def base_model() -> str:
-    return str(ensure_model(SMOLLM2))
+    return str(ensure_model(SMOLLM2, process_settings()))
 
 
 def test_base_model_without_pad_token_evaluates() -> None:

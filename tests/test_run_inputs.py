@@ -38,7 +38,7 @@ def config_path(root: Path) -> Path:
 def test_missing_dataset_names_config_line_and_field(root: Path) -> None:
     (root / "train/data/tiny.jsonl").unlink()
     with pytest.raises(InputError) as info:
-        preflight(Repo(root), NAME, {"HAHA_WORKDIR": str(root / "work")})
+        preflight(Repo(root), NAME, load_settings(root, {"HAHA_WORKDIR": str(root / "work")}))
     err = info.value
     assert err.location.file == str(config_path(root))
     assert err.location.field == "datasets.0.path"
@@ -54,7 +54,7 @@ def test_base_model_not_available_offline_says_how_to_provide_it(root: Path, tmp
     )
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     with pytest.raises(ModelUnavailable) as info:
-        preflight(Repo(root), NAME, env)
+        preflight(Repo(root), NAME, load_settings(root, env))
     assert info.value.location.field == "base_model"
     assert info.value.location.file == str(path)
     assert "hf download meta-llama/Meta-Llama-3-8B" in info.value.fix
@@ -74,11 +74,11 @@ def test_base_model_the_hub_serves_is_left_to_download(
         fake.repos[model_id] = HubRepo(model_id, private=False)
         fake.repos[model_id].commit({"config.json": b"{}"})
     env = {"HF_ENDPOINT": url, "HF_TOKEN": fake.token, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
-    assert ensure_model("meta-llama/Meta-Llama-3-8B", env) is None
-    assert ensure_model(SMOLLM2, env) is None
+    assert ensure_model("meta-llama/Meta-Llama-3-8B", load_settings(root, env)) is None
+    assert ensure_model(SMOLLM2, load_settings(root, env)) is None
     assert not (tmp_path / "empty-cache").exists(), "nothing seeded while the Hub serves the model"
     use_model(root, "meta-llama/Meta-Llama-3-8B")
-    assert preflight(Repo(root), NAME, env).model == "meta-llama/Meta-Llama-3-8B"
+    assert preflight(Repo(root), NAME, load_settings(root, env)).model == "meta-llama/Meta-Llama-3-8B"
 
 
 def test_base_model_the_hub_refuses_fails_before_training(
@@ -89,7 +89,7 @@ def test_base_model_the_hub_refuses_fails_before_training(
     use_model(root, "meta-llama/Meta-Llama-3-8B")
     env = {"HF_ENDPOINT": url, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     with pytest.raises(ModelUnavailable) as info:
-        preflight(Repo(root), NAME, env)
+        preflight(Repo(root), NAME, load_settings(root, env))
     assert "HTTP 401" in info.value.message and "HF_TOKEN" in info.value.message
     assert info.value.location.field == "base_model"
     assert not (root / "work").exists()
@@ -100,7 +100,7 @@ def test_base_model_with_the_hub_unreachable_fails_before_training(root: Path, t
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     started = time.monotonic()
     with pytest.raises(ModelUnavailable, match="not reachable") as info:
-        preflight(Repo(root), NAME, env)
+        preflight(Repo(root), NAME, load_settings(root, env))
     assert time.monotonic() - started < 5
     assert "hf download meta-llama/Meta-Llama-3-8B" in info.value.fix
 
@@ -110,10 +110,10 @@ def test_wandb_run_id_is_new_per_attempt_and_the_name_stays_the_basename(root: P
     repo = Repo(root)
     exp = Experiment.load(config_path(root))
     env = {"HAHA_WORKDIR": str(root / "work")}
-    config, _ = axolotl_config(exp, repo, root / "work", load_settings(root, env), env, Device("cpu", 1, "x"))
+    config, _ = axolotl_config(exp, repo, root / "work", load_settings(root, env), Device("cpu", 1, "x"))
     assert config["wandb_name"] == NAME
     assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z", config["wandb_run_id"])
-    in_pod = wandb_run_id(NAME, {"RUNPOD_POD_ID": "abc123xyz"})
+    in_pod = wandb_run_id(NAME, "abc123xyz")
     assert re.fullmatch(rf"{NAME}-\d{{8}}T\d{{6}}Z-abc123xyz", in_pod)
 
 
@@ -140,7 +140,7 @@ def test_invalid_eval_spec_names_line_and_field(root: Path) -> None:
     spec["prompts"][1] = 42
     (root / "train/eval/eval.json").write_text(json.dumps(spec, indent=2))
     with pytest.raises(InputError) as info:
-        preflight(Repo(root), NAME, {})
+        preflight(Repo(root), NAME, load_settings(root, {}))
     assert info.value.location.field == "prompts.1"
     assert info.value.location.line == 4  # "{", '"prompts": [', first prompt, then the bad one
 
@@ -151,7 +151,7 @@ def test_unsafe_dataset_path_is_refused(root: Path) -> None:
         path.read_text().replace("/workspace/data/tiny.jsonl", "/workspace/data/../../etc/passwd")
     )
     with pytest.raises(InputError, match=r"contains '\.\.'") as info:
-        preflight(Repo(root), NAME, {})
+        preflight(Repo(root), NAME, load_settings(root, {}))
     assert info.value.location.field == "datasets.0.path"
 
 

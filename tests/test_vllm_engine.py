@@ -43,6 +43,7 @@ from haha.models import SMOLLM2, ensure_model
 from haha.repo import Repo
 from haha.run import evaluate_only
 from haha.settings import load_settings
+from process_settings import process_settings
 from run_fixtures import NAME, make_tiny_repo
 
 pytestmark = pytest.mark.vllm
@@ -95,7 +96,7 @@ def make_adapter(base: Path, out: Path, modules_to_save: list[str] | None = None
 
 @pytest.fixture(scope="module")
 def base() -> Path:
-    return ensure_model(SMOLLM2)
+    return ensure_model(SMOLLM2, process_settings())
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +215,7 @@ def test_eval_in_the_eval_environment_runs_vllm_in_a_subprocess(
     make_tiny_repo(tmp_path)
     env = {**os.environ, "HAHA_WORKDIR": str(tmp_path / "work"), "HAHA_EVAL_PYTHON": sys.executable}
     log: list[str] = []
-    summary = evaluate_only(Repo(tmp_path), load_settings(tmp_path, env), env, NAME, log.append, adapter)
+    summary = evaluate_only(Repo(tmp_path), load_settings(tmp_path, env), NAME, log.append, adapter)
     doc = json.loads(summary.results_file.read_text())
     meta = doc["meta"]
     assert meta["engine"] == "vllm"

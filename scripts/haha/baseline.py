@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.repo import Repo
 from haha.results import SCHEMA_VERSION, write_results
-from haha.settings import Settings
+from haha.settings import ENV_ONLY, Settings
 
 Log = Callable[[str], None]
 BASELINE_DIR = "baseline"
@@ -56,14 +56,13 @@ def is_current(path: Path, eval_sha256: str, engine: str | None) -> bool:
 def make_baseline(
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     base_model: str,
     log: Log,
     engine: EngineName = "auto",
     force: bool = False,
 ) -> Path:
     """Evaluate `base_model` without an adapter (in the eval environment when one is configured)."""
-    from haha.run import eval_python, evaluate_here, preflight
+    from haha.run import evaluate_here, preflight
 
     configs = base_models(repo)
     if base_model not in configs:
@@ -72,16 +71,16 @@ def make_baseline(
             field="base_model",
             fix=f"one of: {', '.join(sorted(configs)) or '(no configs)'}",
         )
-    pre = preflight(repo, configs[base_model].basename, env)
+    pre = preflight(repo, configs[base_model].basename, settings)
     path = baseline_path(repo, base_model)
-    python = eval_python(settings, env)
+    python = settings.eval_python
     # The engine the completions will come from: the eval environment runs vLLM.
     wanted = ("vllm" if python else None) if engine == "auto" else engine
     if not force and is_current(path, pre.spec.sha256, wanted):
         log(f"baseline: {repo.rel(path)} is current for this eval.json")
         return path
     if python:
-        return _in_eval_env(python, repo, env, base_model, engine, path, log)
+        return _in_eval_env(python, repo, settings, base_model, engine, path, log)
     started = time.monotonic()
     evaluated = evaluate_here(pre, None, settings, engine, log)
     document = {
@@ -118,13 +117,13 @@ def _meta(
 
 
 def _in_eval_env(
-    python: str, repo: Repo, env: Mapping[str, str], base_model: str, engine: str, path: Path, log: Log
+    python: str, repo: Repo, settings: Settings, base_model: str, engine: str, path: Path, log: Log
 ) -> Path:
     """`haha baseline` again, in the eval environment (vLLM), which writes the file itself."""
     argv = [python, "-m", "haha.cli", "baseline", base_model, "--force", "--repo", str(repo.root)]
     argv += ["--engine", "vllm" if engine == "auto" else engine]
     log(f"baseline: in {python}")
-    child_env = {k: v for k, v in env.items() if k != "HAHA_EVAL_PYTHON"}
+    child_env = settings.child_env({ENV_ONLY["eval_python"]: None})  # the child evaluates itself
     done = subprocess.run(argv, cwd=repo.root, env=child_env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RunFailed(

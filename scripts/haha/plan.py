@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from haha.compute.base import Compute, Pod
@@ -19,7 +20,7 @@ from haha.experiment import ConfigName, Experiment
 from haha.podname import PodName
 from haha.repo import Repo
 from haha.runstatus import RunStatus, read_status
-from haha.settings import load_settings
+from haha.settings import Settings, load_settings
 from haha.store.base import ModelStore
 
 Mode = Literal["train", "eval"]
@@ -181,6 +182,32 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
                 failed.add(run.config)
     plan = make_plan(desired, done, flying, published, eval_sha, failed, retry)
     return replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
+
+
+def plan_command(
+    repo: Repo,
+    settings: Settings,
+    configs: Sequence[str],
+    compute_kind: str | None,
+    use_store: bool,
+    log: Callable[[str], None],
+) -> Plan:
+    """`haha plan`: the plan for this commit; named configs only (and retried even after a failure)."""
+    from haha.compute import get_compute
+    from haha.store import get_store
+
+    store = get_store(settings, repo.root) if use_store else None
+    wanted = {Path(c).stem for c in configs}
+    plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), store, retry=wanted)
+    if configs:
+        plan = replace(plan, runs=tuple(r for r in plan.runs if r.config in wanted))
+    for run in plan.runs:
+        log(f"plan: {run.config} ({run.mode}): {run.reason}")
+    for name in plan.stale_configs:
+        log(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
+    for name in plan.failed:
+        log(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
+    return plan
 
 
 def with_resources(repo: Repo, run: PlannedRun) -> PlannedRun:

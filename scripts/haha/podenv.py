@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from haha.clock import stamp
-from haha.compute.base import argv_from_env
 from haha.errors import InputError
 
 Mode = Literal["train", "eval"]
@@ -166,3 +165,14 @@ def _float(env: Mapping[str, str], name: str) -> float | None:
         return float(raw) if raw else None
     except ValueError as exc:
         raise InputError(f"{name} must be a number, not {raw!r}", field=name) from exc
+
+
+def argv_from_env(raw: str, name: str) -> list[str]:
+    """A command line given in an environment variable as a JSON list of strings."""
+    try:
+        argv = json.loads(raw)
+    except ValueError:
+        argv = None
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise InputError(f"{name} must be a non-empty JSON list of strings", field=name)
+    return argv

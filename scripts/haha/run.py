@@ -17,7 +17,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -31,11 +31,10 @@ from haha.evaluate import build_requests, choose_engine
 from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.models import ensure_model
-from haha.podenv import inside_pod
 from haha.repo import Repo
 from haha.results import SCHEMA_VERSION, build_results, config_summary, write_results
 from haha.runstatus import RunStatus
-from haha.settings import Settings
+from haha.settings import ENV_ONLY, Settings
 from haha.store import RunArtifacts, get_store
 from haha.teed import Teed
 from haha.train import (
@@ -76,7 +75,7 @@ class Preflight:
         return str(self.model_path or self.exp.base_model)
 
 
-def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
+def preflight(repo: Repo, name: str, settings: Settings) -> Preflight:
     """Fail fast, before training, on a bad config, missing dataset, bad eval.json or missing model."""
     exp = Experiment.load(repo.config_path(name))
     if exp.config_name is None:
@@ -97,15 +96,15 @@ def preflight(repo: Repo, name: str, env: Mapping[str, str]) -> Preflight:
     if not exp.base_model:
         raise exp.fail("base_model is not set", "base_model")
     try:
-        model_path = ensure_model(exp.base_model, env)
+        model_path = ensure_model(exp.base_model, settings)
     except ModelUnavailable as exc:
         raise ModelUnavailable(
             exc.message, file=exp.path, line=exp.line("base_model"), field="base_model", fix=exc.fix
         ) from exc
-    return Preflight(exp, spec, workdir_for(repo, exp.basename, env), model_path)
+    return Preflight(exp, spec, workdir_for(repo, exp.basename, settings), model_path)
 
 
-EVAL_PYTHON = "HAHA_EVAL_PYTHON"
+EVAL_PYTHON = ENV_ONLY["eval_python"]
 
 
 @dataclass(frozen=True)
@@ -119,27 +118,17 @@ class EvalOutcome:
     log_file: Path | None = None
 
 
-def eval_python(settings: Settings, env: Mapping[str, str]) -> str | None:
-    """The eval environment's interpreter, if one is configured.
-
-    Read from the `env` mapping until Settings carries it (asked of the settings owner: `eval_python`).
-    """
-    return getattr(settings, "eval_python", None) or env.get(EVAL_PYTHON) or None
-
-
 def evaluate(
     pre: Preflight,
     adapter: Path,
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     engine_name: EngineName,
     log: Log,
 ) -> EvalOutcome:
     """The eval stage: in the eval environment when one is configured, else in this process."""
-    python = eval_python(settings, env)
-    if python:
-        return evaluate_in(python, pre, adapter, repo, env, engine_name, log)
+    if settings.eval_python:
+        return evaluate_in(settings.eval_python, pre, adapter, repo, settings, engine_name, log)
     return evaluate_here(pre, adapter, settings, engine_name, log)
 
 
@@ -172,7 +161,7 @@ def evaluate_in(
     pre: Preflight,
     adapter: Path,
     repo: Repo,
-    env: Mapping[str, str],
+    settings: Settings,
     engine_name: EngineName,
     log: Log,
 ) -> EvalOutcome:
@@ -186,8 +175,7 @@ def evaluate_in(
         python = os.path.abspath(python)  # not resolve(): a venv's python is a symlink out of the venv
     argv = [python, "-m", "haha.cli", "eval", pre.exp.basename, "--adapter", str(adapter)]
     argv += ["--engine", engine, "--force", "--repo", str(repo.root)]
-    child_env = {k: v for k, v in env.items() if k != EVAL_PYTHON}  # the child evaluates itself
-    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env = settings.child_env({EVAL_PYTHON: None, "PYTHONUNBUFFERED": "1"})  # it evaluates itself
     pre.workdir.mkdir(parents=True, exist_ok=True)
     log_file = pre.workdir / "eval.log"
     log(f"eval: in {python} (--engine {engine}); its log: {log_file}")
@@ -227,7 +215,6 @@ def evaluate_in(
 def run_experiment(
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     name: str,
     log: Log,
     engine: EngineName = "auto",
@@ -239,7 +226,7 @@ def run_experiment(
 
     `force` overwrites existing results; the adapter is reused unless `retrain` is set too.
     """
-    pre = preflight(repo, name, env)
+    pre = preflight(repo, name, settings)
     basename = pre.exp.basename
     results_file = _results_file(repo, basename, force)
     summary = RunSummary(basename)
@@ -247,20 +234,21 @@ def run_experiment(
     log(f"run: {basename} on {device}; work folder {pre.workdir}")
 
     started = time.monotonic()
-    train_env = {**env, "HF_HUB_OFFLINE": "1"} if pre.model_path else env
-    outcome = train(pre.exp, repo, pre.workdir, settings, train_env, device, log, force=retrain)
+    # A base model in a local folder: Axolotl must not look it up on the Hub.
+    train_settings = settings.model_copy(update={"hf_offline": True}) if pre.model_path else settings
+    outcome = train(pre.exp, repo, pre.workdir, train_settings, device, log, force=retrain)
     summary.stage_seconds["train"] = round(time.monotonic() - started, 1)
     summary.adapter = outcome.adapter_dir
 
     started = time.monotonic()
-    evaluated = evaluate(pre, outcome.adapter_dir, repo, settings, env, engine, log)
+    evaluated = evaluate(pre, outcome.adapter_dir, repo, settings, engine, log)
     summary.stage_seconds["eval"] = round(time.monotonic() - started, 1)
 
     store = get_store(settings, repo.root) if publish else None
     location = store.location(basename) if store else str(outcome.adapter_dir)
     if not store or store.kind == "local":  # a folder: record it relative to the repo, not this machine
         location = repo.rel(Path(location))
-    meta = run_meta(pre, repo, settings, env, device, outcome, evaluated, location, summary.stage_seconds)
+    meta = run_meta(pre, repo, settings, device, outcome, evaluated, location, summary.stage_seconds)
     document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     write_results(document, pre.workdir / "results.json")
     summary.results_file = write_results(document, results_file)
@@ -276,7 +264,7 @@ def run_experiment(
                 log_files=tuple(p for p in (outcome.log_file, evaluated.log_file) if p and p.exists()),
                 model_card=model_card(pre.exp, document),
                 # In a pod, the pod records the run's end (with its pod, PR and price): not this.
-                status=None if inside_pod(env) else RunStatus("succeeded", finished_at=stamp()).to_dict(),
+                status=None if settings.inside_pod else RunStatus("succeeded", finished_at=stamp()).to_dict(),
             )
         )
         log(f"publish: {summary.location} ({store.kind} store, {time.monotonic() - started:.1f} s)")
@@ -286,7 +274,6 @@ def run_experiment(
 def evaluate_only(
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     name: str,
     log: Log,
     adapter: Path | None = None,
@@ -294,7 +281,7 @@ def evaluate_only(
     force: bool = False,
 ) -> RunSummary:
     """`haha eval`: re-evaluate a trained config; adapter from --adapter, the work folder or the store."""
-    pre = preflight(repo, name, env)
+    pre = preflight(repo, name, settings)
     results_file = _results_file(repo, pre.exp.basename, force)
     adapter = adapter or find_adapter(output_dir_for(pre.exp, repo, pre.workdir))
     if adapter is None:
@@ -308,10 +295,10 @@ def evaluate_only(
         )
     device = Device.detect()
     started = time.monotonic()
-    evaluated = evaluate(pre, adapter, repo, settings, env, engine, log)
+    evaluated = evaluate(pre, adapter, repo, settings, engine, log)
     seconds = {"eval": round(time.monotonic() - started, 1)}
     outcome = TrainOutcome(adapter, 0.0, None, pre.workdir / "train.log", skipped=True)
-    meta = run_meta(pre, repo, settings, env, device, outcome, evaluated, str(adapter), seconds)
+    meta = run_meta(pre, repo, settings, device, outcome, evaluated, str(adapter), seconds)
     document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     summary = RunSummary(
         pre.exp.basename, write_results(document, results_file), adapter, stage_seconds=seconds
@@ -334,7 +321,6 @@ def run_meta(
     pre: Preflight,
     repo: Repo,
     settings: Settings,
-    env: Mapping[str, str],
     device: Device,
     outcome: TrainOutcome,
     evaluated: EvalOutcome,
@@ -380,21 +366,13 @@ def run_meta(
             "run_by": getpass.getuser(),
         },
     }
-    if outcome.wandb_run_id and settings.wandb_entity and env.get("WANDB_API_KEY"):
+    if outcome.wandb_run_id and settings.wandb_entity and settings.wandb_api_key:
         meta["wandb_url"] = (
             f"https://wandb.ai/{settings.wandb_entity}/{settings.wandb_project}/runs/{outcome.wandb_run_id}"
         )
-    if (boot := boot_epoch(env)) is not None and outcome.first_step_at is not None:
-        meta["boot_to_first_step_s"] = round(max(outcome.first_step_at - boot, 0.0), 1)
+    if settings.boot_epoch is not None and outcome.first_step_at is not None:
+        meta["boot_to_first_step_s"] = round(max(outcome.first_step_at - settings.boot_epoch, 0.0), 1)
     return meta
-
-
-def boot_epoch(env: Mapping[str, str]) -> float | None:
-    """HAHA_BOOT_EPOCH: unix seconds at which the pod's container started (boot.sh exports it)."""
-    try:
-        return float(env["HAHA_BOOT_EPOCH"])
-    except (KeyError, ValueError):
-        return None
 
 
 def model_card(exp: Experiment, document: dict[str, Any]) -> str:

@@ -1,19 +1,23 @@
 """One frozen, typed settings object: defaults → `haha.toml` in the repo → an environment mapping.
 
-The environment is passed in (never read at import time) so tests can pass `env={}`.
-Secrets come only from the environment and are kept out of `repr`.
+This is the only module that reads the environment: the CLI hands `os.environ` to `load_settings`
+(tests hand any mapping), every other module gets typed values from `Settings`. Secrets come only
+from the environment and are kept out of `repr`. Child processes inherit the mapping given here,
+through `Settings.child_env`; what a pod is told is read back through `Settings.pod_env`.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from haha.errors import InputError
+from haha.podenv import PodEnv, argv_from_env, passed_through
 
 SETTINGS_FILE = "haha.toml"
 
@@ -79,11 +83,28 @@ class Settings(_Frozen):
     hf_token: SecretStr | None = None
     wandb_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
-    # The eval environment's interpreter (HAHA_EVAL_PYTHON): `haha run` evaluates there, with vLLM.
-    eval_python: str | None = None
+    dispatch_token: SecretStr | None = None  # pods' GITHUB_TOKEN for repository_dispatch
+    judge_api_key: SecretStr | None = None
     # Service endpoints: overridable from the environment (tests point them at loopback fakes).
     hf_endpoint: str = "https://huggingface.co"
     github_api_url: str = "https://api.github.com"
+    github_server_url: str = "https://github.com"
+    judge_url: str | None = None  # an OpenAI-compatible base URL; `haha judge` needs it
+    judge_model: str | None = None
+    # Where and how this process runs: from the environment only (variables in ENV_ONLY).
+    eval_python: str | None = None  # the eval environment's interpreter: `haha run` evaluates there
+    hf_hub_cache: Path | None = None  # None: ~/.cache/huggingface/hub, as huggingface_hub has it
+    hf_offline: bool = False
+    workdir: Path | None = None  # the parent of per-run work folders
+    wandb_mode: str | None = None  # None: online exactly when there is a W&B key
+    runpod_pod_id: str | None = None  # RunPod sets it in its pods
+    local_pod_id: str | None = None  # compute `local` sets it in its pods
+    boot_epoch: float | None = None  # unix seconds at which the pod's container started (boot.sh)
+    repo_url: str | None = None  # where pods clone from (default: the GitHub repo)
+    run_argv: tuple[str, ...] | None = None  # replaces a pod's `haha run` (tests inject faults with it)
+    github_step_summary: Path | None = None  # the Actions job summary file
+    # The mapping this came from: what child processes inherit.
+    _environ: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def store_kind(self) -> Literal["local", "hf"]:
@@ -103,52 +124,134 @@ class Settings(_Frozen):
                 return gpu
         raise InputError(f"unknown GPU type {gpu_id!r}", file=SETTINGS_FILE, field="compute.gpu_types")
 
+    def secret(self, name: str) -> str | None:
+        """The value of the secret field `name`, where it is set (for the one place that hands it on)."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
 
-_SECRET_ENV = {
+    @property
+    def hub_cache_dir(self) -> Path:
+        """Where huggingface_hub keeps models on this machine."""
+        return self.hf_hub_cache or Path.home() / ".cache" / "huggingface" / "hub"
+
+    @property
+    def inside_pod(self) -> bool:
+        """This process runs in a pod (RunPod's or a local one), whose `haha pod` records the run's end."""
+        return bool(self.runpod_pod_id or self.local_pod_id)
+
+    def child_env(self, changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
+        """The environment of a child process: this one's, with `changes` (None removes a variable).
+
+        `hf_offline` set on a copy of these settings (a base model in a local folder) carries over.
+        """
+        env = dict(self._environ)
+        if self.hf_offline:
+            env["HF_HUB_OFFLINE"] = "1"
+        for name, value in (changes or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def pod_env(self, basename: str, now: datetime) -> PodEnv:
+        """What `haha launch` told this pod (`basename` where it was not told: `haha pod` by hand)."""
+        return PodEnv.from_env(self._environ, basename, now, self.compute.deadline_hours)
+
+    def passed_to_pods(self) -> dict[str, str]:
+        """Plain settings a pod gets from where launch runs (podenv.PASS_THROUGH), as set there."""
+        return passed_through(self._environ)
+
+
+# Field → the variable it comes from. Only the environment sets these (haha.toml refuses them).
+ENV_ONLY = {
     "runpod_api_key": "RUNPOD_API_KEY",
     "hf_token": "HF_TOKEN",
     "wandb_api_key": "WANDB_API_KEY",
     "github_token": "GITHUB_TOKEN",
+    "dispatch_token": "HAHA_DISPATCH_TOKEN",
+    "judge_api_key": "HAHA_JUDGE_API_KEY",
+    "judge_url": "HAHA_JUDGE_URL",
+    "judge_model": "HAHA_JUDGE_MODEL",
+    "eval_python": "HAHA_EVAL_PYTHON",
+    "hf_hub_cache": "HF_HUB_CACHE",
+    "hf_offline": "HF_HUB_OFFLINE",
+    "workdir": "HAHA_WORKDIR",
+    "wandb_mode": "WANDB_MODE",
+    "runpod_pod_id": "RUNPOD_POD_ID",
+    "local_pod_id": "HAHA_POD_ID",
+    "boot_epoch": "HAHA_BOOT_EPOCH",
+    "repo_url": "HAHA_REPO_URL",
+    "run_argv": "HAHA_RUN_ARGV",
+    "github_step_summary": "GITHUB_STEP_SUMMARY",
 }
-
-_ENDPOINT_ENV = {
+# Field → the variable that overrides its haha.toml value.
+ENV_OVERRIDES = {
     "hf_endpoint": "HF_ENDPOINT",
     "github_api_url": "GITHUB_API_URL",
-    "eval_python": "HAHA_EVAL_PYTHON",
+    "github_server_url": "GITHUB_SERVER_URL",
 }
+_NESTED_OVERRIDES = {
+    ("compute", "kind"): "HAHA_COMPUTE",
+    ("store", "kind"): "HAHA_STORE",
+    ("store", "local_path"): "HAHA_STORE_PATH",  # local pods run in a checkout of their own, one store
+}
+_TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's reading of HF_HUB_OFFLINE
 
 
 def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
-    """Read `haha.toml` under `root` (if any) and overlay secrets and `HAHA_*` overrides from `env`."""
+    """Read `haha.toml` under `root` (if any) and overlay the variables set in `env`."""
     path = root / SETTINGS_FILE
-    data: dict = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"not valid TOML: {exc}", file=path, fix="fix the TOML syntax") from exc
-    if "eval_python" in data:  # the eval environment's own `haha` would delegate to itself again
-        raise InputError(
-            "eval_python is not a haha.toml setting",
-            file=path,
-            field="eval_python",
-            fix="set HAHA_EVAL_PYTHON in the environment (make run does)",
-        )
-    for key, var in _SECRET_ENV.items():
+    data = _read_toml(path)
+    for key, var in (ENV_ONLY | ENV_OVERRIDES).items():
         if env.get(var):
             data[key] = env[var]
-    for key, var in _ENDPOINT_ENV.items():
+    for (section, key), var in _NESTED_OVERRIDES.items():
         if env.get(var):
-            data[key] = env[var]
-    if env.get("HAHA_COMPUTE"):
-        data.setdefault("compute", {})["kind"] = env["HAHA_COMPUTE"]
-    if env.get("HAHA_STORE"):
-        data.setdefault("store", {})["kind"] = env["HAHA_STORE"]
-    if env.get("HAHA_STORE_PATH"):  # local pods run in a checkout of their own but share one store
-        data.setdefault("store", {})["local_path"] = env["HAHA_STORE_PATH"]
+            data.setdefault(section, {})[key] = env[var]
+    data |= _derived(env)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise InputError(first["msg"], file=path, field=field, fix=f"see {SETTINGS_FILE} comments") from exc
+        raise _settings_error(exc, path) from exc
+    settings._environ = dict(env)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", file=path, fix="fix the TOML syntax") from exc
+    for key in data.keys() & ENV_ONLY.keys():  # e.g. the eval environment's `haha` would delegate again
+        raise InputError(
+            f"{key} is not a haha.toml setting",
+            file=path,
+            field=key,
+            fix=f"set {ENV_ONLY[key]} in the environment",
+        )
+    return data
+
+
+def _derived(env: Mapping[str, str]) -> dict[str, Any]:
+    """Fields whose variables need reading before validation: the HF cache, booleans, JSON."""
+    out: dict[str, Any] = {}
+    if not env.get("HF_HUB_CACHE") and env.get("HF_HOME"):
+        out["hf_hub_cache"] = Path(env["HF_HOME"]) / "hub"
+    if env.get("HF_HUB_OFFLINE"):
+        out["hf_offline"] = env["HF_HUB_OFFLINE"].strip().upper() in _TRUE
+    if env.get("HAHA_RUN_ARGV"):
+        out["run_argv"] = argv_from_env(env["HAHA_RUN_ARGV"], "HAHA_RUN_ARGV")
+    return out
+
+
+def _settings_error(exc: ValidationError, path: Path) -> InputError:
+    """The first problem, named by its haha.toml field or by the environment variable it came from."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"])
+    var = (ENV_ONLY | ENV_OVERRIDES).get(str(first["loc"][0]))
+    if var:
+        return InputError(first["msg"], field=var, fix=f"fix or unset {var}")
+    return InputError(first["msg"], file=path, field=field, fix=f"see {SETTINGS_FILE} comments")

@@ -159,7 +159,7 @@ def repo_file_paths(config: dict[str, Any], repo: Repo) -> dict[str, Any]:
 
 
 def axolotl_config(
-    exp: Experiment, repo: Repo, workdir: Path, settings: Settings, env: Mapping[str, str], device: Device
+    exp: Experiment, repo: Repo, workdir: Path, settings: Settings, device: Device
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The config Axolotl actually runs, and the CPU overrides applied to it.
 
@@ -170,9 +170,9 @@ def axolotl_config(
     config["output_dir"] = str(output_dir_for(exp, repo, workdir))  # also where `haha eval` looks
     config["wandb_project"] = settings.wandb_project
     config["wandb_name"] = exp.basename
-    config["wandb_run_id"] = wandb_run_id(exp.basename, env)
+    config["wandb_run_id"] = wandb_run_id(exp.basename, settings.runpod_pod_id)
     # WANDB_MODE wins (a pod can be told offline); else online exactly when there is a key.
-    config["wandb_mode"] = env.get("WANDB_MODE") or ("online" if env.get("WANDB_API_KEY") else "offline")
+    config["wandb_mode"] = settings.wandb_mode or ("online" if settings.wandb_api_key else "offline")
     if settings.wandb_entity:
         config["wandb_entity"] = settings.wandb_entity
     overrides: dict[str, Any] = {}
@@ -186,13 +186,13 @@ def axolotl_config(
     return config, overrides
 
 
-def wandb_run_id(basename: str, env: Mapping[str, str]) -> str:
+def wandb_run_id(basename: str, pod_id: str | None) -> str:
     """A W&B run id of its own per attempt: `<basename>-<UTC stamp>[-<pod id>]`.
 
     The run id names the run in W&B's database; an id reused by a retry resumes (or, once the first run
     finished, is refused with a 409) instead of starting afresh. The display name stays the basename.
     """
-    pod = re.sub(r"[^A-Za-z0-9_-]", "", env.get("RUNPOD_POD_ID", ""))[:16]
+    pod = re.sub(r"[^A-Za-z0-9_-]", "", pod_id or "")[:16]
     return "-".join(p for p in (basename, f"{now():%Y%m%dT%H%M%SZ}", pod) if p)
 
 
@@ -211,13 +211,15 @@ def train_command(config_file: Path, processes: int, config: dict[str, Any]) -> 
     return [sys.executable, "-m", "axolotl.cli.train", str(config_file)]
 
 
-def launch_env(env: Mapping[str, str], device: Device, processes: int) -> dict[str, str]:
-    """The launcher finds `torchrun` on PATH: this environment's bin folder goes first.
+def launch_env(base: Mapping[str, str], device: Device, processes: int) -> dict[str, str]:
+    """`base`, the child's environment, made ready for the launcher.
+
+    The launcher finds `torchrun` on PATH: this environment's bin folder goes first.
 
     Several CPU processes: accelerate's MULTI_CPU mode (gloo), one thread each so they do not fight.
     """
     bin_dir = str(Path(sys.executable).parent)
-    out = {**env, "PATH": os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)}
+    out = {**base, "PATH": os.pathsep.join(p for p in (bin_dir, base.get("PATH", "")) if p)}
     if device.kind == "cpu" and processes > 1:
         out["ACCELERATE_USE_CPU"] = "true"
         out.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
@@ -229,13 +231,12 @@ def train(
     repo: Repo,
     workdir: Path,
     settings: Settings,
-    env: Mapping[str, str],
     device: Device,
     log: Callable[[str], None],
     force: bool = False,
 ) -> TrainOutcome:
     """Run Axolotl unless a finished adapter is already there (a re-run after a crash in eval)."""
-    config, overrides = axolotl_config(exp, repo, workdir, settings, env, device)
+    config, overrides = axolotl_config(exp, repo, workdir, settings, device)
     output_dir = Path(config["output_dir"])
     log_file = workdir / "train.log"
     adapter = find_adapter(output_dir)
@@ -263,7 +264,7 @@ def train(
     if processes > 1:
         log(f"train: {processes} processes through Axolotl's torchrun launcher")
     child_env = {
-        **launch_env(env, device, processes),
+        **launch_env(settings.child_env(), device, processes),
         "AXOLOTL_DO_NOT_TRACK": "1",
         "WANDB_MODE": config["wandb_mode"],
         "WANDB_DIR": str(workdir),

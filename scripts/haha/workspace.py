@@ -7,26 +7,22 @@ Datasets always come from the repo's train/data/; everything else lands in a per
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from haha.experiment import WORKSPACE, WORKSPACE_DATA
 from haha.repo import Repo
+from haha.settings import Settings
 
 # Keys whose relative values would otherwise land in the caller's working directory.
 _RELATIVE_PATH_KEYS = ("output_dir", "dataset_prepared_path")
 
 
-def in_pod(env: Mapping[str, str]) -> bool:
-    return bool(env.get("RUNPOD_POD_ID"))
-
-
-def workdir_for(repo: Repo, basename: str, env: Mapping[str, str]) -> Path:
+def workdir_for(repo: Repo, basename: str, settings: Settings) -> Path:
     """The per-run folder (HAHA_WORKDIR overrides the parent folder)."""
-    if env.get("HAHA_WORKDIR"):
-        parent = Path(env["HAHA_WORKDIR"])
-    elif in_pod(env):
+    if settings.workdir:
+        parent = settings.workdir
+    elif settings.runpod_pod_id:
         parent = Path(WORKSPACE) / "runs"
     else:
         parent = repo.root / ".haha" / "work"

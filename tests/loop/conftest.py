@@ -41,11 +41,13 @@ def tool_cache() -> Path:
 @pytest.fixture(scope="session")
 def hf_cache() -> Path:
     """The HF cache with SmolLM2-135M-Instruct in it (seeded from its PyPI package when missing)."""
-    from haha.models import SMOLLM2, cached_snapshot, hub_cache_dir
+    from haha.models import SMOLLM2, cached_snapshot
+    from process_settings import process_settings
 
-    if cached_snapshot(SMOLLM2) is None:
+    cache = process_settings().hub_cache_dir
+    if cached_snapshot(SMOLLM2, cache) is None:
         subprocess.run([str(VENV_BIN / "haha"), "models", "seed"], check=True)
-    return hub_cache_dir()
+    return cache
 
 
 @pytest.fixture

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-
-from haha.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -58,14 +55,3 @@ class Compute(Protocol):
     def log_file(self, pod_id: str) -> Path | None:
         """The pod's console log on this machine, where the provider keeps one (local pods)."""
         ...
-
-
-def argv_from_env(raw: str, name: str) -> list[str]:
-    """A command line given in an environment variable as a JSON list of strings."""
-    try:
-        argv = json.loads(raw)
-    except ValueError:
-        argv = None
-    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-        raise InputError(f"{name} must be a non-empty JSON list of strings", field=name)
-    return argv

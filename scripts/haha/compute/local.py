@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from haha.atomic import write_json_atomic
-from haha.compute.base import Pod, PodSpec, argv_from_env
+from haha.compute.base import Pod, PodSpec
+from haha.podenv import argv_from_env
 from haha.podname import PodName
 from haha.settings import Settings
 
@@ -108,7 +109,7 @@ class LocalCompute:
         pod_id = f"local-{uuid.uuid4().hex[:12]}"
         self.dir.mkdir(parents=True, exist_ok=True)
         log_path = self.dir / f"{pod_id}.log"
-        env = {**os.environ, **spec.env, **spec.secrets, POD_ID_ENV: pod_id}
+        env = self.settings.child_env({**spec.env, **spec.secrets, POD_ID_ENV: pod_id})
         pid = _spawn(argv, env, log_path)
         record = {
             "id": pod_id,

@@ -30,14 +30,6 @@ def cuda_capability() -> tuple[int, int] | None:
     return major, minor
 
 
-def _flag(name: str) -> bool:
-    """An integer env flag as vLLM reads it (`bool(int(value))`)."""
-    try:
-        return bool(int(os.environ.get(name, "0")))
-    except ValueError:
-        return False
-
-
 # On CPU, vLLM reserves gpu_memory_utilization (0.92) of *all* RAM and refuses to start when less is
 # free. A fixed KV cache (VLLM_CPU_KVCACHE_SPACE, in GiB, still wins) skips that check; 1 GiB holds
 # ~45k tokens of SmolLM2-135M or ~8k of Llama-3-8B.
@@ -120,11 +112,11 @@ class VllmEngine:
         # An explicit VLLM_BATCH_INVARIANT in the environment wins.
         if batch_invariant_supported(version(vllm_distribution()), cuda_capability()):
             os.environ.setdefault("VLLM_BATCH_INVARIANT", "1")
-        self._batch_invariant = _flag("VLLM_BATCH_INVARIANT")
-        from vllm import LLM
+        from vllm import LLM, envs
         from vllm.lora.request import LoRARequest
         from vllm.platforms import current_platform
 
+        self._batch_invariant = bool(envs.VLLM_BATCH_INVARIANT)  # as vLLM itself read it
         model, lora_kwargs = self.base_model, {}
         if self.adapter is not None:
             config = adapter_settings(self.adapter)

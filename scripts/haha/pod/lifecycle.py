@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,15 +72,14 @@ class PodRun:
         self,
         repo: Repo,
         settings: Settings,
-        env: Mapping[str, str],
         basename: str,
         log: Log,
         now: Callable[[], datetime] = clock.now,
         log_interval_s: float = LOG_INTERVAL_S,
     ) -> None:
-        self.repo, self.settings, self.env, self.now = repo, settings, env, now
-        self.pod = PodEnv.from_env(env, basename, now(), settings.compute.deadline_hours)
-        self.workdir = workdir_for(repo, self.pod.basename, env)
+        self.repo, self.settings, self.now = repo, settings, now
+        self.pod = settings.pod_env(basename, now())
+        self.workdir = workdir_for(repo, self.pod.basename, settings)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.workdir / "pod.log"
         self._log_out = self.log_file.open("a", buffering=1)
@@ -148,8 +146,7 @@ class PodRun:
     def _child_env(self) -> dict[str, str]:
         return {
             "COLUMNS": "1000",  # rich and friends: one log line per message, not wrapped at 80
-            **os.environ,
-            **self.env,
+            **self.settings.child_env(),
             **self.pod.to_env(),
         }
 

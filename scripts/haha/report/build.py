@@ -32,7 +32,7 @@ def count_tokens(text: str) -> int:
 
 def norms(repo: Repo) -> Norms:
     """Training punchlines and the default max_tokens: what 'normal' means in this repo."""
-    settings = load_settings(repo.root, env={})
+    settings = load_settings(repo.root, env={})  # haha.toml only: the report never depends on who runs it
     return Norms.build(load_punchlines(repo.data_dir), settings.default_max_tokens, count_tokens)
 
 

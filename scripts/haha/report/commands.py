@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.console import Console
 
 from haha.repo import Repo
+from haha.settings import Settings
 
 FORMATS = ("rich", "markdown")
 
@@ -50,13 +50,13 @@ def compare_command(a: str, b: str, fmt: str = "rich", repo: Path | None = None)
     return 0
 
 
-def judge_command(a: str, b: str, repo: Path | None = None) -> int:
+def judge_command(found: Repo, settings: Settings, a: str, b: str) -> int:
     """`haha judge A B`: LLM pairwise verdicts when HAHA_JUDGE_URL is set; a clear skip otherwise."""
     from haha.report import judge
     from haha.report.load import find_run
 
     console = Console()
-    config = judge.JudgeConfig.from_env(os.environ)
+    config = judge.JudgeConfig.from_settings(settings)
     if config is None:
         console.print(
             "judge skipped: no judge configured. Set HAHA_JUDGE_URL (an OpenAI-compatible base URL, "
@@ -64,7 +64,6 @@ def judge_command(a: str, b: str, repo: Path | None = None) -> int:
             highlight=False,
         )
         return 0
-    found = _repo(repo)
     run_a, run_b = find_run(found.results_dir, a), find_run(found.results_dir, b)
     tally = judge.judge(run_a, run_b, found.results_dir, config.model, judge.http_asker(config))
     total = tally.a_wins + tally.b_wins + tally.ties + tally.unclear

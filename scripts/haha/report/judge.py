@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from haha.errors import InputError, ServiceError
 from haha.rate import ratings
 from haha.report.compare import Pair, pairs
 from haha.report.load import Run
+from haha.settings import Settings
 
 MAX_CHARS = 2000  # a runaway loop is judged on its start; the rest only costs tokens
 TIMEOUT_S = 60
@@ -42,19 +43,19 @@ class JudgeConfig:
     api_key: str | None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> JudgeConfig | None:
+    def from_settings(cls, settings: Settings) -> JudgeConfig | None:
         """None when no endpoint is configured (the judge is optional)."""
-        url = env.get("HAHA_JUDGE_URL", "").strip()
+        url = (settings.judge_url or "").strip()
         if not url:
             return None
-        model = env.get("HAHA_JUDGE_MODEL", "").strip()
+        model = (settings.judge_model or "").strip()
         if not model:
             raise InputError(
                 "HAHA_JUDGE_URL is set but HAHA_JUDGE_MODEL is not",
                 field="HAHA_JUDGE_MODEL",
                 fix="export HAHA_JUDGE_MODEL=<model name the endpoint serves>",
             )
-        return cls(url.rstrip("/"), model, env.get("HAHA_JUDGE_API_KEY") or None)
+        return cls(url.rstrip("/"), model, settings.secret("judge_api_key"))
 
 
 @dataclass(frozen=True)

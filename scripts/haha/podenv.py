@@ -1,10 +1,11 @@
 """The launch → pod contract: everything a pod is told, as one typed object and its environment.
 
 `haha launch` builds a `PodEnv` and ships `to_env()` as the pod's environment; inside the pod,
-`haha pod` and `haha pod-terminate` read it back with `from_env()`. No other Python module spells these
-variable names (boot.sh, being bash, reads the few it needs to clone: HAHA_BASENAME, HAHA_REF,
-HAHA_REPO_URL, HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not part of it: they travel
-beside it in `PodSpec.secrets`, so nothing here is ever secret.
+`haha pod` and `haha pod-terminate` read it back with `from_env()`, through `Settings.pod_env`
+(settings is the one reader of the environment). No other Python module spells these variable names
+(boot.sh, being bash, reads the few it needs to clone: HAHA_BASENAME, HAHA_REF, HAHA_REPO_URL,
+HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not part of it: they travel beside it in
+`PodSpec.secrets`, so nothing here is ever secret.
 """
 
 from __future__ import annotations
@@ -126,11 +127,6 @@ class PodEnv:
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
             boot_epoch=_float(env, "HAHA_BOOT_EPOCH"),
         )
-
-
-def inside_pod(env: Mapping[str, str]) -> bool:
-    """This process runs in a pod (RunPod's or a local one), whose `haha pod` records the run's end."""
-    return bool(env.get("RUNPOD_POD_ID") or env.get("HAHA_POD_ID"))
 
 
 def passed_through(env: Mapping[str, str]) -> dict[str, str]:

@@ -2,10 +2,11 @@
 
 `haha launch` builds a `PodEnv` and ships `to_env()` as the pod's environment; inside the pod,
 `haha pod` and `haha pod-terminate` read it back with `from_env()`, through `Settings.pod_env`
-(settings is the one reader of the environment). No other Python module spells these variable names
-(boot.sh, being bash, reads the few it needs to clone: HAHA_BASENAME, HAHA_REF, HAHA_REPO_URL,
-HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not part of it: they travel beside it in
-`PodSpec.secrets`, so nothing here is ever secret.
+(settings is the one reader of the environment). Besides settings.py, which also reads a few of them
+for the launching side and for `haha run` (HAHA_RUN_ARGV, HAHA_REPO_URL, HAHA_BOOT_EPOCH, the pod
+ids), no Python module spells these names; boot.sh, being bash, reads the few it needs to clone
+(HAHA_BASENAME, HAHA_REF, HAHA_REPO_URL, HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not
+part of it: they travel beside it in `PodSpec.secrets`, so nothing here is ever secret.
 """
 
 from __future__ import annotations

@@ -39,7 +39,14 @@ def words(text: str) -> tuple[str, ...]:
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    """Consecutive n-tuples, zipped from n shifted slices (one C loop, not a slice per n-gram)."""
+    return list(zip(*(tokens[i:] for i in range(n)), strict=False))
+
+
+@lru_cache(maxsize=65536)
+def trigrams(text: str) -> frozenset[tuple[str, ...]]:
+    """Distinct word trigrams (cached: the loop, echo and copy checks all start from them)."""
+    return frozenset(ngrams(words(text), 3))
 
 
 def is_empty(text: str) -> bool:
@@ -48,11 +55,9 @@ def is_empty(text: str) -> bool:
 
 def is_loop(text: str) -> bool:
     """Repeated word trigrams (a phrase over and over) or one short unit repeated at length."""
-    tokens = words(text)
-    if len(tokens) >= MIN_LOOP_WORDS:
-        grams = ngrams(tokens, 3)
-        if 1 - len(set(grams)) / len(grams) >= LOOP_REPEAT_SHARE:
-            return True
+    count = len(words(text))
+    if count >= MIN_LOOP_WORDS and 1 - len(trigrams(text)) / (count - 2) >= LOOP_REPEAT_SHARE:
+        return True
     return any(len(m.group(0)) >= MIN_CHAR_LOOP for m in CHAR_LOOP.finditer(text))
 
 
@@ -66,10 +71,10 @@ def is_degenerate(text: str) -> bool:
 
 def is_echo(prompt: str, text: str) -> bool:
     """The completion repeats most of the prompt back instead of answering it."""
-    prompt_grams = set(ngrams(words(prompt), 3))
+    prompt_grams = trigrams(prompt)
     if not prompt_grams:
         return bool(words(prompt)) and words(prompt) == words(text)
-    found = prompt_grams & set(ngrams(words(text), 3))
+    found = prompt_grams & trigrams(text)
     return len(found) / len(prompt_grams) >= ECHO_SHARE
 
 
@@ -106,7 +111,7 @@ class Punchlines:
         tokens = words(text)
         if " ".join(tokens) in self.exact:
             return True
-        hits = Counter(i for gram in set(ngrams(tokens, 3)) for i in self.index.get(gram, ()))
+        hits = Counter(i for gram in trigrams(text) for i in self.index.get(gram, ()))
         return any(count / len(self.grams[i]) >= COPY_SHARE for i, count in hits.items())
 
 

@@ -14,8 +14,15 @@ from haha.report.load import Run, Sample
 WORD = re.compile(r"[a-z0-9']+")
 SPACE = re.compile(r"\s")
 LETTER = re.compile(r"[^\W\d_]")
-CHAR_LOOP = re.compile(r"(.{1,50}?)\1{4,}", re.S)
+MAX_LOOP_UNIT = 50
+MIN_LOOP_UNITS = 5
+CHAR_LOOP = re.compile(rf"(.{{1,{MAX_LOOP_UNIT}}}?)\1{{{MIN_LOOP_UNITS - 1},}}", re.S)
 MIN_CHAR_LOOP = 60  # "hahaha" is a joke; sixty characters of one repeated unit is a stuck sampler
+# A CHAR_LOOP match of k >= MIN_LOOP_UNITS units of u characters, k * u >= MIN_CHAR_LOOP, holds a
+# stretch of (k - 1) * u characters that recurs u characters later: at least this many (48).
+LOOP_WINDOW = min(
+    max(MIN_CHAR_LOOP - unit, (MIN_LOOP_UNITS - 1) * unit) for unit in range(1, MAX_LOOP_UNIT + 1)
+)
 MIN_LOOP_WORDS = 12
 LOOP_REPEAT_SHARE = 0.5  # half of the word trigrams are repeats of earlier ones
 ECHO_SHARE = 0.6  # of the prompt's word trigrams found again in the completion
@@ -49,6 +56,12 @@ def trigrams(text: str) -> frozenset[tuple[str, ...]]:
     return frozenset(ngrams(words(text), 3))
 
 
+def has_repeat(text: str, width: int) -> bool:
+    """Whether some stretch of `width` characters occurs twice (overlaps count)."""
+    windows = len(text) - width + 1
+    return windows > 1 and len({text[i : i + width] for i in range(windows)}) < windows
+
+
 def is_empty(text: str) -> bool:
     return not text.strip()
 
@@ -58,6 +71,8 @@ def is_loop(text: str) -> bool:
     count = len(words(text))
     if count >= MIN_LOOP_WORDS and 1 - len(trigrams(text)) / (count - 2) >= LOOP_REPEAT_SHARE:
         return True
+    if not has_repeat(text, LOOP_WINDOW):
+        return False  # no long match possible: skip the regex, which tries 50 units at every character
     return any(len(m.group(0)) >= MIN_CHAR_LOOP for m in CHAR_LOOP.finditer(text))
 
 

@@ -12,8 +12,10 @@ from functools import lru_cache
 from haha.report.load import Run, Sample
 
 WORD = re.compile(r"[a-z0-9']+")
-SPACE = re.compile(r"\s")
-LETTER = re.compile(r"[^\W\d_]")
+VISIBLE = re.compile(r"\S+")
+LETTERS = re.compile(r"[^\W\d_]+")
+ASCII_SPACES = bytes(c for c in range(128) if not VISIBLE.fullmatch(chr(c)))
+ASCII_NON_LETTERS = bytes(c for c in range(128) if not LETTERS.fullmatch(chr(c)))
 MAX_LOOP_UNIT = 50
 MIN_LOOP_UNITS = 5
 CHAR_LOOP = re.compile(rf"(.{{1,{MAX_LOOP_UNIT}}}?)\1{{{MIN_LOOP_UNITS - 1},}}", re.S)
@@ -80,8 +82,16 @@ def is_degenerate(text: str) -> bool:
     """Mostly symbols/digits, or chat-template tokens and broken bytes leaking into the text."""
     if any(token in text for token in SPECIAL_TOKENS):
         return True
-    visible = len(text) - len(SPACE.findall(text))
-    return visible > 0 and len(LETTER.findall(text)) / visible < MIN_LETTER_SHARE
+    visible, letters = visible_and_letters(text)
+    return visible > 0 and letters / visible < MIN_LETTER_SHARE
+
+
+def visible_and_letters(text: str) -> tuple[int, int]:
+    """Non-space and letter counts; ASCII text in one C pass (a match per character made loops slow)."""
+    if text.isascii():
+        raw = text.encode()
+        return len(raw.translate(None, ASCII_SPACES)), len(raw.translate(None, ASCII_NON_LETTERS))
+    return sum(map(len, VISIBLE.findall(text))), sum(map(len, LETTERS.findall(text)))
 
 
 def is_echo(prompt: str, text: str) -> bool:

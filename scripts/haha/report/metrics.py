@@ -34,6 +34,7 @@ MIN_LETTER_SHARE = 0.5
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "\ufffd")
 SENTENCE_END = (".", "!", "?", '"', "”", "'", ")", "…")
 TRUNCATED_SHARE = 0.9  # of max_tokens, measured with an approximate tokenizer
+TOKEN_COUNTS_KEPT = 4096
 LONG_FACTOR = 5  # times the median training punchline length
 MIN_LONG_CHARS = 300
 RUNAWAY_FACTOR = 20  # times the median training punchline: the model did not learn to stop
@@ -157,7 +158,9 @@ class Norms:
         median = statistics.median(len(o) for o in outputs) if outputs else DEFAULT_NORM_CHARS
         long_chars = max(MIN_LONG_CHARS, round(LONG_FACTOR * median))
         runaway_chars = max(MIN_RUNAWAY_CHARS, round(RUNAWAY_FACTOR * median))
-        return cls(Punchlines(outputs), long_chars, default_max_tokens, count_tokens, runaway_chars)
+        # A stuck sampler writes the same loop at many seeds and temperatures: tokenize it once.
+        counted = lru_cache(maxsize=TOKEN_COUNTS_KEPT)(count_tokens)
+        return cls(Punchlines(outputs), long_chars, default_max_tokens, counted, runaway_chars)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -226,11 +226,29 @@ class Stats:
         return self.rate(self.total - self.broken)
 
 
-def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
-    lengths = [v.chars for v in verdicts if not v.empty]
-    groups: dict[tuple[str, float], list[str]] = defaultdict(list)
+Group = tuple[str, float]  # a prompt and temperature: the seeds whose variety distinct-n measures
+Diversity = tuple[float | None, float | None]  # distinct-1 and distinct-2 (None: no n-grams)
+
+
+def diversity(samples: Sequence[Sample]) -> dict[Group, Diversity]:
+    """Distinct-1/-2 of each group, worked out once for a run's overall and per-temperature stats."""
+    groups: dict[Group, list[str]] = defaultdict(list)
     for sample in samples:
         groups[(sample.prompt, sample.temperature)].append(sample.text)
+    return {group: (_distinct_ratio(texts, 1), _distinct_ratio(texts, 2)) for group, texts in groups.items()}
+
+
+def _distinct_ratio(texts: list[str], n: int) -> float | None:
+    unique, total = distinct_n(texts, n)
+    return unique / total if total else None
+
+
+def aggregate(
+    samples: Sequence[Sample], verdicts: Sequence[Verdict], by_group: Mapping[Group, Diversity]
+) -> Stats:
+    """Stats of these completions; `by_group` holds (at least) the diversity of their groups."""
+    lengths = [v.chars for v in verdicts if not v.empty]
+    groups = [by_group[group] for group in dict.fromkeys((s.prompt, s.temperature) for s in samples)]
     return Stats(
         total=len(verdicts),
         empty=sum(v.empty for v in verdicts),
@@ -242,17 +260,17 @@ def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
         truncated=sum(v.truncated for v in verdicts),
         mean_chars=statistics.fmean(lengths) if lengths else 0.0,
         max_chars=max((v.chars for v in verdicts), default=0),
-        distinct1=_mean_distinct(groups.values(), 1),
-        distinct2=_mean_distinct(groups.values(), 2),
+        distinct1=_mean(d1 for d1, _ in groups),
+        distinct2=_mean(d2 for _, d2 in groups),
         broken=sum(v.broken for v in verdicts),
         runaways=sum(v.runaway for v in verdicts),
     )
 
 
-def _mean_distinct(groups: Iterable[list[str]], n: int) -> float | None:
-    """Mean over prompt×temperature groups of unique/total n-grams across seeds (1.0 = all different)."""
-    ratios = [u / t for u, t in (distinct_n(texts, n) for texts in groups) if t]
-    return statistics.fmean(ratios) if ratios else None
+def _mean(ratios: Iterable[float | None]) -> float | None:
+    """Mean over groups (1.0 = every seed different), leaving out groups without n-grams."""
+    found = [r for r in ratios if r is not None]
+    return statistics.fmean(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -267,8 +285,9 @@ class RunReport:
 
 def analyse(run: Run, norms: Norms) -> RunReport:
     verdicts = tuple(judge_sample(s, norms) for s in run.samples)
+    groups = diversity(run.samples)
     by_temperature = {}
     for temperature in run.temperatures:
         picked = [(s, v) for s, v in zip(run.samples, verdicts, strict=True) if s.temperature == temperature]
-        by_temperature[temperature] = aggregate([s for s, _ in picked], [v for _, v in picked])
-    return RunReport(run, verdicts, aggregate(run.samples, verdicts), by_temperature)
+        by_temperature[temperature] = aggregate([s for s, _ in picked], [v for _, v in picked], groups)
+    return RunReport(run, verdicts, aggregate(run.samples, verdicts, groups), by_temperature)

@@ -114,8 +114,13 @@ def is_truncated(text: str, max_tokens: int, count_tokens: Callable[[str], int])
 
 def distinct_n(texts: Iterable[str], n: int) -> tuple[int, int]:
     """(unique, total) word n-grams across texts: the seeds of one prompt and temperature."""
-    grams = [g for text in texts for g in ngrams(words(text), n)]
-    return len(set(grams)), len(grams)
+    unique: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:  # counted as they come: no list of every n-gram of every seed
+        grams = ngrams(words(text), n)
+        unique.update(grams)
+        total += len(grams)
+    return len(unique), total
 
 
 class Punchlines:

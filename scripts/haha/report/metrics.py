@@ -5,17 +5,26 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from haha.report.load import Run, Sample
 
 WORD = re.compile(r"[a-z0-9']+")
-SPACE = re.compile(r"\s")
-LETTER = re.compile(r"[^\W\d_]")
-CHAR_LOOP = re.compile(r"(.{1,50}?)\1{4,}", re.S)
+VISIBLE = re.compile(r"\S+")
+LETTERS = re.compile(r"[^\W\d_]+")
+ASCII_SPACES = bytes(c for c in range(128) if not VISIBLE.fullmatch(chr(c)))
+ASCII_NON_LETTERS = bytes(c for c in range(128) if not LETTERS.fullmatch(chr(c)))
+MAX_LOOP_UNIT = 50
+MIN_LOOP_UNITS = 5
+CHAR_LOOP = re.compile(rf"(.{{1,{MAX_LOOP_UNIT}}}?)\1{{{MIN_LOOP_UNITS - 1},}}", re.S)
 MIN_CHAR_LOOP = 60  # "hahaha" is a joke; sixty characters of one repeated unit is a stuck sampler
+# A CHAR_LOOP match of k >= MIN_LOOP_UNITS units of u characters, k * u >= MIN_CHAR_LOOP, holds a
+# stretch of (k - 1) * u characters that recurs u characters later: at least this many (48).
+LOOP_WINDOW = min(
+    max(MIN_CHAR_LOOP - unit, (MIN_LOOP_UNITS - 1) * unit) for unit in range(1, MAX_LOOP_UNIT + 1)
+)
 MIN_LOOP_WORDS = 12
 LOOP_REPEAT_SHARE = 0.5  # half of the word trigrams are repeats of earlier ones
 ECHO_SHARE = 0.6  # of the prompt's word trigrams found again in the completion
@@ -25,6 +34,7 @@ MIN_LETTER_SHARE = 0.5
 SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "\ufffd")
 SENTENCE_END = (".", "!", "?", '"', "”", "'", ")", "…")
 TRUNCATED_SHARE = 0.9  # of max_tokens, measured with an approximate tokenizer
+TOKEN_COUNTS_KEPT = 4096
 LONG_FACTOR = 5  # times the median training punchline length
 MIN_LONG_CHARS = 300
 RUNAWAY_FACTOR = 20  # times the median training punchline: the model did not learn to stop
@@ -39,7 +49,20 @@ def words(text: str) -> tuple[str, ...]:
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    """Consecutive n-tuples, zipped from n shifted slices (one C loop, not a slice per n-gram)."""
+    return list(zip(*(tokens[i:] for i in range(n)), strict=False))
+
+
+@lru_cache(maxsize=65536)
+def trigrams(text: str) -> frozenset[tuple[str, ...]]:
+    """Distinct word trigrams (cached: the loop, echo and copy checks all start from them)."""
+    return frozenset(ngrams(words(text), 3))
+
+
+def has_repeat(text: str, width: int) -> bool:
+    """Whether some stretch of `width` characters occurs twice (overlaps count)."""
+    windows = len(text) - width + 1
+    return windows > 1 and len({text[i : i + width] for i in range(windows)}) < windows
 
 
 def is_empty(text: str) -> bool:
@@ -48,11 +71,11 @@ def is_empty(text: str) -> bool:
 
 def is_loop(text: str) -> bool:
     """Repeated word trigrams (a phrase over and over) or one short unit repeated at length."""
-    tokens = words(text)
-    if len(tokens) >= MIN_LOOP_WORDS:
-        grams = ngrams(tokens, 3)
-        if 1 - len(set(grams)) / len(grams) >= LOOP_REPEAT_SHARE:
-            return True
+    count = len(words(text))
+    if count >= MIN_LOOP_WORDS and 1 - len(trigrams(text)) / (count - 2) >= LOOP_REPEAT_SHARE:
+        return True
+    if not has_repeat(text, LOOP_WINDOW):
+        return False  # no long match possible: skip the regex, which tries 50 units at every character
     return any(len(m.group(0)) >= MIN_CHAR_LOOP for m in CHAR_LOOP.finditer(text))
 
 
@@ -60,16 +83,24 @@ def is_degenerate(text: str) -> bool:
     """Mostly symbols/digits, or chat-template tokens and broken bytes leaking into the text."""
     if any(token in text for token in SPECIAL_TOKENS):
         return True
-    visible = len(text) - len(SPACE.findall(text))
-    return visible > 0 and len(LETTER.findall(text)) / visible < MIN_LETTER_SHARE
+    visible, letters = visible_and_letters(text)
+    return visible > 0 and letters / visible < MIN_LETTER_SHARE
+
+
+def visible_and_letters(text: str) -> tuple[int, int]:
+    """Non-space and letter counts; ASCII text in one C pass (a match per character made loops slow)."""
+    if text.isascii():
+        raw = text.encode()
+        return len(raw.translate(None, ASCII_SPACES)), len(raw.translate(None, ASCII_NON_LETTERS))
+    return sum(map(len, VISIBLE.findall(text))), sum(map(len, LETTERS.findall(text)))
 
 
 def is_echo(prompt: str, text: str) -> bool:
     """The completion repeats most of the prompt back instead of answering it."""
-    prompt_grams = set(ngrams(words(prompt), 3))
+    prompt_grams = trigrams(prompt)
     if not prompt_grams:
         return bool(words(prompt)) and words(prompt) == words(text)
-    found = prompt_grams & set(ngrams(words(text), 3))
+    found = prompt_grams & trigrams(text)
     return len(found) / len(prompt_grams) >= ECHO_SHARE
 
 
@@ -83,8 +114,13 @@ def is_truncated(text: str, max_tokens: int, count_tokens: Callable[[str], int])
 
 def distinct_n(texts: Iterable[str], n: int) -> tuple[int, int]:
     """(unique, total) word n-grams across texts: the seeds of one prompt and temperature."""
-    grams = [g for text in texts for g in ngrams(words(text), n)]
-    return len(set(grams)), len(grams)
+    unique: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:  # counted as they come: no list of every n-gram of every seed
+        grams = ngrams(words(text), n)
+        unique.update(grams)
+        total += len(grams)
+    return len(unique), total
 
 
 class Punchlines:
@@ -106,7 +142,7 @@ class Punchlines:
         tokens = words(text)
         if " ".join(tokens) in self.exact:
             return True
-        hits = Counter(i for gram in set(ngrams(tokens, 3)) for i in self.index.get(gram, ()))
+        hits = Counter(i for gram in trigrams(text) for i in self.index.get(gram, ()))
         return any(count / len(self.grams[i]) >= COPY_SHARE for i, count in hits.items())
 
 
@@ -127,7 +163,9 @@ class Norms:
         median = statistics.median(len(o) for o in outputs) if outputs else DEFAULT_NORM_CHARS
         long_chars = max(MIN_LONG_CHARS, round(LONG_FACTOR * median))
         runaway_chars = max(MIN_RUNAWAY_CHARS, round(RUNAWAY_FACTOR * median))
-        return cls(Punchlines(outputs), long_chars, default_max_tokens, count_tokens, runaway_chars)
+        # A stuck sampler writes the same loop at many seeds and temperatures: tokenize it once.
+        counted = lru_cache(maxsize=TOKEN_COUNTS_KEPT)(count_tokens)
+        return cls(Punchlines(outputs), long_chars, default_max_tokens, counted, runaway_chars)
 
 
 @dataclass(frozen=True)
@@ -193,11 +231,29 @@ class Stats:
         return self.rate(self.total - self.broken)
 
 
-def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
-    lengths = [v.chars for v in verdicts if not v.empty]
-    groups: dict[tuple[str, float], list[str]] = defaultdict(list)
+Group = tuple[str, float]  # a prompt and temperature: the seeds whose variety distinct-n measures
+Diversity = tuple[float | None, float | None]  # distinct-1 and distinct-2 (None: no n-grams)
+
+
+def diversity(samples: Sequence[Sample]) -> dict[Group, Diversity]:
+    """Distinct-1/-2 of each group, worked out once for a run's overall and per-temperature stats."""
+    groups: dict[Group, list[str]] = defaultdict(list)
     for sample in samples:
         groups[(sample.prompt, sample.temperature)].append(sample.text)
+    return {group: (_distinct_ratio(texts, 1), _distinct_ratio(texts, 2)) for group, texts in groups.items()}
+
+
+def _distinct_ratio(texts: list[str], n: int) -> float | None:
+    unique, total = distinct_n(texts, n)
+    return unique / total if total else None
+
+
+def aggregate(
+    samples: Sequence[Sample], verdicts: Sequence[Verdict], by_group: Mapping[Group, Diversity]
+) -> Stats:
+    """Stats of these completions; `by_group` holds (at least) the diversity of their groups."""
+    lengths = [v.chars for v in verdicts if not v.empty]
+    groups = [by_group[group] for group in dict.fromkeys((s.prompt, s.temperature) for s in samples)]
     return Stats(
         total=len(verdicts),
         empty=sum(v.empty for v in verdicts),
@@ -209,17 +265,17 @@ def aggregate(samples: Sequence[Sample], verdicts: Sequence[Verdict]) -> Stats:
         truncated=sum(v.truncated for v in verdicts),
         mean_chars=statistics.fmean(lengths) if lengths else 0.0,
         max_chars=max((v.chars for v in verdicts), default=0),
-        distinct1=_mean_distinct(groups.values(), 1),
-        distinct2=_mean_distinct(groups.values(), 2),
+        distinct1=_mean(d1 for d1, _ in groups),
+        distinct2=_mean(d2 for _, d2 in groups),
         broken=sum(v.broken for v in verdicts),
         runaways=sum(v.runaway for v in verdicts),
     )
 
 
-def _mean_distinct(groups: Iterable[list[str]], n: int) -> float | None:
-    """Mean over prompt×temperature groups of unique/total n-grams across seeds (1.0 = all different)."""
-    ratios = [u / t for u, t in (distinct_n(texts, n) for texts in groups) if t]
-    return statistics.fmean(ratios) if ratios else None
+def _mean(ratios: Iterable[float | None]) -> float | None:
+    """Mean over groups (1.0 = every seed different), leaving out groups without n-grams."""
+    found = [r for r in ratios if r is not None]
+    return statistics.fmean(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -234,8 +290,9 @@ class RunReport:
 
 def analyse(run: Run, norms: Norms) -> RunReport:
     verdicts = tuple(judge_sample(s, norms) for s in run.samples)
+    groups = diversity(run.samples)
     by_temperature = {}
     for temperature in run.temperatures:
         picked = [(s, v) for s, v in zip(run.samples, verdicts, strict=True) if s.temperature == temperature]
-        by_temperature[temperature] = aggregate([s for s, _ in picked], [v for _, v in picked])
-    return RunReport(run, verdicts, aggregate(run.samples, verdicts), by_temperature)
+        by_temperature[temperature] = aggregate([s for s, _ in picked], [v for _, v in picked], groups)
+    return RunReport(run, verdicts, aggregate(run.samples, verdicts, groups), by_temperature)

@@ -25,6 +25,15 @@ PANELS: tuple[tuple[str, Callable[[Stats], float | None], bool], ...] = (
 STYLES = ("-", "--", ":", "-.")
 MAX_COLOURED = 10  # matplotlib's colour cycle
 GREY = "#b8bec4"
+GREY_WIDTH = 0.8
+# Line2D's caps and joins, so the collection draws the same pixels as one Line2D per run did
+GREY_LINES = {
+    "colors": GREY,
+    "linewidths": GREY_WIDTH,
+    "zorder": 1,
+    "capstyle": "projecting",
+    "joinstyle": "round",
+}
 LOSS_COLUMNS = 5
 
 
@@ -44,27 +53,29 @@ def _style(report: Report, names: list[str]) -> dict[str, dict[str, object]]:
             "zorder": 3,
         }
     for name in names:
-        styles.setdefault(name, {"color": GREY, "linewidth": 0.8, "marker": None, "zorder": 1})
+        styles.setdefault(name, {"color": GREY, "linewidth": GREY_WIDTH, "marker": None, "zorder": 1})
     return styles
 
 
 def render(report: Report, path: Path) -> Path:
     """Draw the panels into `path`; no timestamps or version strings, so equal data gives equal bytes."""
+    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure  # lazy: matplotlib costs ~0.5 s to import
     from matplotlib.lines import Line2D
 
     runs = sorted(report.runs, key=lambda r: r.run.name)
     styles = _style(report, [r.run.name for r in runs])
     coloured = [r for r in runs if "label" in styles[r.run.name]]
-    greyed = len(runs) - len(coloured)
-    legend_rows = -(-(len(coloured) + bool(greyed)) // 4)
+    grey = [r for r in runs if "label" not in styles[r.run.name]]
+    legend_rows = -(-(len(coloured) + bool(grey)) // 4)
     fig = Figure(figsize=(13, 7 + 0.25 * legend_rows), dpi=100, layout="constrained")
     axes = fig.subplots(2, 3)
     for ax, (title, metric, is_rate) in zip(axes.flat, PANELS, strict=True):
-        for run in sorted(runs, key=lambda r: "label" in styles[r.run.name]):  # grey first, underneath
-            temps = sorted(run.by_temperature)
-            values = [metric(run.by_temperature[t]) for t in temps]
-            ax.plot(temps, [float("nan") if v is None else v for v in values], **styles[run.run.name])
+        if grey:  # one artist for every grey line (not one each: fifty runs took ~0.1 s more), underneath
+            lines = [list(zip(*_series(r, metric), strict=True)) for r in grey]
+            ax.add_collection(LineCollection(lines, **GREY_LINES))
+        for run in coloured:
+            ax.plot(*_series(run, metric), **styles[run.run.name])
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("temperature")
         ax.grid(alpha=0.3)
@@ -74,13 +85,20 @@ def render(report: Report, path: Path) -> Path:
     if runs:
         handles = [Line2D([], [], **styles[r.run.name]) for r in coloured]
         labels = [str(styles[r.run.name]["label"]) for r in coloured]
-        if greyed:
-            handles.append(Line2D([], [], color=GREY, linewidth=0.8))
-            labels.append(f"{greyed} other configs (neither flagged nor top-ranked)")
+        if grey:
+            handles.append(Line2D([], [], color=GREY, linewidth=GREY_WIDTH))
+            labels.append(f"{len(grey)} other configs (neither flagged nor top-ranked)")
         fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", metadata={"Software": None})
     return path
+
+
+def _series(run: RunReport, metric: Callable[[Stats], float | None]) -> tuple[list[float], list[float]]:
+    """Temperatures and the metric at each; NaN (a gap in the line) where it is undefined."""
+    temps = sorted(run.by_temperature)
+    values = [metric(run.by_temperature[t]) for t in temps]
+    return temps, [float("nan") if v is None else v for v in values]
 
 
 def _loss_scale(runs: list[RunReport]) -> float:

@@ -8,6 +8,7 @@ disconnected groups to one scale. Scores are on the Elo scale: 1000 + 400·log10
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,17 +72,23 @@ def _fit(wins: np.ndarray, games: np.ndarray, start: np.ndarray | None = None) -
     return theta - theta.mean(axis=1, keepdims=True)
 
 
-def _tables(k: int, index: dict[str, int], cells: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+def _tables(k: int, cells: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, ...]:
     """(B, k) wins and (B, k, k) games from per-cell counts (B, cells); cells = (i, j, outcome)."""
     b = counts.shape[0]
-    wins = np.zeros((b, k))
-    games = np.zeros((b, k, k))
+    rows = np.arange(b)[:, None]
     i, j, outcome = cells[:, 0], cells[:, 1], cells[:, 2]
-    np.add.at(wins, (slice(None), i), counts * np.where(outcome == 0, 1.0, np.where(outcome == 2, 0.5, 0.0)))
-    np.add.at(wins, (slice(None), j), counts * np.where(outcome == 1, 1.0, np.where(outcome == 2, 0.5, 0.0)))
-    np.add.at(games, (slice(None), i, j), counts)
-    np.add.at(games, (slice(None), j, i), counts)
+    a_wins = counts * np.where(outcome == 0, 1.0, np.where(outcome == 2, 0.5, 0.0))
+    b_wins = counts * np.where(outcome == 1, 1.0, np.where(outcome == 2, 0.5, 0.0))
+    wins = _sum_at((b, k), (rows, i), a_wins) + _sum_at((b, k), (rows, j), b_wins)
+    games = _sum_at((b, k, k), (rows, i, j), counts) + _sum_at((b, k, k), (rows, j, i), counts)
     return wins, games
+
+
+def _sum_at(shape: tuple[int, ...], at: tuple[np.ndarray, ...], values: np.ndarray) -> np.ndarray:
+    """np.add.at into zeros, via bincount (~3× faster); any order of summing gives the same bits here,
+    since the counts are whole numbers and the wins whole or half."""
+    flat = np.ravel_multi_index(np.broadcast_arrays(*at), shape).ravel()
+    return np.bincount(flat, weights=values.ravel(), minlength=math.prod(shape)).reshape(shape)
 
 
 def scores(votes: Sequence[Vote], bootstrap: int = BOOTSTRAP) -> list[Score]:
@@ -95,13 +102,13 @@ def scores(votes: Sequence[Vote], bootstrap: int = BOOTSTRAP) -> list[Score]:
     ]
     cells = np.array([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
     counts = np.array([r[3] for r in rows], dtype=np.float64)
-    wins, games = _tables(len(names), index, cells, counts[None, :])
+    wins, games = _tables(len(names), cells, counts[None, :])
     fitted = _fit(wins, games)
     point = ELO_BASE + ELO_SCALE / np.log(10) * fitted[0]
     total = int(counts.sum())
     rng = np.random.default_rng(SEED)
     resampled = rng.multinomial(total, counts / total, size=bootstrap).astype(np.float64)
-    boot = ELO_BASE + ELO_SCALE / np.log(10) * _fit(*_tables(len(names), index, cells, resampled), fitted)
+    boot = ELO_BASE + ELO_SCALE / np.log(10) * _fit(*_tables(len(names), cells, resampled), fitted)
     low, high = np.percentile(boot, [2.5, 97.5], axis=0)
     played = games[0].sum(axis=1)
     found = [

@@ -27,6 +27,15 @@ class Table:
     rows: tuple[tuple[CellValue, ...], ...]
 
 
+def cell_text(value: CellValue, link: Callable[[Link], str], text: Callable[[str], str]) -> str:
+    """A cell in either rendering: links joined ('—' when none) or text, each in that format."""
+    if isinstance(value, Link):
+        return link(value)
+    if isinstance(value, tuple):
+        return " · ".join(map(link, value)) or "—"
+    return text(value)
+
+
 def percent(stats: Stats, count: int) -> str:
     rate = stats.rate(count)
     return "<1%" if 0 < rate < 0.005 else f"{rate:.0%}"
@@ -86,6 +95,14 @@ DEFINITIONS = (
     ("loss", "flagged when the final training loss is over {loss_factor:g}× its series' median"),
     ("distinct-n", "unique/total word n-grams across the seeds of one prompt and temperature, averaged"),
 )
+
+
+def headline(report: Report) -> str:
+    """What the report covers, e.g. '12 configs and 1 baseline, 1,980 completions.'"""
+    total = sum(r.stats.total for r in report.runs)
+    bases = sum(r.run.is_baseline for r in report.runs)
+    baselines = f" and {bases} baseline{'s' if bases > 1 else ''}" if bases else ""
+    return f"{len(report.runs) - bases} configs{baselines}, {total:,} completions."
 
 
 def definitions(report: Report) -> list[tuple[str, str]]:

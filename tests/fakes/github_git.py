@@ -23,17 +23,14 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from fakes.graphql import Field, GraphQLSyntaxError, parse
-from fakes.server import Reply, Request
+from fakes.server import LoopbackServer, Reply, Request
 
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 MAX_PAYLOAD_KEYS = 10
@@ -571,159 +568,81 @@ class GitHubGitFake:
 
 
 # --- the HTTPS server --------------------------------------------------------------------------
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class GitHubServer(LoopbackServer):
+    """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`.
 
-
-class GitHubServer:
-    """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`."""
+    Unlike the plain server it holds no lock while answering: the fake locks its own state, so a
+    slow clone or push does not hold up the API.
+    """
 
     def __init__(self, fake: GitHubGitFake, ca: CA, max_seconds: float = 900.0) -> None:
+        super().__init__(fake, max_seconds, tls=ca.server_context())
         self.fake = fake
-        self.ca = ca
-        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
-        self._ctx = ca.server_context()
-        host, port = self._httpd.server_address[:2]
-        self.host = f"{host}:{port}"
-        self.url = f"https://{host}:{port}"
         fake.base_url = self.url
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.daemon = True
-        self._watchdog = threading.Timer(max_seconds, self.stop)
-        self._watchdog.daemon = True
 
-    def __enter__(self) -> GitHubServer:
-        self._thread.start()
-        self._watchdog.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._watchdog.cancel()
-        if self._thread.is_alive():
-            self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def _record(self, request: Request) -> Reply:
         fake = self.fake
+        with fake._lock:
+            fake.requests.append(request)
+        if ".git/" in request.path and not request.path.startswith("/api/"):
+            return self._git(request)
+        try:
+            return fake.handle(request, fake.base_url)
+        except Exception as exc:  # a fake bug must show up as a 500 the client reports
+            return _message(500, f"fake error: {exc!r}")
 
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                self.request = server._ctx.wrap_socket(self.request, server_side=True)
-                super().setup()
-
-            def handle(self) -> None:
-                with suppress(ssl.SSLError, ConnectionError, TimeoutError):
-                    super().handle()
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _serve(self) -> None:
-                body = self._body()
-                parts = urlsplit(self.path)
-                request = Request(
-                    method=self.command,
-                    path=parts.path,
-                    query=parse_qs(parts.query),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                )
-                with fake._lock:
-                    fake.requests.append(request)
-                if ".git/" in parts.path and not parts.path.startswith("/api/"):
-                    self._git(request, parts.query)
-                    return
-                try:
-                    reply = fake.handle(request, fake.base_url)
-                except Exception as exc:  # a fake bug must show up as a 500 the client reports
-                    reply = _message(500, f"fake error: {exc!r}")
-                self._send(reply)
-
-            def _git(self, request: Request, query: str) -> None:
-                login = fake._login(request)
-                service = parse_qs(query).get("service", [""])[0]
-                pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
-                if pushing and login is None:
-                    self._send(Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'}))
-                    return
-                if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
-                    with fake._lock:
-                        fake.git_fetch_errors -= 1
-                    request.parsed = {"git": "git-upload-pack", "status": 500}
-                    self._send(Reply(500, b"fetch failed (injected)"))
-                    return
-                before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
-                env = {
-                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "GIT_PROJECT_ROOT": str(fake.git_root),
-                    "GIT_HTTP_EXPORT_ALL": "1",
-                    "PATH_INFO": request.path,
-                    "QUERY_STRING": query,
-                    "REQUEST_METHOD": request.method,
-                    "CONTENT_TYPE": request.header("content-type"),
-                    "CONTENT_LENGTH": str(len(request.body)),
-                    "REMOTE_USER": login or "",
-                    "REMOTE_ADDR": "127.0.0.1",
-                    "GIT_PROTOCOL": request.header("git-protocol"),
-                    "HTTP_CONTENT_ENCODING": request.header("content-encoding"),
-                    "GIT_CONFIG_NOSYSTEM": "1",
-                }
-                proc = subprocess.run(
-                    [GIT_HTTP_BACKEND], input=request.body, env=env, capture_output=True, timeout=120
-                )
-                head, _, payload = proc.stdout.partition(b"\r\n\r\n")
-                status, headers = 200, {}
-                for line in head.decode("latin-1").split("\r\n"):
-                    key, _, value = line.partition(":")
-                    if key.lower() == "status":
-                        status = int(value.strip().split()[0])
-                    elif key:
-                        headers[key] = value.strip()
-                if before is not None:
-                    after = _refs(fake.bare)
-                    changed = [
-                        (before.get(r), after.get(r), r)
-                        for r in sorted(set(before) | set(after))
-                        if before.get(r) != after.get(r)
-                    ]
-                    with fake._lock:
-                        fake.pushes.append({"login": login, "refs": changed})
-                request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
-                self._send(Reply(status, payload, headers))
-
-            def _send(self, reply: Reply) -> None:
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet: tests read `fake.requests`."""
-
-        return _Handler
+    def _git(self, request: Request) -> Reply:
+        """Git's smart HTTP through `git http-backend` as CGI; pushes need a token, fetches may fail."""
+        fake = self.fake
+        login = fake._login(request)
+        query = request.query_string
+        service = parse_qs(query).get("service", [""])[0]
+        pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
+        if pushing and login is None:
+            return Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
+            with fake._lock:
+                fake.git_fetch_errors -= 1
+            request.parsed = {"git": "git-upload-pack", "status": 500}
+            return Reply(500, b"fetch failed (injected)")
+        before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(fake.git_root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": request.path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": request.method,
+            "CONTENT_TYPE": request.header("content-type"),
+            "CONTENT_LENGTH": str(len(request.body)),
+            "REMOTE_USER": login or "",
+            "REMOTE_ADDR": "127.0.0.1",
+            "GIT_PROTOCOL": request.header("git-protocol"),
+            "HTTP_CONTENT_ENCODING": request.header("content-encoding"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        proc = subprocess.run(
+            [GIT_HTTP_BACKEND], input=request.body, env=env, capture_output=True, timeout=120
+        )
+        head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, {}
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key and key.lower() != "content-length":  # the server counts the payload it sends
+                headers[key] = value.strip()
+        if before is not None:
+            after = _refs(fake.bare)
+            changed = [
+                (before.get(r), after.get(r), r)
+                for r in sorted(set(before) | set(after))
+                if before.get(r) != after.get(r)
+            ]
+            with fake._lock:
+                fake.pushes.append({"login": login, "refs": changed})
+        request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
+        return Reply(status, payload, headers)
 
 
 def _now() -> str:
@@ -756,15 +675,3 @@ def _message(status: int, message: str, errors: list[dict[str, Any]] | None = No
 
 def _validation(resource: str, field_name: str, code: str) -> Reply:
     return _message(422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}])
-
-
-@contextmanager
-def serve_github(
-    repo: str, root: Path, source: Path, tokens: dict[str, str], max_seconds: float = 900.0
-) -> Iterator[tuple[GitHubGitFake, GitHubServer]]:
-    """A fake GitHub serving a bare copy of the git repo at `source` as `repo`, under `root`."""
-    ca = CA(root / "ca")
-    fake = GitHubGitFake(repo=repo, git_root=root / "git", tokens=tokens)
-    fake.init_from(source)
-    with GitHubServer(fake, ca, max_seconds) as server:
-        yield fake, server

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
+from fakes import github_rest as rest
 from fakes.graphql import Field, GraphQLSyntaxError, parse
 from fakes.server import LoopbackServer, Reply, Request
 
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
-MAX_PAYLOAD_KEYS = 10
 BOT_LOGIN = "github-actions[bot]"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -193,13 +193,13 @@ class GitHubGitFake:
         login = self._login(request)
         if request.path == "/api/graphql":
             if login is None:
-                return _message(401, "Bad credentials")
+                return rest.message(401, "Bad credentials")
             return self._graphql(request, login)
         if request.path.startswith("/api/v3/"):
             if login is None:
-                return _message(401, "Bad credentials")
+                return rest.message(401, "Bad credentials")
             return self._rest(request, request.path[len("/api/v3") :], login)
-        return _message(404, "Not Found")
+        return rest.not_found()
 
     def _login(self, request: Request) -> str | None:
         auth = request.header("authorization")
@@ -220,11 +220,8 @@ class GitHubGitFake:
         if path.rstrip("/") == prefix and request.method == "GET":
             return Reply.json(self._repo_json())
         if not path.startswith(prefix + "/"):
-            return _message(404, "Not Found")
-        parts = path[len(prefix) + 1 :].strip("/").split("/")
-        shape = tuple("{n}" if p.isdigit() else p for p in parts)
-        route = (request.method, *shape)
-        nums = [int(p) for p in parts if p.isdigit()]
+            return rest.not_found()
+        route, parts, nums = rest.route(request.method, path[len(prefix) + 1 :].strip("/"))
         with self._lock:
             if route == ("POST", "dispatches"):
                 return self._dispatch(request)
@@ -245,7 +242,7 @@ class GitHubGitFake:
                 return self._open_issue(request, login)
             if route == ("GET", "issues", "{n}"):
                 item = self._issue_json(nums[0])
-                return Reply.json(item) if item else _message(404, "Not Found")
+                return Reply.json(item) if item else rest.not_found()
             if route == ("PATCH", "issues", "{n}"):
                 return self._update_issue(nums[0], request.json())
             if route == ("POST", "issues", "{n}", "labels"):
@@ -255,19 +252,19 @@ class GitHubGitFake:
                 return self._page(request, items)
             if route == ("POST", "issues", "{n}", "comments"):
                 if self._issue_json(nums[0]) is None:
-                    return _message(404, "Not Found")
+                    return rest.not_found()
                 return Reply.json(self._add_comment(nums[0], request.json()["body"], login), 201)
             if route in (("GET", "issues", "comments", "{n}"), ("PATCH", "issues", "comments", "{n}")):
                 comment = self.comments.get(nums[0])
                 if comment is None:
-                    return _message(404, "Not Found")
+                    return rest.not_found()
                 if request.method == "PATCH":
                     comment["body"] = request.json()["body"]
                     comment["updated_count"] += 1
                 return Reply.json(comment)
             if route == ("DELETE", "issues", "comments", "{n}"):
-                return Reply(204) if self.comments.pop(nums[0], None) else _message(404, "Not Found")
-        return _message(404, "Not Found")
+                return Reply(204) if self.comments.pop(nums[0], None) else rest.not_found()
+        return rest.not_found()
 
     def _repo_json(self) -> dict[str, Any]:
         return {
@@ -314,12 +311,12 @@ class GitHubGitFake:
         head = self._head_ref(body.get("head") or "")
         base = body.get("base") or self.default_branch
         if not head or self.rev(f"refs/heads/{head}") is None:
-            return _validation("PullRequest", "head", "invalid")
+            return rest.validation("PullRequest", "head", "invalid")
         if self.rev(f"refs/heads/{base}") is None:
-            return _validation("PullRequest", "base", "invalid")
+            return rest.validation("PullRequest", "base", "invalid")
         for pull in self.pulls.values():
             if pull["state"] == "open" and pull["head"]["ref"] == head and pull["base"]["ref"] == base:
-                return _message(
+                return rest.message(
                     422,
                     "Validation Failed",
                     errors=[
@@ -335,7 +332,7 @@ class GitHubGitFake:
 
     def _with_pull(self, number: int, fn: Any) -> Reply:
         pull = self.pulls.get(number)
-        return fn(pull) if pull else _message(404, "Not Found")
+        return fn(pull) if pull else rest.not_found()
 
     def _update_pull(self, pull: dict[str, Any], body: dict[str, Any]) -> Reply:
         for key in ("title", "body", "state"):
@@ -402,20 +399,13 @@ class GitHubGitFake:
         }
 
     def _matching_issues(self, request: Request) -> list[dict[str, Any]]:
-        state = request.query.get("state", ["open"])[0]
-        wanted = set(filter(None, request.query.get("labels", [""])[0].split(",")))
         numbers = sorted(set(self.issues) | set(self.pulls), reverse=True)  # newest first, like GitHub
-        items = [self._issue_json(n) for n in numbers]
-        return [
-            i
-            for i in items
-            if i and state in ("all", i["state"]) and wanted <= {label["name"] for label in i["labels"]}
-        ]
+        return rest.matching_issues(request, [i for i in map(self._issue_json, numbers) if i])
 
     def _open_issue(self, request: Request, login: str) -> Reply:
         body = request.json()
         if not body.get("title"):
-            return _validation("Issue", "title", "missing_field")
+            return rest.validation("Issue", "title", "missing_field")
         number = next(self._numbers)
         self.issues[number] = {
             "number": number,
@@ -433,7 +423,7 @@ class GitHubGitFake:
             return self._update_pull(self.pulls[number], body)
         issue = self.issues.get(number)
         if issue is None:
-            return _message(404, "Not Found")
+            return rest.not_found()
         for key in ("title", "body", "state"):
             if key in body:
                 issue[key] = body[key]
@@ -444,7 +434,7 @@ class GitHubGitFake:
     def _add_labels(self, number: int, body: Any) -> Reply:
         target = self.issues.get(number) or self.pulls.get(number)
         if target is None:
-            return _message(404, "Not Found")
+            return rest.not_found()
         names = body.get("labels") if isinstance(body, dict) else body
         for name in names or ():
             if name not in {label["name"] for label in target["labels"]}:
@@ -471,25 +461,10 @@ class GitHubGitFake:
             return Reply(
                 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}
             )
-        body = request.json()
-        if not body.get("event_type"):
-            return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
-        if len(body.get("client_payload") or {}) > MAX_PAYLOAD_KEYS:
-            return _message(
-                422, "Invalid request.\n\nNo more than 10 properties are allowed; too many were supplied."
-            )
-        self.dispatches.append(body)
-        return Reply(204)
+        return rest.dispatch(request, self.dispatches)
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Reply:
-        per_page = min(int(request.query.get("per_page", [self.per_page_default])[0]), 100)
-        page = int(request.query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * per_page : page * per_page]
-        headers = {}
-        if page * per_page < len(items):
-            query = {k: v[0] for k, v in request.query.items()} | {"page": page + 1, "per_page": per_page}
-            headers["Link"] = f'<{self.base_url}{request.path}?{urlencode(query)}>; rel="next"'
-        return Reply.json(chunk, headers=headers)
+        return rest.page(request, self.base_url, items, self.per_page_default)
 
     # --- GraphQL (what sticky-pull-request-comment sends) ---------------------------------------
     def _graphql(self, request: Request, login: str) -> Reply:
@@ -589,7 +564,7 @@ class GitHubServer(LoopbackServer):
         try:
             return fake.handle(request, fake.base_url)
         except Exception as exc:  # a fake bug must show up as a 500 the client reports
-            return _message(500, f"fake error: {exc!r}")
+            return rest.message(500, f"fake error: {exc!r}")
 
     def _git(self, request: Request) -> Reply:
         """Git's smart HTTP through `git http-backend` as CGI; pushes need a token, fetches may fail."""
@@ -664,14 +639,3 @@ _IDENTITY = ("-c", "user.name=octocat", "-c", "user.email=octocat@example.com")
 def _git(*args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True, env=env).stdout
-
-
-def _message(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Reply:
-    data: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-    if errors:
-        data["errors"] = errors
-    return Reply.json(data, status)
-
-
-def _validation(resource: str, field_name: str, code: str) -> Reply:
-    return _message(422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}])

@@ -16,6 +16,7 @@ import yaml
 from haha.repo import Repo
 from haha.run import RunSummary, run_experiment
 from haha.settings import Settings, load_settings
+from tiny_experiment import short_rows, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "haha-tiny-001"
@@ -32,40 +33,15 @@ class TrainedRepo:
     log: list[str]
 
 
-def tiny_config() -> dict:
-    """The starter SmolLM2 config, shrunk to overfit ROWS rows fast."""
-    config = yaml.safe_load((ROOT / "train/config/haha-smollm2-135m-lora-001.yml").read_text())
-    config["datasets"][0]["path"] = "/workspace/data/tiny.jsonl"
-    config.update(
-        {
-            "val_set_size": 0.0,
-            "num_epochs": 12,
-            "micro_batch_size": 4,
-            "learning_rate": 0.003,
-            "warmup_steps": 0,
-            "lr_scheduler": "constant",
-            "sequence_len": 96,
-            "lora_r": 16,
-            "lora_alpha": 32,
-            "lora_dropout": 0.0,
-            "saves_per_epoch": None,
-            "save_strategy": "no",
-            "eval_strategy": "no",
-            "evals_per_epoch": None,
-        }
-    )
-    return {k: v for k, v in config.items() if v is not None}
-
-
 def make_tiny_repo(root: Path) -> list[dict]:
     """A repo with one tiny config, ROWS training rows and an eval spec over those same setups."""
     for sub in ("train/config", "train/data", "train/eval", "train/results"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "haha.toml", root / "haha.toml")
-    lines = (ROOT / "train/data/haha-v1.jsonl").read_text().splitlines()
-    rows = [json.loads(line) for line in lines if len(json.loads(line)["output"]) < 90][:ROWS]
+    rows = short_rows(ROWS)
     (root / "train/data/tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (root / f"train/config/{NAME}.yml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    config = tiny_config(num_epochs=12, lora_r=16, lora_alpha=32)  # epochs enough to overfit ROWS rows
+    (root / f"train/config/{NAME}.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     spec = {
         "prompts": [r["instruction"] for r in rows],
         "settings": [{"temperature": 0.0, "max_tokens": 40}, {"temperature": 0.8, "max_tokens": 40}],

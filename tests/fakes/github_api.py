@@ -7,11 +7,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
+from fakes import github_rest as rest
 from fakes.server import Reply, Request
-
-MAX_PAYLOAD_KEYS = 10  # GitHub rejects a client_payload with more top-level properties
 
 
 @dataclass
@@ -28,29 +26,28 @@ class GitHubFake:
 
     def handle(self, request: Request, base_url: str) -> Reply:
         if request.header("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
-            return _message(401, "Bad credentials")
+            return rest.message(401, "Bad credentials")
         prefix = f"/repos/{self.repo}"
         if not request.path.startswith(prefix + "/"):
-            return _message(404, "Not Found")
-        parts = request.path[len(prefix) + 1 :].split("/")
-        route = (request.method, *["{n}" if p.isdigit() else p for p in parts])
-        numbers = [int(p) for p in parts if p.isdigit()]
+            return rest.not_found()
+        route, parts, numbers = rest.route(request.method, request.path[len(prefix) + 1 :])
         if request.method == "GET" and len(parts) == 3 and (parts[0], parts[2]) == ("commits", "pulls"):
             return Reply.json(self._pulls_of(parts[1]))
         if route == ("POST", "dispatches"):
-            return self._dispatch(request)
+            return rest.dispatch(request, self.dispatches)
         if route == ("GET", "issues", "{n}", "comments"):
             items = [c for c in self.comments.values() if c["issue_number"] == numbers[0]]
-            return self._page(request, base_url, items)
+            return rest.page(request, base_url, items, self.per_page_default)
         if route == ("POST", "issues", "{n}", "comments"):
             return Reply.json(self.add_comment(numbers[0], request.json()["body"]), 201)
         if route == ("PATCH", "issues", "comments", "{n}"):
             return self._edit_comment(request, numbers[0])
         if route == ("GET", "issues"):
-            return self._page(request, base_url, self._matching_issues(request))
+            issues = rest.matching_issues(request, self.issues.values())
+            return rest.page(request, base_url, issues, self.per_page_default)
         if route == ("POST", "issues"):
             return self._open_issue(request)
-        return _message(404, "Not Found")
+        return rest.not_found()
 
     def add_issue(
         self, title: str, labels: tuple[str, ...] = (), pull_request: bool = False
@@ -87,48 +84,14 @@ class GitHubFake:
             return []
         return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": sha}]
 
-    def _dispatch(self, request: Request) -> Reply:
-        body = request.json()
-        if not body.get("event_type"):
-            return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
-        if len(body.get("client_payload") or {}) > MAX_PAYLOAD_KEYS:
-            return _message(
-                422, "Invalid request.\n\nNo more than 10 properties are allowed; too many were supplied."
-            )
-        self.dispatches.append(body)
-        return Reply(204)
-
     def _edit_comment(self, request: Request, comment_id: int) -> Reply:
         if comment_id not in self.comments:
-            return _message(404, "Not Found")
+            return rest.not_found()
         self.comments[comment_id]["body"] = request.json()["body"]
         return Reply.json(self.comments[comment_id])
-
-    def _matching_issues(self, request: Request) -> list[dict[str, Any]]:
-        state = request.query.get("state", ["open"])[0]
-        wanted = set(filter(None, request.query.get("labels", [""])[0].split(",")))
-        return [
-            i
-            for i in self.issues.values()
-            if state in ("all", i["state"]) and wanted <= {label["name"] for label in i["labels"]}
-        ]
 
     def _open_issue(self, request: Request) -> Reply:
         body = request.json()
         issue = self.add_issue(body["title"], tuple(body.get("labels") or ()))
         issue["body"] = body.get("body") or ""
         return Reply.json(issue, 201)
-
-    def _page(self, request: Request, base_url: str, items: list[dict[str, Any]]) -> Reply:
-        per_page = min(int(request.query.get("per_page", [self.per_page_default])[0]), 100)
-        page = int(request.query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * per_page : page * per_page]
-        headers = {}
-        if page * per_page < len(items):
-            query = {k: v[0] for k, v in request.query.items()} | {"page": page + 1, "per_page": per_page}
-            headers["Link"] = f'<{base_url}{request.path}?{urlencode(query)}>; rel="next"'
-        return Reply.json(chunk, headers=headers)
-
-
-def _message(status: int, message: str) -> Reply:
-    return Reply.json({"message": message, "documentation_url": "https://docs.github.com/rest"}, status)

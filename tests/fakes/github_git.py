@@ -23,20 +23,17 @@ import shutil
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs
 
+from fakes import github_rest as rest
 from fakes.graphql import Field, GraphQLSyntaxError, parse
-from fakes.server import Reply, Request
+from fakes.server import LoopbackServer, Reply, Request
 
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
-MAX_PAYLOAD_KEYS = 10
 BOT_LOGIN = "github-actions[bot]"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -196,13 +193,13 @@ class GitHubGitFake:
         login = self._login(request)
         if request.path == "/api/graphql":
             if login is None:
-                return _message(401, "Bad credentials")
+                return rest.message(401, "Bad credentials")
             return self._graphql(request, login)
         if request.path.startswith("/api/v3/"):
             if login is None:
-                return _message(401, "Bad credentials")
+                return rest.message(401, "Bad credentials")
             return self._rest(request, request.path[len("/api/v3") :], login)
-        return _message(404, "Not Found")
+        return rest.not_found()
 
     def _login(self, request: Request) -> str | None:
         auth = request.header("authorization")
@@ -223,11 +220,8 @@ class GitHubGitFake:
         if path.rstrip("/") == prefix and request.method == "GET":
             return Reply.json(self._repo_json())
         if not path.startswith(prefix + "/"):
-            return _message(404, "Not Found")
-        parts = path[len(prefix) + 1 :].strip("/").split("/")
-        shape = tuple("{n}" if p.isdigit() else p for p in parts)
-        route = (request.method, *shape)
-        nums = [int(p) for p in parts if p.isdigit()]
+            return rest.not_found()
+        route, parts, nums = rest.route(request.method, path[len(prefix) + 1 :].strip("/"))
         with self._lock:
             if route == ("POST", "dispatches"):
                 return self._dispatch(request)
@@ -248,7 +242,7 @@ class GitHubGitFake:
                 return self._open_issue(request, login)
             if route == ("GET", "issues", "{n}"):
                 item = self._issue_json(nums[0])
-                return Reply.json(item) if item else _message(404, "Not Found")
+                return Reply.json(item) if item else rest.not_found()
             if route == ("PATCH", "issues", "{n}"):
                 return self._update_issue(nums[0], request.json())
             if route == ("POST", "issues", "{n}", "labels"):
@@ -258,19 +252,19 @@ class GitHubGitFake:
                 return self._page(request, items)
             if route == ("POST", "issues", "{n}", "comments"):
                 if self._issue_json(nums[0]) is None:
-                    return _message(404, "Not Found")
+                    return rest.not_found()
                 return Reply.json(self._add_comment(nums[0], request.json()["body"], login), 201)
             if route in (("GET", "issues", "comments", "{n}"), ("PATCH", "issues", "comments", "{n}")):
                 comment = self.comments.get(nums[0])
                 if comment is None:
-                    return _message(404, "Not Found")
+                    return rest.not_found()
                 if request.method == "PATCH":
                     comment["body"] = request.json()["body"]
                     comment["updated_count"] += 1
                 return Reply.json(comment)
             if route == ("DELETE", "issues", "comments", "{n}"):
-                return Reply(204) if self.comments.pop(nums[0], None) else _message(404, "Not Found")
-        return _message(404, "Not Found")
+                return Reply(204) if self.comments.pop(nums[0], None) else rest.not_found()
+        return rest.not_found()
 
     def _repo_json(self) -> dict[str, Any]:
         return {
@@ -317,12 +311,12 @@ class GitHubGitFake:
         head = self._head_ref(body.get("head") or "")
         base = body.get("base") or self.default_branch
         if not head or self.rev(f"refs/heads/{head}") is None:
-            return _validation("PullRequest", "head", "invalid")
+            return rest.validation("PullRequest", "head", "invalid")
         if self.rev(f"refs/heads/{base}") is None:
-            return _validation("PullRequest", "base", "invalid")
+            return rest.validation("PullRequest", "base", "invalid")
         for pull in self.pulls.values():
             if pull["state"] == "open" and pull["head"]["ref"] == head and pull["base"]["ref"] == base:
-                return _message(
+                return rest.message(
                     422,
                     "Validation Failed",
                     errors=[
@@ -338,7 +332,7 @@ class GitHubGitFake:
 
     def _with_pull(self, number: int, fn: Any) -> Reply:
         pull = self.pulls.get(number)
-        return fn(pull) if pull else _message(404, "Not Found")
+        return fn(pull) if pull else rest.not_found()
 
     def _update_pull(self, pull: dict[str, Any], body: dict[str, Any]) -> Reply:
         for key in ("title", "body", "state"):
@@ -405,20 +399,13 @@ class GitHubGitFake:
         }
 
     def _matching_issues(self, request: Request) -> list[dict[str, Any]]:
-        state = request.query.get("state", ["open"])[0]
-        wanted = set(filter(None, request.query.get("labels", [""])[0].split(",")))
         numbers = sorted(set(self.issues) | set(self.pulls), reverse=True)  # newest first, like GitHub
-        items = [self._issue_json(n) for n in numbers]
-        return [
-            i
-            for i in items
-            if i and state in ("all", i["state"]) and wanted <= {label["name"] for label in i["labels"]}
-        ]
+        return rest.matching_issues(request, [i for i in map(self._issue_json, numbers) if i])
 
     def _open_issue(self, request: Request, login: str) -> Reply:
         body = request.json()
         if not body.get("title"):
-            return _validation("Issue", "title", "missing_field")
+            return rest.validation("Issue", "title", "missing_field")
         number = next(self._numbers)
         self.issues[number] = {
             "number": number,
@@ -436,7 +423,7 @@ class GitHubGitFake:
             return self._update_pull(self.pulls[number], body)
         issue = self.issues.get(number)
         if issue is None:
-            return _message(404, "Not Found")
+            return rest.not_found()
         for key in ("title", "body", "state"):
             if key in body:
                 issue[key] = body[key]
@@ -447,7 +434,7 @@ class GitHubGitFake:
     def _add_labels(self, number: int, body: Any) -> Reply:
         target = self.issues.get(number) or self.pulls.get(number)
         if target is None:
-            return _message(404, "Not Found")
+            return rest.not_found()
         names = body.get("labels") if isinstance(body, dict) else body
         for name in names or ():
             if name not in {label["name"] for label in target["labels"]}:
@@ -474,25 +461,10 @@ class GitHubGitFake:
             return Reply(
                 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}
             )
-        body = request.json()
-        if not body.get("event_type"):
-            return _message(422, "Invalid request.\n\nevent_type wasn't supplied.")
-        if len(body.get("client_payload") or {}) > MAX_PAYLOAD_KEYS:
-            return _message(
-                422, "Invalid request.\n\nNo more than 10 properties are allowed; too many were supplied."
-            )
-        self.dispatches.append(body)
-        return Reply(204)
+        return rest.dispatch(request, self.dispatches)
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> Reply:
-        per_page = min(int(request.query.get("per_page", [self.per_page_default])[0]), 100)
-        page = int(request.query.get("page", ["1"])[0])
-        chunk = items[(page - 1) * per_page : page * per_page]
-        headers = {}
-        if page * per_page < len(items):
-            query = {k: v[0] for k, v in request.query.items()} | {"page": page + 1, "per_page": per_page}
-            headers["Link"] = f'<{self.base_url}{request.path}?{urlencode(query)}>; rel="next"'
-        return Reply.json(chunk, headers=headers)
+        return rest.page(request, self.base_url, items, self.per_page_default)
 
     # --- GraphQL (what sticky-pull-request-comment sends) ---------------------------------------
     def _graphql(self, request: Request, login: str) -> Reply:
@@ -571,159 +543,81 @@ class GitHubGitFake:
 
 
 # --- the HTTPS server --------------------------------------------------------------------------
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class GitHubServer(LoopbackServer):
+    """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`.
 
-
-class GitHubServer:
-    """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`."""
+    Unlike the plain server it holds no lock while answering: the fake locks its own state, so a
+    slow clone or push does not hold up the API.
+    """
 
     def __init__(self, fake: GitHubGitFake, ca: CA, max_seconds: float = 900.0) -> None:
+        super().__init__(fake, max_seconds, tls=ca.server_context())
         self.fake = fake
-        self.ca = ca
-        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
-        self._ctx = ca.server_context()
-        host, port = self._httpd.server_address[:2]
-        self.host = f"{host}:{port}"
-        self.url = f"https://{host}:{port}"
         fake.base_url = self.url
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.daemon = True
-        self._watchdog = threading.Timer(max_seconds, self.stop)
-        self._watchdog.daemon = True
 
-    def __enter__(self) -> GitHubServer:
-        self._thread.start()
-        self._watchdog.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._watchdog.cancel()
-        if self._thread.is_alive():
-            self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def _record(self, request: Request) -> Reply:
         fake = self.fake
+        with fake._lock:
+            fake.requests.append(request)
+        if ".git/" in request.path and not request.path.startswith("/api/"):
+            return self._git(request)
+        try:
+            return fake.handle(request, fake.base_url)
+        except Exception as exc:  # a fake bug must show up as a 500 the client reports
+            return rest.message(500, f"fake error: {exc!r}")
 
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                self.request = server._ctx.wrap_socket(self.request, server_side=True)
-                super().setup()
-
-            def handle(self) -> None:
-                with suppress(ssl.SSLError, ConnectionError, TimeoutError):
-                    super().handle()
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _serve(self) -> None:
-                body = self._body()
-                parts = urlsplit(self.path)
-                request = Request(
-                    method=self.command,
-                    path=parts.path,
-                    query=parse_qs(parts.query),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                )
-                with fake._lock:
-                    fake.requests.append(request)
-                if ".git/" in parts.path and not parts.path.startswith("/api/"):
-                    self._git(request, parts.query)
-                    return
-                try:
-                    reply = fake.handle(request, fake.base_url)
-                except Exception as exc:  # a fake bug must show up as a 500 the client reports
-                    reply = _message(500, f"fake error: {exc!r}")
-                self._send(reply)
-
-            def _git(self, request: Request, query: str) -> None:
-                login = fake._login(request)
-                service = parse_qs(query).get("service", [""])[0]
-                pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
-                if pushing and login is None:
-                    self._send(Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'}))
-                    return
-                if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
-                    with fake._lock:
-                        fake.git_fetch_errors -= 1
-                    request.parsed = {"git": "git-upload-pack", "status": 500}
-                    self._send(Reply(500, b"fetch failed (injected)"))
-                    return
-                before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
-                env = {
-                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "GIT_PROJECT_ROOT": str(fake.git_root),
-                    "GIT_HTTP_EXPORT_ALL": "1",
-                    "PATH_INFO": request.path,
-                    "QUERY_STRING": query,
-                    "REQUEST_METHOD": request.method,
-                    "CONTENT_TYPE": request.header("content-type"),
-                    "CONTENT_LENGTH": str(len(request.body)),
-                    "REMOTE_USER": login or "",
-                    "REMOTE_ADDR": "127.0.0.1",
-                    "GIT_PROTOCOL": request.header("git-protocol"),
-                    "HTTP_CONTENT_ENCODING": request.header("content-encoding"),
-                    "GIT_CONFIG_NOSYSTEM": "1",
-                }
-                proc = subprocess.run(
-                    [GIT_HTTP_BACKEND], input=request.body, env=env, capture_output=True, timeout=120
-                )
-                head, _, payload = proc.stdout.partition(b"\r\n\r\n")
-                status, headers = 200, {}
-                for line in head.decode("latin-1").split("\r\n"):
-                    key, _, value = line.partition(":")
-                    if key.lower() == "status":
-                        status = int(value.strip().split()[0])
-                    elif key:
-                        headers[key] = value.strip()
-                if before is not None:
-                    after = _refs(fake.bare)
-                    changed = [
-                        (before.get(r), after.get(r), r)
-                        for r in sorted(set(before) | set(after))
-                        if before.get(r) != after.get(r)
-                    ]
-                    with fake._lock:
-                        fake.pushes.append({"login": login, "refs": changed})
-                request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
-                self._send(Reply(status, payload, headers))
-
-            def _send(self, reply: Reply) -> None:
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
-
-            def log_message(self, format: str, *args: object) -> None:
-                """Quiet: tests read `fake.requests`."""
-
-        return _Handler
+    def _git(self, request: Request) -> Reply:
+        """Git's smart HTTP through `git http-backend` as CGI; pushes need a token, fetches may fail."""
+        fake = self.fake
+        login = fake._login(request)
+        query = request.query_string
+        service = parse_qs(query).get("service", [""])[0]
+        pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
+        if pushing and login is None:
+            return Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
+            with fake._lock:
+                fake.git_fetch_errors -= 1
+            request.parsed = {"git": "git-upload-pack", "status": 500}
+            return Reply(500, b"fetch failed (injected)")
+        before = _refs(fake.bare) if request.path.endswith("/git-receive-pack") else None
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(fake.git_root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": request.path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": request.method,
+            "CONTENT_TYPE": request.header("content-type"),
+            "CONTENT_LENGTH": str(len(request.body)),
+            "REMOTE_USER": login or "",
+            "REMOTE_ADDR": "127.0.0.1",
+            "GIT_PROTOCOL": request.header("git-protocol"),
+            "HTTP_CONTENT_ENCODING": request.header("content-encoding"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        proc = subprocess.run(
+            [GIT_HTTP_BACKEND], input=request.body, env=env, capture_output=True, timeout=120
+        )
+        head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, {}
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key and key.lower() != "content-length":  # the server counts the payload it sends
+                headers[key] = value.strip()
+        if before is not None:
+            after = _refs(fake.bare)
+            changed = [
+                (before.get(r), after.get(r), r)
+                for r in sorted(set(before) | set(after))
+                if before.get(r) != after.get(r)
+            ]
+            with fake._lock:
+                fake.pushes.append({"login": login, "refs": changed})
+        request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
+        return Reply(status, payload, headers)
 
 
 def _now() -> str:
@@ -745,26 +639,3 @@ _IDENTITY = ("-c", "user.name=octocat", "-c", "user.email=octocat@example.com")
 def _git(*args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(["git", *args], check=True, capture_output=True, text=True, env=env).stdout
-
-
-def _message(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Reply:
-    data: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-    if errors:
-        data["errors"] = errors
-    return Reply.json(data, status)
-
-
-def _validation(resource: str, field_name: str, code: str) -> Reply:
-    return _message(422, "Validation Failed", [{"resource": resource, "field": field_name, "code": code}])
-
-
-@contextmanager
-def serve_github(
-    repo: str, root: Path, source: Path, tokens: dict[str, str], max_seconds: float = 900.0
-) -> Iterator[tuple[GitHubGitFake, GitHubServer]]:
-    """A fake GitHub serving a bare copy of the git repo at `source` as `repo`, under `root`."""
-    ca = CA(root / "ca")
-    fake = GitHubGitFake(repo=repo, git_root=root / "git", tokens=tokens)
-    fake.init_from(source)
-    with GitHubServer(fake, ca, max_seconds) as server:
-        yield fake, server

@@ -133,7 +133,15 @@ def test_haha_rate_process_serves_and_stops(tmp_path: Path) -> None:
     root = repo(tmp_path)
     haha = Path(sys.executable).parent / "haha"
     argv = [str(haha), "rate", "--rater", "Bo Li", "--port", "0", "--stop-after", "180", "--repo", str(root)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: a suite run as a background job (`pytest &`) starts with SIGINT ignored, and a
+    # child inherits that, so Python would install no Ctrl-C handler and the SIGINT below would be lost.
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         line = proc.stdout.readline()  # bounded: the server stops after 180 s and the pipe closes
         url = re.search(

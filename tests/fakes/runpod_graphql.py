@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from haha.compute.local import group_alive
+
 from fakes.graphql import Field, GraphQLSyntaxError, parse
 from fakes.server import LoopbackServer, Reply, Request
 
@@ -96,29 +98,19 @@ class PodStarter:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(proc.pid):
+            while time.monotonic() < deadline and group_alive(proc.pid):
                 proc.poll()
                 time.sleep(0.05)
-            if not _group_alive(proc.pid):
+            if not group_alive(proc.pid):
                 break
         proc.poll()
 
     def running(self) -> list[str]:
-        return [pid for pid, proc in self.procs.items() if proc.poll() is None or _group_alive(proc.pid)]
+        return [pid for pid, proc in self.procs.items() if proc.poll() is None or group_alive(proc.pid)]
 
     def kill_all(self) -> None:
         for pod_id in list(self.procs):
             self.kill(pod_id)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

@@ -85,7 +85,8 @@ def _alive(record: dict[str, Any]) -> bool:
     return record.get("started") is None or started is None or started == record["started"]
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group `pgid` is still alive (one we may not signal counts)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -154,7 +155,7 @@ class LocalCompute:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 _alive(record)  # reaps the leader when it is our child, so the group can empty
-                if not _group_alive(pgid):
+                if not group_alive(pgid):
                     return
                 time.sleep(0.05)
 

@@ -89,9 +89,9 @@ class Settings(_Frozen):
     hf_endpoint: str = "https://huggingface.co"
     github_api_url: str = "https://api.github.com"
     github_server_url: str = "https://github.com"
-    judge_url: str | None = None  # an OpenAI-compatible base URL; `haha judge` needs it
+    # Where and how this process runs, and whom `haha judge` asks: from the environment only (ENV_ONLY).
+    judge_url: str | None = None  # an OpenAI-compatible base URL
     judge_model: str | None = None
-    # Where and how this process runs: from the environment only (variables in ENV_ONLY).
     eval_python: str | None = None  # the eval environment's interpreter: `haha run` evaluates there
     hf_hub_cache: Path | None = None  # None: ~/.cache/huggingface/hub, as huggingface_hub has it
     hf_offline: bool = False

@@ -4,7 +4,7 @@ One `Loop` per test: a temporary repository (this working tree, committed as `ma
 HTTPS GitHub fake (REST, GraphQL, git smart HTTP), a HF Hub fake, and a RunPod fake whose pods run on
 this machine (`bash -c <image start command>` with the image's env: this checkout's .venv first on
 PATH, the CA trusted, work folders under the test's tmp). Workflows run with `act` in host mode, the
-third-party actions from `<repo>/../shared/actions/` at the SHAs the workflows pin, and a HOME of the
+third-party actions from `tests/loop/actions/` at the SHAs the workflows pin, and a HOME of the
 test's own whose tool cache holds the session's prepared Python (see `prepare_tool_cache`).
 """
 
@@ -34,8 +34,7 @@ from fakes.hf_hub import HubFake  # noqa: E402
 from fakes.runpod_graphql import PodStarter, RunPodFake, serve_runpod  # noqa: E402
 from fakes.server import serve  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-ACTIONS = SHARED / "actions"
+ACTIONS = Path(__file__).resolve().parent / "actions"  # vendored: github.com is out of reach here and in CI
 VENV_BIN = ROOT / ".venv" / "bin"
 ACT = VENV_BIN / "act"
 REPO = "synagi/haha"
@@ -392,9 +391,7 @@ def _prices(src: Path) -> dict[str, float]:
 
 
 def local_actions() -> list[str]:
-    """`owner/name@sha=<folder>` for each pinned action in shared/actions."""
-    if not ACTIONS.is_dir():
-        raise FileNotFoundError(f"{ACTIONS} is missing: the pinned actions live in ../shared/actions")
+    """`owner/name@sha=<folder>` for each pinned action in tests/loop/actions."""
     return [f"{d.parent.name}/{d.name}={d}" for d in sorted(ACTIONS.glob("*/*@*")) if d.is_dir()]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,8 @@ def test_pod_variables_become_typed_values(tmp_path: Path) -> None:
     )
     assert settings.inside_pod and settings.boot_epoch == 1700000000.5
     assert settings.run_argv == ("false", "x")
+    pod = settings.pod_env("haha-x-001", datetime(2026, 11, 28, tzinfo=UTC))  # read once, here
+    assert (pod.pod_id, pod.boot_epoch) == ("abc", 1700000000.5)
     assert not load_settings(tmp_path, {}).inside_pod
 
 

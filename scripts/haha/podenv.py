@@ -2,11 +2,11 @@
 
 `haha launch` builds a `PodEnv` and ships `to_env()` as the pod's environment; inside the pod,
 `haha pod` and `haha pod-terminate` read it back with `from_env()`, through `Settings.pod_env`
-(settings is the one reader of the environment). Besides settings.py, which also reads a few of them
-for the launching side and for `haha run` (HAHA_RUN_ARGV, HAHA_REPO_URL, HAHA_BOOT_EPOCH, the pod
-ids), no Python module spells these names; boot.sh, being bash, reads the few it needs to clone
-(HAHA_BASENAME, HAHA_REF, HAHA_REPO_URL, HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not
-part of it: they travel beside it in `PodSpec.secrets`, so nothing here is ever secret.
+(settings is the one reader of the environment). Settings itself reads HAHA_RUN_ARGV and HAHA_REPO_URL
+for the launching side, and fills in the pod id and HAHA_BOOT_EPOCH; no other Python module spells
+these names. boot.sh, being bash, reads the few it needs to clone (HAHA_BASENAME, HAHA_REF,
+HAHA_REPO_URL, HAHA_CHECKOUT, HAHA_BOOT_LOG, HAHA_PYTHON). Secrets are not part of it: they travel
+beside it in `PodSpec.secrets`, so nothing here is ever secret.
 """
 
 from __future__ import annotations
@@ -124,9 +124,7 @@ class PodEnv:
             else None,
             passed=passed_through(env),
             local=local,
-            pod_id=env.get("RUNPOD_POD_ID") or env.get("HAHA_POD_ID") or None,
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
-            boot_epoch=_float(env, "HAHA_BOOT_EPOCH"),
         )
 
 
@@ -154,14 +152,6 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError as exc:
         raise InputError(f"{name} must be a whole number, not {raw!r}", field=name) from exc
-
-
-def _float(env: Mapping[str, str], name: str) -> float | None:
-    raw = env.get(name, "").strip()
-    try:
-        return float(raw) if raw else None
-    except ValueError as exc:
-        raise InputError(f"{name} must be a number, not {raw!r}", field=name) from exc
 
 
 def argv_from_env(raw: str, name: str) -> list[str]:

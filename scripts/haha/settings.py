@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -155,8 +156,10 @@ class Settings(_Frozen):
         return env
 
     def pod_env(self, basename: str, now: datetime) -> PodEnv:
-        """What `haha launch` told this pod (`basename` where it was not told: `haha pod` by hand)."""
-        return PodEnv.from_env(self._environ, basename, now, self.compute.deadline_hours)
+        """What `haha launch` told this pod (`basename` where it was not told: `haha pod` by hand), with
+        what the provider and boot.sh set: the pod id and when the container started."""
+        pod = PodEnv.from_env(self._environ, basename, now, self.compute.deadline_hours)
+        return replace(pod, pod_id=self.runpod_pod_id or self.local_pod_id, boot_epoch=self.boot_epoch)
 
     def passed_to_pods(self) -> dict[str, str]:
         """Plain settings a pod gets from where launch runs (podenv.PASS_THROUGH), as set there."""

@@ -89,6 +89,26 @@ def check(
 
 
 @app.command()
+def new(
+    series: Annotated[str, typer.Argument(help="The series, e.g. haha-llama-3-8b-lora.")],
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE (dotted keys: datasets.0.path). Repeatable.")
+    ] = None,
+    sweeps: Annotated[
+        list[str] | None,
+        typer.Option("--sweep", help="KEY=V1,V2,...: one config per value (per combination). Repeatable."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff and prediction only.")] = False,
+    repo: RepoOpt = None,
+) -> None:
+    """Write the series' next config(s) from its latest, with changes; the gate runs before any write."""
+    from haha.new import new_command
+
+    found, settings = context(repo)
+    raise typer.Exit(new_command(found, settings, series, sets or [], sweeps or [], dry_run, sys.stdout))
+
+
+@app.command()
 def run(
     config: Annotated[str, typer.Argument(help="Config basename, file name or path.")],
     engine: EngineOpt = EngineChoice.auto,

@@ -149,3 +149,20 @@ def test_loss_plot_goes_away_with_its_data(tmp_path: Path) -> None:
     write_report(root)
     assert not (root / "train/results/plots/loss.png").exists()
     assert not re.search(r"^## Training", (root / "train/results/README.md").read_text(), re.M)
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 50])
+def test_loss_plot_fills_its_canvas_for_one_config_and_for_fifty(tmp_path: Path, count: int) -> None:
+    """No wide, empty figure around one small panel; no blank row under fifty."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    root = make_repo(tmp_path, [loss_doc(f"haha-a-{n:03d}", 1.0, eval_every=5) for n in range(1, count + 1)])
+    write_report(root)
+    pixels = imread(root / "train/results/plots/loss.png")[..., :3]
+    ink = (pixels < 0.9).any(axis=2)  # anything drawn: lines, frames, text
+    cols, rows = np.flatnonzero(ink.any(axis=0)), np.flatnonzero(ink.any(axis=1))
+    height, width = ink.shape
+    assert (cols[-1] - cols[0]) / width > 0.85
+    assert (rows[-1] - rows[0]) / height > 0.85
+    assert width <= 500 if count == 1 else width > 900 if count >= 5 else True

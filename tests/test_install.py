@@ -10,11 +10,16 @@ outside it, so nothing can come from the checkout: schemas and boot.sh must be t
 
 from __future__ import annotations
 
+import filecmp
+import functools
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -119,6 +124,59 @@ def test_lock_resolves_the_cpu_sets_with_the_same_torch_source(
     assert sorted(compiled) == sorted(CPU_SETS + OTHER_SETS)
     for name, argv in compiled.items():
         assert sources(argv) == (cpu_sources if name in CPU_SETS else []), name
+
+
+def local_cpu_torch() -> Path | None:
+    """The pinned torch CPU wheel where this machine's pip finds it (our machines: /opt/wheels)."""
+    pin = (ROOT / "requirements" / "cpu.txt").read_text().split("torch==", 1)[1].split()[0]
+    links = os.environ.get("PIP_FIND_LINKS", "") + " /opt/wheels"
+    for folder in map(Path, links.split()):
+        found = sorted(folder.glob(f"torch-{pin}-cp311-*linux*x86_64.whl")) if folder.is_dir() else []
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.mark.slow  # resolves every set from the registry's metadata (~20 s)
+def test_lock_takes_only_torch_from_a_page_laid_out_as_pytorchs(tmp_path: Path) -> None:
+    """Real uv and tools/lock.sh against PyTorch's layout, served here: /whl/cpu/torch/ lists torch's
+    files with links relative to the host's root (as download.pytorch.org does). The sets come out as
+    committed, and the only requests the page's server saw were for torch."""
+    wheel = local_cpu_torch()
+    if wheel is None:
+        pytest.skip("no local torch CPU wheel to serve")
+    served = tmp_path / "www" / "whl" / "cpu"
+    (served / "torch").mkdir(parents=True)
+    shutil.copy(wheel, served / wheel.name)
+    quoted = wheel.name.replace("+", "%2B")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (served / "torch" / "index.html").write_text(
+        "<!DOCTYPE html>\n<html><body><h1>Links for torch</h1>\n"
+        f'<a href="/whl/cpu/{quoted}#sha256={digest}" data-requires-python="&gt;=3.10">'
+        f"{wheel.name}</a><br/>\n"
+        "</body></html>\n"
+    )
+    requests: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=tmp_path / "www"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = f"http://127.0.0.1:{server.server_port}/whl/cpu/torch/"
+        env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"} | {"PIP_FIND_LINKS": page}
+        out = tmp_path / "sets"
+        done = subprocess.run(
+            [str(ROOT / "tools" / "lock.sh"), str(out)], env=env, capture_output=True, text=True, timeout=600
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in CPU_SETS + OTHER_SETS:
+        assert filecmp.cmp(out / f"{name}.txt", ROOT / "requirements" / f"{name}.txt", shallow=False), name
+    assert requests and {r.split("#")[0] for r in requests} == {"/whl/cpu/torch/", f"/whl/cpu/{quoted}"}
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,36 @@ import pytest
 from haha.errors import InputError
 from haha.settings import ENV_ONLY, load_settings
 
+# Environments a user may have, each compared with what huggingface_hub itself resolves.
+HF_CACHE_ENVS = [
+    {},
+    {"XDG_CACHE_HOME": "/x"},
+    {"XDG_CACHE_HOME": "~/xdg"},
+    {"HF_HOME": "/h", "XDG_CACHE_HOME": "/x"},
+    {"HF_HUB_CACHE": "/c", "HF_HOME": "/h", "XDG_CACHE_HOME": "/x"},
+    {"HF_HUB_CACHE": "~/c/"},
+    {"HUGGINGFACE_HUB_CACHE": "/legacy", "HF_HOME": "/h"},
+    {"HF_HOME": "$XDG_CACHE_HOME/hf", "XDG_CACHE_HOME": "/x"},
+    {"HF_HOME": "${NOT_SET}/hf"},
+    {"HF_HOME": ""},
+]
 
-def test_the_hf_cache_is_found_as_huggingface_hub_finds_it(tmp_path: Path) -> None:
-    assert load_settings(tmp_path, {"HF_HUB_CACHE": "/c", "HF_HOME": "/h"}).hub_cache_dir == Path("/c")
-    assert load_settings(tmp_path, {"HF_HOME": "/h"}).hub_cache_dir == Path("/h/hub")
-    assert load_settings(tmp_path, {}).hub_cache_dir == Path.home() / ".cache/huggingface/hub"
+
+@pytest.mark.parametrize("env", HF_CACHE_ENVS, ids=lambda env: " ".join(f"{k}={v}" for k, v in env.items()))
+@pytest.mark.parametrize("home", [True, False], ids=["HOME", "no HOME"])
+def test_the_hf_cache_is_where_huggingface_hub_finds_it(
+    tmp_path: Path, env: dict[str, str], home: bool
+) -> None:
+    env = {**env, "HOME": str(tmp_path / "home")} if home else env
+    resolved = subprocess.run(  # a fresh import: huggingface_hub reads the environment at import
+        [sys.executable, "-c", "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.rstrip("\n")
+    assert load_settings(tmp_path, env).hub_cache_dir == Path(resolved)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +102,40 @@ def test_a_bad_variable_is_named_by_the_haha_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "HAHA_BOOT_EPOCH" in done.stderr and "haha.toml" not in done.stderr
+
+
+# Offline, as in `make run`: the model must be where transformers and huggingface_hub look for it.
+FIND_OFFLINE = """
+import sys
+from huggingface_hub import try_to_load_from_cache
+from transformers import AutoConfig, AutoTokenizer
+
+AutoConfig.from_pretrained(sys.argv[1])
+AutoTokenizer.from_pretrained(sys.argv[1])
+print(try_to_load_from_cache(sys.argv[1], "tokenizer.json"))  # the gate's tokenizer look-up
+"""
+
+
+@pytest.mark.slow  # dequantizes SmolLM2's GGUF file (~30 s)
+def test_models_seed_writes_where_transformers_looks_under_xdg_cache_home(tmp_path: Path) -> None:
+    from haha.models import SMOLLM2
+
+    hf_vars = {"HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k not in hf_vars} | {
+        "XDG_CACHE_HOME": str(tmp_path / "xdg")
+    }
+    haha = Path(sys.executable).with_name("haha")
+    seeded = subprocess.run(
+        [str(haha), "models", "seed"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    found = subprocess.run(
+        [sys.executable, "-c", FIND_OFFLINE, SMOLLM2],
+        env=env | {"HF_HUB_OFFLINE": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert found.returncode == 0, found.stderr[-3000:]
+    assert Path(found.stdout.splitlines()[-1]).is_relative_to(tmp_path / "xdg" / "huggingface" / "hub")

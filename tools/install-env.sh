@@ -8,7 +8,8 @@
 # with no resolution: `uv pip sync` also removes whatever the venv held that the set does not. haha goes
 # in with --no-deps (its dependencies are in the set): editable for a checkout, a built wheel (with
 # schemas/ and boot.sh as package data) otherwise. The *-cpu sets take torch's CPU build from pip's
-# find-links (see tools/uv-env.sh); the others come from PyPI alone.
+# find-links where the machine has some, else from PyTorch's CPU index (see tools/uv-env.sh); the
+# others come from PyPI alone.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -32,11 +33,6 @@ sources=()
 case "$set" in
   *-cpu)
     mapfile -t sources < <(cpu_torch_sources)
-    if [ "${#sources[@]}" -eq 0 ]; then
-      echo "$0: $set pins torch's CPU build, which is not on PyPI: set PIP_FIND_LINKS to where it lies" \
-        "(e.g. https://download.pytorch.org/whl/cpu/torch/; see requirements/cpu.txt)" >&2
-      exit 2
-    fi
     ;;
 esac
 

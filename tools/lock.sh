@@ -44,10 +44,6 @@ compile() {
 compile gate --extra cloud
 compile train-cuda --extra train --extra cloud --override requirements/overrides-train.txt
 compile eval-cuda --extra eval
-if [ "${#cpu_sources[@]}" -eq 0 ]; then
-  echo "tools/lock.sh: no find-links for torch 2.13.0+cpu (set PIP_FIND_LINKS; see requirements/cpu.txt)" >&2
-  exit 1
-fi
 compile train-cpu --extra train --extra cloud --extra dev --override requirements/overrides-train.txt \
   --constraint requirements/cpu.txt "${cpu_sources[@]}"
 compile eval-cpu --extra eval-cpu --extra test \

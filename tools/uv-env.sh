@@ -25,17 +25,26 @@ uv_bin() {
   printf '%s\n' "$dir/bin/uv"
 }
 
-# uv reads none of pip's configuration. PyTorch's CPU build of torch (requirements/cpu.txt) is not on
-# PyPI: the machine says where it lies through pip's find-links (PIP_FIND_LINKS, or pip's config file:
-# /opt/wheels on our machines; https://download.pytorch.org/whl/torch/ in GitHub Actions). Prints one
-# `--find-links=LOCATION` argument per location, for the CPU sets only: the CUDA sets come from PyPI alone.
+# PyTorch's CPU build of torch (requirements/cpu.txt) is not on PyPI. By default it comes from PyTorch's
+# own page of torch files for its CPU index: a flat list of links holding torch and nothing else, so
+# `--find-links` takes exactly the pinned torch==…+cpu from it and every other package from PyPI.
+# (Not `--index https://download.pytorch.org/whl/cpu`: that index mirrors numpy, jinja2, triton…, and
+# uv's default `first-index` strategy would then take those from it too, where our pins may be absent;
+# nor `--torch-backend=cpu`, which routes triton, xformers and torchao there as well. uv's docs:
+# concepts/indexes.md "Searching across multiple indexes", guides/integration/pytorch.md.)
+HAHA_TORCH_CPU_LINKS=https://download.pytorch.org/whl/cpu/torch/
+
+# uv reads none of pip's configuration: a machine that keeps torch elsewhere says so through pip's
+# find-links (PIP_FIND_LINKS, or pip's config file: /opt/wheels on our machines), which wins over the
+# default above. Prints one `--find-links=LOCATION` argument per location, for the CPU sets only: the
+# CUDA sets come from PyPI alone.
 cpu_torch_sources() {
   local links="${PIP_FIND_LINKS:-}"
   if [ -z "$links" ]; then
     links="$("${PYTHON:-python3}" -m pip config get global.find-links 2>/dev/null || true)"
   fi
   local link
-  for link in $links; do
+  for link in ${links:-$HAHA_TORCH_CPU_LINKS}; do
     printf -- '--find-links=%s\n' "$link"
   done
 }

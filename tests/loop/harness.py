@@ -67,49 +67,57 @@ _IDENTITY = ("-c", "user.name=octocat", "-c", "user.email=octocat@example.com")
 
 
 # --- the session's tool cache: the Python setup-python finds ------------------------------------
-GATE_LOCK = ROOT / "requirements" / "gate.txt"  # what the workflows install: the pinned light set
-
-
-def light_requirements() -> list[list[str]]:
-    """pip argument lists that pre-install what the workflows' install steps ask for.
-
-    The gate lock when there is one (complete and pinned, so `--no-deps`), else the package's runtime
-    deps and the RunPod SDK; and the build backend, so installing the package itself is offline.
-    """
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    build = [*pyproject["build-system"]["requires"], "wheel"]
-    if GATE_LOCK.is_file():
-        return [["--no-deps", "-r", str(GATE_LOCK)], build]
-    project = pyproject["project"]
-    return [[*project["dependencies"], *project["optional-dependencies"].get("cloud", []), *build]]
-
-
 def prepare_tool_cache(cache_root: Path) -> Path:
-    """A venv at `<cache>/Python/<version>/x64` with the light deps, reused while they stay the same.
+    """A bare venv at `<cache>/Python/<version>/x64`, as a runner image's Python (reused per version).
 
     Returns the tool cache folder (act's RUNNER_TOOL_CACHE). Built with this interpreter's base
-    Python, so `python -m pip install -e .` in a workflow finds everything installed already.
+    Python; the workflows install haha into venvs of their own (tools/install-env.sh), never into it.
     """
-    reqs = light_requirements()
-    lock = GATE_LOCK.read_text() if GATE_LOCK.is_file() else ""
-    key = hashlib.sha256(json.dumps([sys.version, reqs, lock]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(sys.version.encode()).hexdigest()[:12]
     tool_cache = cache_root / f"tool_cache-{key}"
     venv = tool_cache / "Python" / PYTHON_VERSION / "x64"
     marker = tool_cache / "Python" / PYTHON_VERSION / "x64.complete"
     if marker.exists():
         return tool_cache
-    for old in cache_root.glob("tool_cache-*"):  # earlier dependency sets, or a half-built one
+    for old in cache_root.glob("tool_cache-*"):  # another Python, or a half-built one
         shutil.rmtree(old, ignore_errors=True)
     venv.parent.mkdir(parents=True)
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
-    for args in reqs:
-        pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args]
-        out = subprocess.run(pip, capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"preparing the tool cache failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
     marker.touch()
     return tool_cache
+
+
+# --- uv for the workflows' install steps ----------------------------------------------------------
+GATE_LOCK = ROOT / "requirements" / "gate.txt"  # what the workflows install: the pinned light set
+
+
+def prepare_uv(cache_root: Path) -> dict[str, str]:
+    """The env under which the workflows' `tools/install-env.sh VENV gate` runs offline, in seconds.
+
+    The uv that tools/uv-env.sh picks, and a uv cache that holds the gate set and the build backend:
+    filled once by the same install (from PyPI), again only when gate.txt or pyproject.toml change.
+    """
+    uv = subprocess.run(
+        ["bash", "-c", ". tools/uv-env.sh && uv_bin"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {"HAHA_UV": uv, "UV_CACHE_DIR": str(cache_root / "uv-cache")}
+    inputs = GATE_LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    marker = cache_root / f"uv-cache-{hashlib.sha256(inputs).hexdigest()[:12]}.complete"
+    if not marker.exists():
+        venv = cache_root / "uv-warm-venv"
+        shutil.rmtree(venv, ignore_errors=True)
+        out = subprocess.run(
+            [str(ROOT / "tools" / "install-env.sh"), str(venv), "gate"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            raise RuntimeError(f"filling the uv cache failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+        shutil.rmtree(venv)
+        marker.touch()
+    return env | {"UV_OFFLINE": "1"}
 
 
 # --- recorded act runs ------------------------------------------------------------------------

@@ -120,3 +120,42 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     assert results_pr["html_url"] in finished["body"]
     assert "$" in finished["body"]
     assert gpu
+
+
+def test_one_merge_with_three_configs_launches_each_once(make_loop) -> None:
+    """The plan's matrix jobs run at once (act runs them side by side on one host, as a busy runner
+    pool would): each installs haha into a venv of its own, so none runs `haha launch` while another
+    reinstalls the package under it. A stand-in for `haha run` ends each pod in seconds."""
+    import re
+
+    from loop.harness import ROOT
+
+    lp: Loop = make_loop()
+    names = ["haha-tiny-001", "haha-tinyb-001", "haha-tinyc-001"]
+    files = {k: v for name in names for k, v in experiment_files(name).items()}
+    pr, before, sha = merge_experiment(lp, "three", files)
+    fake_run = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
+
+    launch = lp.act(
+        "push",
+        "launch.yml",
+        lp.push_event(before, sha),
+        env={"HAHA_RUN_ARGV": json.dumps(["python", fake_run, "ok"])},
+    )
+    assert launch.rc == 0, launch.output[-5000:]
+    assert "No module named" not in launch.output, launch.output[-5000:]
+    # The runner's Python, which every job on the host shares, is left as setup-python gave it.
+    (site,) = lp.tool_cache.glob("Python/*/x64/lib/python3*/site-packages")
+    assert not sorted(site.glob("haha*")), "a job installed haha into the runner's shared Python"
+    deploys = lp.runpod.calls("podFindAndDeployOnDemand")
+    assert sorted(deploy_env(d)["HAHA_BASENAME"] for d in deploys) == names, [d["name"] for d in deploys]
+    for deploy in deploys:
+        name = deploy_env(deploy)["HAHA_BASENAME"]
+        assert re.match(rf"^haha-{name}-[0-9a-f]{{7}}-\d{{8}}T\d{{4}}Z$", deploy["name"]), deploy["name"]
+        assert deploy_env(deploy)["HAHA_REF"] == sha and deploy_env(deploy)["HAHA_PR"] == str(pr)
+
+    # Each pod runs once and ends itself; each run reports back.
+    lp.wait_pods_gone(timeout=300)
+    assert sorted(lp.runpod.starter.starts.values()) == [1, 1, 1], lp.pod_logs()
+    assert len(lp.runpod.terminated) == 3
+    assert sorted(d["client_payload"]["basename"] for d in lp.github.dispatches) == names, lp.pod_logs()

@@ -16,7 +16,7 @@ def test_overdue_pod_is_terminated_and_reported_once(make_loop) -> None:
     overdue = lp.runpod.add_pod(
         str(PodName.make("haha-smollm2-135m-lora-002", sha, now - timedelta(hours=1)))
     )
-    within = lp.runpod.add_pod(str(PodName.make("haha-smollm2-135m-lora-003", sha, now + timedelta(hours=5))))
+    within = lp.runpod.add_pod(str(PodName.make("haha-smollm2-135m-lora-003", sha, now + timedelta(hours=6))))
     stranger = lp.runpod.add_pod("someone-elses-notebook")
     lp.checkout("main")
 

@@ -56,3 +56,7 @@ class Compute(Protocol):
     def log_file(self, pod_id: str) -> Path | None:
         """The pod's console log on this machine, where the provider keeps one (local pods)."""
         ...
+
+    def launch_pr(self, pod_id: str) -> int | None:
+        """The pull request launch told this pod (HAHA_PR), where the provider keeps a pod's env."""
+        ...

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from haha.compute.base import Pod, PodSpec
-from haha.errors import InputError, ServiceError
+from haha.errors import HahaError, InputError, ServiceError
 from haha.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ POD_QUERY = """
 query Pod {
   pod(input: {podId: "%s"}) { id name desiredStatus costPerHr gpuCount machine { gpuDisplayName } }
 }
+"""
+# One pod's env (`KEY=value` strings), read only for its PR when the reaper ends a pod that never ran.
+POD_ENV_QUERY = """
+query PodEnv { pod(input: {podId: "%s"}) { id env } }
 """
 # A create that fails this way may be RunPod's side hiccupping: retried, then the next GPU type.
 CREATE_TRIES = 3
@@ -248,6 +252,18 @@ class RunPodCompute:
                 message = _redact(str(exc), self._secrets())
                 raise ServiceError(f"RunPod could not terminate pod {pod_id}: {message}") from None
         log.info("terminated pod %s", pod_id)
+
+    def launch_pr(self, pod_id: str) -> int | None:
+        """HAHA_PR from the pod's env: only it is kept (the env holds secret values too)."""
+        from haha.clock import now
+        from haha.podenv import PodEnv
+
+        data = self._query(POD_ENV_QUERY % _gql(pod_id), f"read pod {pod_id}'s launch env")
+        env = dict(e.split("=", 1) for e in (data.get("pod") or {}).get("env") or [] if "=" in e)
+        try:
+            return PodEnv.from_env(env, "", now(), self.settings.compute.deadline_hours).pr
+        except HahaError:  # an env launch did not write: no PR to report to
+            return None
 
     def log_file(self, pod_id: str) -> Path | None:
         return None  # RunPod keeps a pod's console log only while it lives: pods upload their own

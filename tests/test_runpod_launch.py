@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from check_helpers import ROOT, git, make_git_repo
+from fakes.hf_hub import HubFake, HubRepo
 from fakes.runpod_graphql import Host, RunPodFake
+from fakes.server import serve
 from pod_results import write_fake_results
 
 pytest_plugins = ["fakes.fixtures"]
@@ -24,6 +26,7 @@ pytest_plugins = ["fakes.fixtures"]
 SMOL = "haha-smollm2-135m-lora-001"
 LLAMA = "haha-llama-3-8b-lora-001"
 NEW = "haha-smollm2-135m-lora-002"
+OTHER = "haha-smollm2-135m-lora-003"
 H200 = "NVIDIA H200"
 DIGEST = "ghcr.io/synagi/haha-pod@sha256:" + "ab" * 32
 AUTH = "cr-ghcr-1"
@@ -128,3 +131,47 @@ def test_dry_run_of_the_whole_plan_only_lists_pods(root: Path, runpod_api: RunPo
     assert [r["config"] for r in json.loads(done.stdout)] == [NEW]
     assert {r.parsed["kind"] for r in runpod_api.requests} == {"query"}
     assert runpod_api.pods == {}
+
+
+def test_with_a_network_volume_two_pods_download_the_base_model_once(
+    root: Path, runpod_api: RunPodFake, tmp_path: Path
+) -> None:
+    """Each pod gets a container disk of its own (HOME) and the one network volume at its mount path."""
+    base = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    hub = HubFake(token=ENV["HF_TOKEN"])
+    hub.repos[base] = HubRepo(base, private=False)
+    hub.repos[base].commit({"config.json": b'{"model_type": "llama"}', "model.safetensors": b"\0" * 4096})
+    shutil.copy(root / f"train/config/{NEW}.yml", root / f"train/config/{OTHER}.yml")
+    git(root, "add", "-A")
+    set_compute(root, network_volume_id="vol-1")
+    requests = json.loads(haha(root, "launch", "--dry-run", NEW, OTHER, env=ENV).stdout)
+    volume = tmp_path / "volume"
+
+    with serve(hub) as (_, url):
+        for n, request in enumerate(requests):
+            sent = request["input"]
+            assert sent["networkVolumeId"] == "vol-1"
+            env = {e["key"]: e["value"] for e in sent["env"]}
+            on_volume = {
+                k: env[k].replace(sent["volumeMountPath"], str(volume)) for k in ("HF_HOME", "HF_HUB_CACHE")
+            }
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from huggingface_hub import snapshot_download; snapshot_download({base!r})",
+                ],
+                env={
+                    "PATH": os.environ["PATH"],
+                    "HOME": str(tmp_path / f"pod{n}"),
+                    "HF_ENDPOINT": url,
+                    "HF_TOKEN": ENV["HF_TOKEN"],
+                    **on_volume,
+                },
+                check=True,
+                timeout=120,
+            )
+
+    downloads = [r.path for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
+    assert sorted(downloads) == sorted({*downloads}) and len(downloads) == 2  # each file once, for both pods
+    assert (volume / "huggingface" / "hub" / "models--HuggingFaceTB--SmolLM2-135M-Instruct").is_dir()

@@ -220,3 +220,31 @@ def test_rejected_api_key_is_a_service_error(runpod_api: RunPodFake) -> None:
         RunPodCompute(make_settings(key="rp-wrong-key")).launch(make_spec())
     assert "rp-wrong-key" not in str(info.value)
     assert runpod_api.requests[0].header("authorization") == "Bearer rp-wrong-key"
+
+
+def test_deploy_input_is_what_the_sdk_builds_plus_the_fields_it_lacks() -> None:
+    """Our own mutation must not drift from runpod 1.12's create_pod, except by what it cannot send."""
+    from fakes.graphql import parse
+    from haha.compute.runpod import VOLUME_MOUNT_PATH, deploy_input, deploy_mutation
+    from runpod.api.mutations.pods import generate_pod_deployment_mutation
+
+    env = {"HAHA_BASENAME": "b-001"}
+    spec = make_spec(env=env, secrets={}, min_cuda_version="13.0", registry_auth_id="cr-1")
+    sdk = generate_pod_deployment_mutation(  # the arguments create_pod passes for our old call
+        name=spec.name,
+        image_name=spec.image,
+        gpu_type_id=H100,
+        cloud_type="SECURE",
+        gpu_count=2,
+        volume_in_gb=20,
+        container_disk_in_gb=80,
+        min_vcpu_count=1,
+        min_memory_in_gb=1,
+        docker_args="",
+        volume_mount_path=VOLUME_MOUNT_PATH,
+        env=env,
+    )
+    ours = parse(deploy_mutation(deploy_input(spec, H100))).fields[0].args["input"]
+
+    assert ours.pop("minCudaVersion") == "13.0" and ours.pop("containerRegistryAuthId") == "cr-1"
+    assert ours == parse(sdk).fields[0].args["input"]

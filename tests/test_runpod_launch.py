@@ -175,3 +175,13 @@ def test_with_a_network_volume_two_pods_download_the_base_model_once(
     downloads = [r.path for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
     assert sorted(downloads) == sorted({*downloads}) and len(downloads) == 2  # each file once, for both pods
     assert (volume / "huggingface" / "hub" / "models--HuggingFaceTB--SmolLM2-135M-Instruct").is_dir()
+
+
+def test_dry_run_for_local_compute_prints_the_pods_env(root: Path, runpod_api: RunPodFake) -> None:
+    done = haha(root, "launch", "--dry-run", "--compute", "local", NEW, env=ENV)
+
+    assert done.returncode == 0, done.stderr
+    (request,) = json.loads(done.stdout)
+    assert (request["config"], request["compute"]) == (NEW, "local")
+    assert request["env"]["HAHA_BASENAME"] == NEW and request["env"]["HF_TOKEN"] == "$HF_TOKEN"
+    assert "hf_secret_123" not in done.stdout and not (root / ".haha" / "pods").exists()

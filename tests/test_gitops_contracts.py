@@ -18,7 +18,7 @@ from haha.compute.base import PodSpec
 from haha.compute.runpod import RunPodCompute
 from haha.errors import InputError, ServiceError
 from haha.experiment import Experiment
-from haha.launch import cuda_versions, pod_secrets
+from haha.launch import min_cuda_version, pod_secrets
 from haha.local_fit import why_not_local
 from haha.podenv import LocalPod, PodEnv
 from haha.runstatus import RunStatus
@@ -173,10 +173,10 @@ def test_pod_secrets_hold_no_account_key_and_use_references_where_configured() -
     assert "rp-account" not in json.dumps(refs) and "ghs_workflow" not in json.dumps(refs)
 
 
-def test_cuda_versions_follow_the_pinned_runtime() -> None:
-    assert cuda_versions("torch==2.13.0\nnvidia-cuda-runtime==13.0.96\n") == ("13.0",)
-    assert cuda_versions("nvidia-cuda-runtime-cu12==12.8.90\n") == ("12.8", "12.9", "13.0")
-    assert cuda_versions("torch==2.13.0\n") == ()
+def test_min_cuda_version_follows_the_pinned_runtime() -> None:
+    assert min_cuda_version("torch==2.13.0\nnvidia-cuda-runtime==13.0.96\n") == "13.0"
+    assert min_cuda_version("nvidia-cuda-runtime-cu12==12.8.90\n") == "12.8"
+    assert min_cuda_version("torch==2.13.0\n") == ""
 
 
 # --- RunPod under faults ------------------------------------------------------------------------------
@@ -214,10 +214,10 @@ def test_a_refusal_that_is_not_transient_stops_at_once(runpod_api: RunPodFake) -
     assert len(runpod_api.calls("podFindAndDeployOnDemand")) == 1
 
 
-def test_allowed_cuda_versions_reach_the_deploy_call(runpod_api: RunPodFake) -> None:
-    RunPodCompute(_settings(), backoff_s=0).launch(_spec(cuda_versions=("13.0",)))
+def test_the_minimum_cuda_version_reaches_the_deploy_call(runpod_api: RunPodFake) -> None:
+    RunPodCompute(_settings(), backoff_s=0).launch(_spec(min_cuda_version="13.0"))
     (deploy,) = runpod_api.calls("podFindAndDeployOnDemand")
-    assert deploy["allowedCudaVersions"] == ["13.0"]
+    assert deploy["minCudaVersion"] == "13.0" and "allowedCudaVersions" not in deploy
 
 
 def _settings() -> Settings:

@@ -192,6 +192,7 @@ def test_reaper_terminates_only_the_pod_past_its_deadline_and_reports_it(
     expired = datetime(2026, 11, 28, 18, 2, tzinfo=UTC)  # both are past; renew one pod's name to the future
     pod_a, pod_b = sorted(runpod_api.pods)[:2]
     runpod_api.pods[pod_b]["name"] = str(PodName(b, "1234567", expired + timedelta(hours=1)))
+    store.publish(RunArtifacts(b, status={"state": "running", "pod_id": pod_b}))  # b's run started
 
     reaped = reap(RunPodCompute(settings), store, settings, expired, lambda m: None)
 

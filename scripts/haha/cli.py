@@ -270,12 +270,20 @@ def launch(
         list[str] | None, typer.Argument(help="Basenames (default: every planned run).")
     ] = None,
     compute: ComputeOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each deploy request (secrets as references); start none.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Start a pod per planned run (never a second pod for a config that is running or done)."""
+    from haha.launch import dry_run as launch_dry_run
     from haha.launch import launch_command
 
     found, settings = context(repo)
+    if dry_run:
+        kind = (compute and compute.value) or settings.compute.kind
+        emit(launch_dry_run(found, settings, kind, configs or [], clock.now(), say))
+        return
     launched = launch_command(found, settings, configs or [], compute and compute.value, clock.now(), say)
     emit([x.to_dict() for x in launched])
 

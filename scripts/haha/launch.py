@@ -11,7 +11,7 @@ import base64
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -38,23 +38,9 @@ START_COMMAND = 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && 
 # The pod's GITHUB_TOKEN is HAHA_DISPATCH_TOKEN, a long-lived token for its repository_dispatch; the
 # workflow's own GITHUB_TOKEN is never passed on: it expires when the launch job ends.
 POD_SECRETS = {"HF_TOKEN": "hf_token", "WANDB_API_KEY": "wandb_api_key", "GITHUB_TOKEN": "dispatch_token"}
-# The pinned train set names the CUDA runtime the image's torch was built for; RunPod filters hosts
-# by the newest CUDA their driver supports (allowedCudaVersions), so a newer one runs it too.
+# The pinned train set names the CUDA runtime the image's torch was built for; RunPod places the pod on
+# a host whose driver supports that CUDA or newer (minCudaVersion).
 CUDA_REQUIREMENTS = Path("requirements") / "train-cuda.txt"
-RUNPOD_CUDA_VERSIONS = (
-    "11.8",
-    "12.0",
-    "12.1",
-    "12.2",
-    "12.3",
-    "12.4",
-    "12.5",
-    "12.6",
-    "12.7",
-    "12.8",
-    "12.9",
-    "13.0",
-)
 _CUDA_RUNTIME = re.compile(r"^nvidia-cuda-runtime(?:-cu\d+)?==(\d+)\.(\d+)", re.MULTILINE)
 
 
@@ -71,13 +57,24 @@ def repo_url(settings: Settings) -> str:
     return settings.repo_url or f"{settings.github_server_url.rstrip('/')}/{settings.github_repo}.git"
 
 
-def cuda_versions(requirements: str) -> tuple[str, ...]:
-    """RunPod's CUDA versions that run a torch built on the pinned CUDA runtime (empty: not pinned)."""
+def min_cuda_version(requirements: str) -> str:
+    """The CUDA version the pinned CUDA runtime needs of a host's driver (empty: not pinned)."""
     found = _CUDA_RUNTIME.search(requirements)
-    if not found:
-        return ()
-    pinned = (int(found[1]), int(found[2]))
-    return tuple(v for v in RUNPOD_CUDA_VERSIONS if tuple(map(int, v.split("."))) >= pinned)
+    return f"{int(found[1])}.{int(found[2])}" if found else ""
+
+
+def volume_env(settings: Settings) -> dict[str, str]:
+    """With a network volume, the pod's HF cache lives on it: a base model downloads once per data center.
+
+    huggingface_hub (and with it transformers, Axolotl, vLLM and haha's settings) reads HF_HOME and
+    HF_HUB_CACHE; RunPod's pod env overrides the image's.
+    """
+    if not settings.compute.network_volume_id:
+        return {}
+    from haha.compute.runpod import VOLUME_MOUNT_PATH
+
+    home = f"{VOLUME_MOUNT_PATH}/huggingface"
+    return {"HF_HOME": home, "HF_HUB_CACHE": f"{home}/hub"}
 
 
 def deadline_for(settings: Settings, now: datetime) -> datetime:
@@ -108,7 +105,7 @@ def pod_spec(
     now: datetime,
     local_root: Path | None = None,
     pr: int | None = None,
-    cuda: tuple[str, ...] = (),
+    cuda: str = "",
 ) -> PodSpec:
     """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
     deadline = deadline_for(settings, now)
@@ -149,8 +146,9 @@ def pod_spec(
         container_disk_gb=settings.compute.container_disk_gb,
         volume_gb=settings.compute.volume_gb,
         network_volume_id=settings.compute.network_volume_id,
-        cuda_versions=cuda,
-        env=pod_env.to_env(),
+        min_cuda_version=cuda,
+        registry_auth_id=settings.compute.registry_auth_id,
+        env={**pod_env.to_env(), **(volume_env(settings) if local_root is None else {})},
         secrets=pod_secrets(settings, settings.compute.secret_refs if local_root is None else {}),
     )
 
@@ -214,8 +212,7 @@ def launch(
     for name in skipped:
         log(f"launch: {name}: {_why_not(plan, name)}; not launching")
     local_root = repo.root.resolve() if compute.kind == "local" else None
-    pinned = repo.root / CUDA_REQUIREMENTS
-    cuda = cuda_versions(pinned.read_text()) if local_root is None and pinned.is_file() else ()
+    cuda = _cuda(repo) if local_root is None else ""
     sha = repo.head_sha()
     experiments = {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
     if local_root is not None and not settings.run_argv:  # a substituted command runs no model
@@ -261,6 +258,69 @@ def source_pr(settings: Settings, repo: Repo, log: Log) -> int | None:
     except HahaError as exc:
         log(f"launch: could not find the PR of {sha}: {exc}")
         return None
+
+
+def _cuda(repo: Repo) -> str:
+    pinned = repo.root / CUDA_REQUIREMENTS
+    return min_cuda_version(pinned.read_text()) if pinned.is_file() else ""
+
+
+def shown_secrets(settings: Settings, refs: Mapping[str, str]) -> dict[str, str]:
+    """The secret env as a dry run shows it: the RunPod secret reference, else `$<the variable>`."""
+    from haha.settings import ENV_ONLY
+
+    return {
+        name: secret_ref(refs[name]) if name in refs else f"${ENV_ONLY[field]}"
+        for name, field in POD_SECRETS.items()
+        if name in refs or settings.secret(field)
+    }
+
+
+def dry_run(
+    repo: Repo, settings: Settings, compute_kind: str, names: Sequence[str], now: datetime, log: Log
+) -> list[dict[str, Any]]:
+    """`haha launch --dry-run`: for each run launch would start, the request it would send; sends none.
+
+    Configs named: planned from the checkout alone (no pod list, so no RunPod key needed). None named:
+    the full plan, which asks RunPod which pods are up.
+    """
+    from haha.compute.runpod import DEPLOY, deploy_input
+    from haha.plan import collected, desired_configs, make_plan, sha256_file, with_resources
+
+    runpod = compute_kind == "runpod"
+    if runpod:
+        require_pinned_image(settings)
+    wanted = [_basename(n) for n in names]
+    if wanted:
+        desired = desired_configs(repo)
+        plan = make_plan(desired, collected(repo), (), {}, sha256_file(repo.eval_path), retry=wanted)
+        plan = replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
+    else:
+        from haha.compute import get_compute
+        from haha.store import get_store
+
+        plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), get_store(settings, repo.root))
+    runs, skipped = select(plan, wanted)
+    for name in skipped:
+        log(f"launch --dry-run: {name}: {_why_not(plan, name)}; would not launch")
+    local_root = None if runpod else repo.root.resolve()
+    cuda, sha = (_cuda(repo) if runpod else ""), repo.head_sha()
+    out = []
+    for run in runs:
+        exp = Experiment.load(repo.config_path(run.config))
+        spec = pod_spec(settings, run, exp.resources(settings), sha, now, local_root, None, cuda)
+        refs = settings.compute.secret_refs if runpod else {}
+        spec = replace(spec, secrets=shown_secrets(settings, refs))
+        item: dict[str, Any] = {"config": run.config, "mode": run.mode, "compute": compute_kind}
+        if runpod:
+            item |= {"gpu_types": list(spec.gpu_types), "mutation": DEPLOY}
+            item["input"] = deploy_input(spec, spec.gpu_types[0]) if spec.gpu_types else None
+            if spec.network_volume_id:
+                item["note"] = "dataCenterId: the network volume's, looked up at launch"
+        else:
+            item["env"] = {**spec.env, **spec.secrets}
+        out.append(item)
+    return out
 
 
 def refuse_unrunnable(experiments: Iterable[Experiment], settings: Settings) -> None:

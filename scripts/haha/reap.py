@@ -1,14 +1,18 @@
-"""`haha reap`: the third teardown layer. Terminates Haha pods past the deadline in their name.
+"""`haha reap`: the third teardown layer. Terminates Haha pods past the deadline in their name, and
+pods whose run never reported that it started within the boot timeout.
 
-The decision is a pure function of (pods, now): no stored state, so a reaper that itself crashed
-loses nothing. Runs that never recorded an end are marked failed in the store and reported.
+A pod whose image never pulls (private image, bad registry credentials) or that crashes before
+`haha pod` runs no boot script, so no EXIT trap and no in-pod watchdog end it: only the reaper does.
+The decision is a pure function of (pods, the runs' statuses, now): no stored state of its own, so a
+reaper that itself crashed loses nothing. Runs that never recorded an end are marked failed in the
+store and reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from haha import runcomment
@@ -28,19 +32,64 @@ LABEL = "haha-reaper"
 class Reap:
     pod: Pod
     name: PodName
+    boot_timeout_minutes: float | None = None  # set: reaped because its run never reported a start
 
     @property
     def reason(self) -> str:
+        if self.boot_timeout_minutes is not None:
+            return (
+                f"never started: image pull or boot failed within {self.boot_timeout_minutes:g} min; "
+                f"pod {self.pod.id} reaped"
+            )
         return f"deadline {self.name.deadline:%Y-%m-%dT%H:%MZ} passed; pod {self.pod.id} reaped"
 
 
-def decide(pods: Iterable[Pod], now: datetime) -> list[Reap]:
-    """Our pods (by name) that still exist, are not terminated, and are past their deadline."""
-    out = []
-    for pod in pods:
-        name = PodName.parse(pod.name)
-        if name is not None and pod.status != "TERMINATED" and name.expired(now):
-            out.append(Reap(pod, name))
+@dataclass(frozen=True)
+class BootTimeout:
+    """How long a pod may take to report that its run started, and how launch named its deadline."""
+
+    minutes: float
+    deadline_hours: float
+
+    def launched_at(self, name: PodName) -> datetime:
+        """When launch named the pod (its name's deadline is launch + deadline_hours + up to a minute)."""
+        return name.deadline - timedelta(hours=self.deadline_hours, minutes=1)
+
+    def overdue(self, name: PodName, now: datetime) -> bool:
+        return now - self.launched_at(name) >= timedelta(minutes=self.minutes)
+
+
+def _ours(pods: Iterable[Pod]) -> list[tuple[Pod, PodName]]:
+    """Our pods (by name) that still exist and are not terminated."""
+    named = ((pod, PodName.parse(pod.name)) for pod in pods if pod.status != "TERMINATED")
+    return [(pod, name) for pod, name in named if name is not None]
+
+
+def boot_candidates(pods: Iterable[Pod], now: datetime, boot: BootTimeout) -> list[tuple[Pod, PodName]]:
+    """Our live pods within their deadline but past the boot timeout: their runs' statuses decide."""
+    return [(p, n) for p, n in _ours(pods) if not n.expired(now) and boot.overdue(n, now)]
+
+
+def reported_start(status: RunStatus | None, pod: Pod) -> bool:
+    """The run status was written by this pod (a status of an earlier run names another pod)."""
+    return status is not None and (status.pod_id == pod.id or status.pod_name == pod.name)
+
+
+def decide(
+    pods: Iterable[Pod],
+    now: datetime,
+    statuses: Mapping[str, RunStatus | None] | None = None,
+    boot: BootTimeout | None = None,
+) -> list[Reap]:
+    """Our live pods past their deadline; with `boot`, also those past the boot timeout whose run has
+    not reported a start. `statuses`: basename → its status as read (absent: could not be read, so
+    the pod is left alone)."""
+    pods = list(pods)
+    out = [Reap(pod, name) for pod, name in _ours(pods) if name.expired(now)]
+    if boot is not None and statuses is not None:
+        for pod, name in boot_candidates(pods, now, boot):
+            if name.basename in statuses and not reported_start(statuses[name.basename], pod):
+                out.append(Reap(pod, name, boot.minutes))
     return sorted(out, key=lambda r: (r.name.deadline, r.pod.id))
 
 
@@ -68,22 +117,30 @@ def reap(
     dry_run: bool = False,
 ) -> list[Reaped]:
     """Terminate, then mark failed (unless the run recorded its own end), then report."""
+    pods = compute.list_pods()
+    boot = BootTimeout(settings.compute.boot_timeout_minutes, settings.compute.deadline_hours)
+    statuses = _statuses(store, boot_candidates(pods, now, boot), log)
     done = []
-    for item in decide(compute.list_pods(), now):
+    for item in decide(pods, now, statuses, boot):
         basename = item.name.basename
         log(f"reap: {item.pod.name} ({item.pod.id}, {item.pod.status}): {item.reason}")
         if dry_run:
             continue
+        # A run that never started wrote no status to say its PR: the pod's launch env does (read
+        # while the pod exists). An earlier run's status may be in the store: never final for this one.
+        never_started = item.boot_timeout_minutes is not None
+        launch_pr = _launch_pr(compute, item.pod.id, log) if never_started else None
         compute.terminate(item.pod.id)
         status = read_status(store, basename)
-        marked = not is_final(status)
+        marked = never_started or not is_final(status)
         if marked:
+            pr = launch_pr or (status.pr if status else None)
             status = RunStatus(
                 state="failed",
                 reason=item.reason,
                 pod_id=item.pod.id,
                 pod_name=item.pod.name,
-                pr=status.pr if status else None,
+                pr=pr,
                 reaped_at=stamp(now),
                 log_location=f"{store.location(basename)}/{LOGS_DIR}/pod.log",
             )
@@ -94,6 +151,27 @@ def reap(
         tail = _tail(store, basename, compute.log_file(item.pod.id))
         done.append(Reaped(item, marked, _report(settings, item, status, marked, tail, log)))
     return done
+
+
+def _launch_pr(compute: Compute, pod_id: str, log: Log) -> int | None:
+    try:
+        return compute.launch_pr(pod_id)
+    except Exception as exc:  # ending the pod matters more than the comment
+        log(f"reap: could not read pod {pod_id}'s PR ({exc})")
+        return None
+
+
+def _statuses(
+    store: ModelStore, candidates: Iterable[tuple[Pod, PodName]], log: Log
+) -> dict[str, RunStatus | None]:
+    """The statuses of the candidates' runs; one that cannot be read is left out (its pod is spared)."""
+    out: dict[str, RunStatus | None] = {}
+    for _, name in candidates:
+        try:
+            out[name.basename] = read_status(store, name.basename)
+        except Exception as exc:  # the store is down: no pod is reaped on a guess
+            log(f"reap: could not read the status of {name.basename} ({exc}); leaving its pod")
+    return out
 
 
 def _tail(store: ModelStore, basename: str, local: Path | None) -> list[str]:
@@ -110,7 +188,8 @@ def _tail(store: ModelStore, basename: str, local: Path | None) -> list[str]:
 def _report(
     settings: Settings, item: Reap, status: RunStatus | None, marked: bool, tail: list[str], log: Log
 ) -> str:
-    title = f"haha: {item.name.basename} pod reaped past its deadline"
+    why = "never started" if item.boot_timeout_minutes is not None else "past its deadline"
+    title = f"haha: {item.name.basename} pod reaped {why}"
     state = "marked failed" if marked else f"run had already {status.state if status else 'ended'}"
     body = "\n".join(
         [

@@ -64,6 +64,12 @@ class ComputeSettings(_Frozen):
     # Pod secret env name → the name of a RunPod secret (console → Secrets): the pod spec then carries
     # `{{ RUNPOD_SECRET_<name> }}` instead of the value, so the value is never shown with the pod.
     secret_refs: dict[str, str] = Field(default_factory=dict)
+    # The id of registry credentials saved in RunPod (console → Settings → Container Registry Auth):
+    # without it a private image (GHCR packages start private) never pulls and the pod bills idle.
+    registry_auth_id: str = ""
+    # A pod whose run has not reported `running` in the store this long after launch is reaped:
+    # its image did not pull, or it crashed before `haha pod`.
+    boot_timeout_minutes: float = Field(30.0, gt=0)
 
 
 class StoreSettings(_Frozen):

@@ -155,3 +155,59 @@ def parse(text: str, variables: dict[str, Any] | None = None) -> Operation:
     `$name` arguments take their values from `variables` (as sent beside the query).
     """
     return _Parser(text, variables).operation()
+
+
+# --- validation against a schema -----------------------------------------------------------------
+# The messages are graphql-js's validation rules (FieldsOnCorrectTypeRule, KnownArgumentNamesRule,
+# ValuesOfCorrectTypeRule, ScalarLeafsRule; github.com/graphql/graphql-js src/validation/rules), which
+# a GraphQL server answers with HTTP 400 and `{"errors": [{"message": ...}]}` before running anything.
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """A field of an object type: the object type its value has (None: a leaf), its arguments."""
+
+    type: str | None = None
+    args: dict[str, str] = field(default_factory=dict)  # argument → input type ("": a scalar/enum)
+
+
+@dataclass(frozen=True)
+class Schema:
+    types: dict[str, dict[str, FieldDef]]  # object types, "Query" and "Mutation" among them
+    inputs: dict[str, dict[str, str]]  # input object types: field → input type ("": scalar/enum)
+
+    def validate(self, op: Operation) -> str | None:
+        """The first validation error a GraphQL server would answer for `op`, or None."""
+        root = "Mutation" if op.kind == "mutation" else "Query"
+        return self._selections(root, op.fields)
+
+    def _selections(self, parent: str, fields: list[Field]) -> str | None:
+        for f in fields:
+            found = self.types[parent].get(f.name)
+            if found is None:
+                return f'Cannot query field "{f.name}" on type "{parent}".'
+            for arg, value in f.args.items():
+                if arg not in found.args:
+                    return f'Unknown argument "{arg}" on field "{parent}.{f.name}".'
+                if error := self._value(found.args[arg], value):
+                    return error
+            if found.type is None and f.selections:
+                return f'Field "{f.name}" must not have a selection since its type has no subfields.'
+            if found.type is not None and not f.selections:
+                return f'Field "{f.name}" of type "{found.type}" must have a selection of subfields.'
+            if found.type is not None and (error := self._selections(found.type, f.selections)):
+                return error
+        return None
+
+    def _value(self, type_name: str, value: Any) -> str | None:
+        if isinstance(value, list):
+            return next((e for v in value if (e := self._value(type_name, v))), None)
+        if not type_name or not isinstance(value, dict):
+            return None
+        known = self.inputs[type_name]
+        for key, item in value.items():
+            if key not in known:
+                return f'Field "{key}" is not defined by type "{type_name}".'
+            if error := self._value(known[key], item):
+                return error
+        return None

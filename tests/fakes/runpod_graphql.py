@@ -11,6 +11,13 @@ process group on this machine, with the image's env, the pod's env and `RUNPOD_P
 a container that exits while its pod is not terminated is started again (up to `max_restarts`);
 `podTerminate` kills the process group. Faults: GPU types out of stock, the first N terminates
 failing, HTTP 5xx with an HTML body, and replies slower than the client waits.
+
+Rules it holds the client to, each from RunPod's own material (cited beside the code):
+- every query and mutation is checked against RUNPOD_SCHEMA (fields, arguments, input fields);
+- a pod lands on a host of the GPU type with enough free GPUs and a driver the CUDA filter admits:
+  `allowedCudaVersions` exactly, `minCudaVersion` as a floor; none: "no longer any instances";
+- an image from a private registry pulls only with `containerRegistryAuthId` naming credentials for
+  that registry; otherwise the pod is created, bills, and its container never starts.
 """
 
 from __future__ import annotations
@@ -30,13 +37,19 @@ from typing import Any
 
 from haha.compute.local import group_alive
 
-from fakes.graphql import Field, GraphQLSyntaxError, parse
+from fakes.graphql import Field, FieldDef, GraphQLSyntaxError, Schema, parse
 from fakes.server import LoopbackServer, Reply, Request
 
+# The refusals RunPod is known to send when a GPU type has no capacity for a deploy. Their wording is
+# RunPod's as its users quote it (RunPod publishes no list): github.com/runpod/runpodctl/issues/189
+# and mlabonne/llm-autoeval#3 (the first), github.com/runpod/runpod-python/issues/168 (the second),
+# TheLastBen/fast-stable-diffusion#2484 (the third).
 OUT_OF_STOCK = (
     "There are no longer any instances available with the requested specifications. "
     "Please refresh and try again."
 )
+NOT_ENOUGH_GPUS = "There are not enough free GPUs on the host machine to start this pod."
+NO_RESOURCES = "This machine does not have the resources to deploy your pod. Please try a different machine."
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 DEFAULT_GPUS = (
@@ -44,6 +57,108 @@ DEFAULT_GPUS = (
     {"id": "NVIDIA H100 PCIe", "displayName": "H100 PCIe", "memoryInGb": 80},
     {"id": "NVIDIA A100-SXM4-80GB", "displayName": "A100 SXM", "memoryInGb": 80},
     {"id": "NVIDIA H200", "displayName": "H200 SXM", "memoryInGb": 141},
+)
+# What each host's driver reports as its CUDA version: RunPod filters hosts on it (docs.runpod.io
+# /pods/logs: a driver older than the image's CUDA fails "unsatisfied condition: cuda>=X.Y"). The
+# default pool has old and new drivers, none reporting exactly 13.0.
+DEFAULT_HOST_CUDA = ("12.4", "13.1")
+DEFAULT_DATA_CENTER = "EU-RO-1"
+
+
+@dataclass
+class Host:
+    """One machine in RunPod's pool: its GPU type, driver CUDA version, free GPUs, cloud, data center."""
+
+    gpu: str
+    cuda: str
+    free: int = 8
+    cloud: str = "SECURE"
+    data_center: str = DEFAULT_DATA_CENTER
+
+
+def default_hosts(gpus: tuple[dict[str, Any], ...]) -> list[Host]:
+    return [Host(g["id"], cuda) for g in gpus for cuda in DEFAULT_HOST_CUDA]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+# The part of RunPod's GraphQL schema (graphql-spec.runpod.io) this fake answers. The field lists are
+# those runpod-python 1.12 selects and sends (runpod/api/queries/pods.py, gpus.py, user.py;
+# runpod/api/mutations/pods.py) and those RunPod's GraphQL guide shows (docs.runpod.io/sdks/graphql/
+# manage-pods: `runtime { uptimeInSeconds ports gpus container }`, `machine { podHostId }`), plus two
+# deploy inputs the SDK lacks: `containerRegistryAuthId` (the pod-create reference, docs.runpod.io/
+# api-reference/pods/POST/pods: registry credentials for a private image) and `minCudaVersion`
+# (RunPod's v2 reference; sent to podFindAndDeployOnDemand by dstack's RunPod backend, PR #3304).
+_POD_FIELDS = (
+    "id containerDiskInGb costPerHr desiredStatus dockerArgs dockerId env gpuCount imageName "
+    "lastStatusChange machineId memoryInGb name podType port ports uptimeSeconds vcpuCount volumeInGb "
+    "volumeMountPath containerRegistryAuthId"
+)
+_DEPLOY_INPUT = (
+    "name imageName cloudType startSsh gpuTypeId supportPublicIp gpuCount volumeInGb minVcpuCount "
+    "minMemoryInGb allowedCudaVersions dataCenterId dockerArgs countryCode containerDiskInGb ports "
+    "volumeMountPath templateId networkVolumeId minDownload minUpload containerRegistryAuthId "
+    "minCudaVersion"
+)
+
+
+def _leaves(names: str) -> dict[str, FieldDef]:
+    return {n: FieldDef() for n in names.split()}
+
+
+RUNPOD_SCHEMA = Schema(
+    types={
+        "Query": {
+            "myself": FieldDef("User"),
+            "pod": FieldDef("Pod", {"input": "PodFilter"}),
+            "gpuTypes": FieldDef("GpuType", {"input": "GpuTypeFilter"}),
+        },
+        "Mutation": {
+            "podFindAndDeployOnDemand": FieldDef("Pod", {"input": "PodFindAndDeployOnDemandInput"}),
+            "podTerminate": FieldDef(None, {"input": "PodTerminateInput"}),
+            "podStop": FieldDef("Pod", {"input": "PodStopInput"}),
+        },
+        "User": {
+            **_leaves("id pubKey"),
+            "networkVolumes": FieldDef("NetworkVolume"),
+            "pods": FieldDef("Pod"),
+        },
+        "NetworkVolume": _leaves("id name size dataCenterId"),
+        "Pod": {**_leaves(_POD_FIELDS), "runtime": FieldDef("PodRuntime"), "machine": FieldDef("PodMachine")},
+        "PodMachine": _leaves("gpuDisplayName podHostId"),
+        "PodRuntime": {
+            **_leaves("uptimeInSeconds"),
+            "ports": FieldDef("PodRuntimePorts"),
+            "gpus": FieldDef("PodRuntimeGpus"),
+            "container": FieldDef("PodRuntimeContainer"),
+        },
+        "PodRuntimePorts": _leaves("ip isIpPublic privatePort publicPort type"),
+        "PodRuntimeGpus": _leaves("id gpuUtilPercent memoryUtilPercent"),
+        "PodRuntimeContainer": _leaves("cpuPercent memoryPercent"),
+        "GpuType": {
+            **_leaves(
+                "maxGpuCount id displayName manufacturer memoryInGb cudaCores secureCloud communityCloud "
+                "securePrice communityPrice oneMonthPrice threeMonthPrice oneWeekPrice communitySpotPrice "
+                "secureSpotPrice"
+            ),
+            "lowestPrice": FieldDef("LowestPrice", {"input": "GpuLowestPriceInput"}),
+        },
+        "LowestPrice": _leaves("minimumBidPrice uninterruptablePrice"),
+    },
+    inputs={
+        "PodFilter": {"podId": ""},
+        "GpuTypeFilter": {"id": ""},
+        "GpuLowestPriceInput": {"gpuCount": ""},
+        "PodTerminateInput": {"podId": ""},
+        "PodStopInput": {"podId": ""},
+        "PodFindAndDeployOnDemandInput": {
+            **dict.fromkeys(_DEPLOY_INPUT.split(), ""),
+            "env": "EnvironmentVariableInput",
+        },
+        "EnvironmentVariableInput": {"key": "", "value": ""},
+    },
 )
 
 
@@ -120,6 +235,12 @@ class RunPodFake:
     prices: dict[str, float] = field(default_factory=dict)  # gpu id → costPerHr (default 2.99)
     out_of_stock: set[str] = field(default_factory=set)
     deploy_errors: dict[str, str] = field(default_factory=dict)  # gpu id → error message
+    hosts: list[Host] | None = None  # None: default_hosts(gpus), built on first use
+    # Registry credentials saved in the account (id → the registry host where they are valid), and the image
+    # prefixes whose registry refuses anonymous pulls: GHCR packages pushed from Actions start private
+    # (docs.github.com, "Configuring a package's access control and visibility").
+    registry_auths: dict[str, str] = field(default_factory=dict)
+    private_images: tuple[str, ...] = ("ghcr.io/",)
     # Faults, each for the next N calls (counted down as they happen):
     terminate_errors: int = 0  # podTerminate answers an error
     http_errors: dict[str, int] = field(default_factory=dict)  # root field → a 502 with an HTML body
@@ -130,6 +251,7 @@ class RunPodFake:
     secrets: dict[str, str] = field(default_factory=dict)
     network_volumes: list[dict[str, Any]] = field(default_factory=list)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pulling: set[str] = field(default_factory=set)  # pods whose image never pulls
     terminated: dict[str, dict[str, Any]] = field(default_factory=dict)
     starter: PodStarter | None = None
     requests: list[Request] = field(default_factory=list)
@@ -147,6 +269,9 @@ class RunPodFake:
         except GraphQLSyntaxError as exc:
             return Reply.json({"errors": [{"message": str(exc)}]}, status=400)
         root = op.fields[0]
+        if invalid := RUNPOD_SCHEMA.validate(op):  # before anything runs, as a GraphQL server does
+            request.parsed = {"kind": op.kind, "field": root.name, "invalid": invalid}
+            return Reply.json({"errors": [{"message": invalid}]}, status=400)
         request.parsed = {
             "kind": op.kind,
             "field": root.name,
@@ -197,6 +322,8 @@ class RunPodFake:
             raise _GraphQLError(self.deploy_errors[gpu])
         if gpu in self.out_of_stock:
             raise _GraphQLError(OUT_OF_STOCK)
+        host = self._place(args)
+        host.free -= args.get("gpuCount", 1)
         pod_id = f"pod{next(self._ids):04d}"
         display = next(g["displayName"] for g in self.gpus if g["id"] == gpu)
         env = {e["key"]: self._resolve(e["value"]) for e in args.get("env", [])}
@@ -215,11 +342,57 @@ class RunPodFake:
             "machineId": "m1",
             "machine": {"gpuDisplayName": display, "podHostId": f"{pod_id}-host"},
             "gpuTypeId": gpu,
+            "containerRegistryAuthId": args.get("containerRegistryAuthId"),
+            "runtime": None,  # RunPod reports no runtime until the container runs
+            "host": host,
         }
-        if self.starter is not None:
+        if not self._pulls(args["imageName"], args.get("containerRegistryAuthId")):
+            # The pod exists and bills while RunPod retries the pull; no container, no boot script.
+            self.pulling.add(pod_id)
+            if self.starter is not None:
+                self.starter.log_dir.mkdir(parents=True, exist_ok=True)
+                self.starter.log_path(pod_id).write_text(
+                    f"error pulling image {args['imageName']}: unauthorized: authentication required\n"
+                )
+        elif self.starter is not None:
+            self.pods[pod_id]["runtime"] = {"uptimeInSeconds": 0}
             self.starter.start(pod_id, env)
             threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
         return self.pods[pod_id]
+
+    def _place(self, args: dict[str, Any]) -> Host:
+        """A host for the deploy, as RunPod picks one; none: its capacity refusal.
+
+        `allowedCudaVersions` is matched exactly against the version the host's driver reports: a
+        version no host reports leaves nothing to pick (RunPod's pod-create reference, docs.runpod.io/
+        api-reference/pods/POST/pods, "allowedCudaVersions"; its console's CUDA filter likewise lists
+        versions, not a floor). `minCudaVersion` admits that version and every newer one (the v2
+        reference; dstack PR #3304 "Require CUDA 12.8+ on the host").
+        """
+        if self.hosts is None:
+            self.hosts = default_hosts(self.gpus)
+        allowed, floor = args.get("allowedCudaVersions"), args.get("minCudaVersion")
+        cloud, center = args.get("cloudType", "ALL"), args.get("dataCenterId")
+        for host in self.hosts:
+            if (
+                host.gpu == args["gpuTypeId"]
+                and host.free >= args.get("gpuCount", 1)
+                and cloud in ("ALL", host.cloud)
+                and center in (None, host.data_center)
+                and (allowed is None or host.cuda in allowed)
+                and (floor is None or _version(host.cuda) >= _version(floor))
+            ):
+                return host
+        raise _GraphQLError(OUT_OF_STOCK)
+
+    def _pulls(self, image: str, auth_id: str | None) -> bool:
+        """A private registry's image pulls only with credentials valid there: a username and password
+        saved in the account ("container registry auths", docs.runpod.io/api-reference/container-
+        registry-auths/POST/containerregistryauth; `runpodctl registry create`), named on the pod by
+        `containerRegistryAuthId` (docs.runpod.io/api-reference/pods/POST/pods)."""
+        if not image.startswith(self.private_images):
+            return True
+        return auth_id is not None and self.registry_auths.get(auth_id) == image.split("/", 1)[0]
 
     def _resolve(self, value: str) -> str:
         def secret(match: re.Match[str]) -> str:
@@ -250,6 +423,8 @@ class RunPodFake:
         if pod_id not in self.pods:
             raise _GraphQLError("Pod not found")
         pod = self.pods.pop(pod_id)
+        if isinstance(pod.get("host"), Host):
+            pod["host"].free += pod.get("gpuCount", 1)
         self.terminated[pod_id] = dict(pod, desiredStatus="TERMINATED", terminatedAt=time.time())
         if self.starter is not None:  # RunPod stops the container shortly after answering
             threading.Thread(target=self._kill_later, args=(pod_id,), daemon=True).start()

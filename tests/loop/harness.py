@@ -173,7 +173,9 @@ class Loop:
             image_env=self.image_env(),
             log_dir=self.tmp / "pods" / "logs",
         )
-        self.runpod = RunPodFake(api_key=RUNPOD_KEY, starter=starter, prices=_prices(src))
+        self.runpod = RunPodFake(
+            api_key=RUNPOD_KEY, starter=starter, prices=_prices(src), registry_auths=registry_auths()
+        )
         _, self.runpod_url = self._stack.enter_context(serve_runpod(self.runpod, 1500))
         starter.image_env["RUNPOD_API_BASE_URL"] = self.runpod_url
         self.work = self.tmp / "work"
@@ -431,9 +433,23 @@ def make_source_repo(dest: Path) -> None:
     toml = (dest / "haha.toml").read_text()
     toml = re.sub(r'(?m)^github_repo = "[^"]*"', f'github_repo = "{REPO}"', toml)
     toml = re.sub(r'(?m)^image = "[^"]*"', f'image = "{IMAGE}"', toml)
-    (dest / "haha.toml").write_text(toml)
+    (dest / "haha.toml").write_text(with_registry_auth(toml))
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
     commit_all(dest, "Haha at the commit under test")
+
+
+# RunPod registry credentials for the private GHCR image, as the README's set-up creates them.
+REGISTRY_AUTH = "cr-haha-ghcr"
+
+
+def registry_auths() -> dict[str, str]:
+    """The credentials the RunPod fake's account holds: id → the registry where they are valid."""
+    return {REGISTRY_AUTH: IMAGE.split("/", 1)[0]}
+
+
+def with_registry_auth(toml: str) -> str:
+    """haha.toml naming those credentials, so the private image pulls."""
+    return re.sub(r'(?m)^registry_auth_id = "[^"]*"', f'registry_auth_id = "{REGISTRY_AUTH}"', toml)
 
 
 def commit_all(dest: Path, message: str) -> None:

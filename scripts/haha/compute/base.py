@@ -19,7 +19,8 @@ class PodSpec:
     container_disk_gb: int = 80
     volume_gb: int = 0
     network_volume_id: str = ""
-    cuda_versions: tuple[str, ...] = ()  # hosts whose driver supports one of these; empty: any
+    min_cuda_version: str = ""  # hosts whose driver supports this CUDA or newer; empty: any
+    registry_auth_id: str = ""  # the provider's saved credentials for a private image's registry
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -54,4 +55,8 @@ class Compute(Protocol):
 
     def log_file(self, pod_id: str) -> Path | None:
         """The pod's console log on this machine, where the provider keeps one (local pods)."""
+        ...
+
+    def launch_pr(self, pod_id: str) -> int | None:
+        """The pull request launch told this pod (HAHA_PR), where the provider keeps a pod's env."""
         ...

@@ -145,6 +145,9 @@ class LocalCompute:
         path = self.dir / f"{pod_id}.log"
         return path if path.is_file() else None
 
+    def launch_pr(self, pod_id: str) -> int | None:
+        return None  # local pods start at once: their runs report a start, and with it the PR
+
     def _kill(self, record: dict[str, Any]) -> None:
         pgid = record["pid"]  # setsid makes the pod its group's leader
         for sig, wait in ((signal.SIGTERM, self.grace_seconds), (signal.SIGKILL, 5.0)):

@@ -1,7 +1,10 @@
 """RunPod pods through the `runpod` SDK (GraphQL at `$RUNPOD_API_BASE_URL/graphql`, read per call).
 
-On-demand only, walking the configured GPU types in order while RunPod reports them out of stock.
-Secrets travel in the pod env; they are redacted from every message this module produces.
+On-demand only, walking the configured GPU types in order while RunPod refuses them for capacity.
+The deploy is our own `podFindAndDeployOnDemand` (the input runpod 1.12's create_pod builds, plus
+`minCudaVersion` and `containerRegistryAuthId`, which it has no parameter for), sent through the
+SDK's own transport so its key and endpoint handling stay the SDK's. Secrets travel in the pod env;
+they are redacted from every message this module produces.
 """
 
 from __future__ import annotations
@@ -15,19 +18,84 @@ from types import ModuleType
 from typing import Any
 
 from haha.compute.base import Pod, PodSpec
-from haha.errors import InputError, ServiceError
+from haha.errors import HahaError, InputError, ServiceError
 from haha.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OUT_OF_STOCK = "no longer any instances available"
-# The axolotl-cloud image keeps its HF cache under /workspace/data: a network volume there persists it.
+# RunPod's answers when a GPU type has no capacity for the deploy (lower case, as matched): the
+# next GPU type is tried. Any other refusal (balance, bad image name...) stops the launch.
+CAPACITY_REFUSALS = (
+    "no longer any instances available",
+    "not enough free gpus",
+    "does not have the resources to deploy",
+)
+# Where a network volume is mounted; launch points the pod's HF cache under it (launch.volume_env).
 VOLUME_MOUNT_PATH = "/workspace/data"
+DEPLOY = "podFindAndDeployOnDemand"
+# What the deploy answers: no `env` (the SDK selects it, and with it every secret value).
+_DEPLOY_SELECTION = "{ id name desiredStatus costPerHr machine { gpuDisplayName podHostId } }"
 
 
 def _gql(text: str) -> str:
     """Escape a value for the SDK, which pastes it between double quotes into the GraphQL text."""
     return json.dumps(text)[1:-1]
+
+
+class Enum(str):
+    """A GraphQL enum value: written bare, not quoted."""
+
+
+def is_capacity_refusal(message: str) -> bool:
+    return any(marker in message.lower() for marker in CAPACITY_REFUSALS)
+
+
+def deploy_input(spec: PodSpec, gpu: str, data_center_id: str | None = None) -> dict[str, Any]:
+    """The `podFindAndDeployOnDemand` input for `spec` on `gpu`.
+
+    The fields and defaults runpod 1.12's create_pod sends (runpod/api/mutations/pods.py), plus what
+    it lacks: `minCudaVersion` (any host whose driver is at least the image's CUDA; its
+    `allowedCudaVersions` is an exact list) and `containerRegistryAuthId` (a private image pulls).
+    """
+    fields: dict[str, Any] = {
+        "name": spec.name,
+        "imageName": spec.image,
+        "cloudType": Enum(spec.cloud_type),
+        "startSsh": True,
+        "gpuTypeId": gpu,
+        "supportPublicIp": True,
+        "gpuCount": spec.gpu_count,
+        "volumeInGb": spec.volume_gb,
+        "minVcpuCount": 1,
+        "minMemoryInGb": 1,
+        "dataCenterId": data_center_id,
+        "dockerArgs": "",
+        "containerDiskInGb": spec.container_disk_gb,
+        "volumeMountPath": VOLUME_MOUNT_PATH,
+        "env": [{"key": k, "value": v} for k, v in {**spec.env, **spec.secrets}.items()],
+    }
+    if spec.network_volume_id:
+        fields["networkVolumeId"] = spec.network_volume_id
+    if spec.min_cuda_version:
+        fields["minCudaVersion"] = spec.min_cuda_version
+    if spec.registry_auth_id:
+        fields["containerRegistryAuthId"] = spec.registry_auth_id
+    return fields
+
+
+def graphql_value(value: Any) -> str:
+    """A GraphQL literal (JSON's string escapes are GraphQL's)."""
+    if isinstance(value, Enum):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {graphql_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(graphql_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def deploy_mutation(fields: dict[str, Any]) -> str:
+    return f"mutation {{ {DEPLOY}(input: {graphql_value(fields)}) {_DEPLOY_SELECTION} }}"
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -45,6 +113,10 @@ POD_QUERY = """
 query Pod {
   pod(input: {podId: "%s"}) { id name desiredStatus costPerHr gpuCount machine { gpuDisplayName } }
 }
+"""
+# One pod's env (`KEY=value` strings), read only for its PR when the reaper ends a pod that never ran.
+POD_ENV_QUERY = """
+query PodEnv { pod(input: {podId: "%s"}) { id env } }
 """
 # A create that fails this way may be RunPod's side hiccupping: retried, then the next GPU type.
 CREATE_TRIES = 3
@@ -88,8 +160,9 @@ class RunPodCompute:
     def launch(self, spec: PodSpec) -> Pod:
         """Deploy on the first GPU type in `spec.gpu_types` that has capacity.
 
-        Out of stock: the next type at once. A timeout or 5xx: retried with backoff (after checking
-        that the failed call did not create the pod after all), then the next type.
+        A capacity refusal: the next type at once. A timeout or 5xx: retried with backoff (after
+        checking that the failed call did not create the pod after all), then the next type. When no
+        type could be had, the error says what RunPod answered for each.
         """
         runpod = self._sdk()
         if not spec.gpu_types:
@@ -97,17 +170,18 @@ class RunPodCompute:
                 "no GPU types to try", field="compute.gpu_types", fix="list GPU types in haha.toml"
             )
         secrets = self._secrets(spec)
-        tried = []
+        data_center = self._data_center(runpod, spec.network_volume_id)
+        answers = []
         for gpu in spec.gpu_types:
             for attempt in range(1, CREATE_TRIES + 1):
                 log.info("launching %s on %s (try %d)", spec.name, gpu, attempt)
                 try:
-                    created = runpod.create_pod(**self._create_args(spec, gpu))
+                    created = self._deploy(runpod, deploy_input(spec, gpu, data_center))
                     return Pod(id=created["id"], name=spec.name, gpu_type=gpu, cost_per_hour=self._price(gpu))
                 except Exception as exc:  # the SDK raises QueryError, ValueError and requests errors
                     message = _redact(str(exc), secrets) or type(exc).__name__
-                    if OUT_OF_STOCK in message.lower():
-                        tried.append(f"{gpu}: out of stock")
+                    if is_capacity_refusal(message):
+                        answers.append(f"{gpu}: {message}")
                         break
                     if not is_transient(exc):
                         raise ServiceError(f"RunPod refused {spec.name} on {gpu}: {message}") from None
@@ -115,38 +189,46 @@ class RunPodCompute:
                         return made
                     log.info("RunPod did not answer for %s (%s); retrying", gpu, message)
                     if attempt == CREATE_TRIES:
-                        tried.append(f"{gpu}: {type(exc).__name__} ×{CREATE_TRIES}")
+                        answers.append(f"{gpu}: no answer ({type(exc).__name__} ×{CREATE_TRIES})")
                     else:
                         self._sleep(self._backoff_s * 2 ** (attempt - 1))
         raise ServiceError(
-            f"no capacity for {spec.name}: no GPU type could be had ({'; '.join(tried)})",
+            f"no capacity for {spec.name} on any GPU type; RunPod answered: {' | '.join(answers)}",
             field="compute.gpu_types",
             fix="add more GPU types to the fallback list in haha.toml, or retry later",
         )
+
+    def _deploy(self, runpod: ModuleType, fields: dict[str, Any]) -> dict[str, Any]:
+        """One deploy: the GPU type checked as create_pod checks it, then our mutation."""
+        from runpod.api.graphql import run_graphql_query
+
+        runpod.get_gpu(fields["gpuTypeId"])  # an unknown type: the SDK's ValueError, not a capacity miss
+        return run_graphql_query(deploy_mutation(fields))["data"][DEPLOY]
+
+    def _data_center(self, runpod: ModuleType, volume_id: str) -> str | None:
+        """A network volume lives in one data center: the pod must be placed there (as create_pod does)."""
+        if not volume_id:
+            return None
+        try:
+            volumes = runpod.get_user()["networkVolumes"] or []
+        except Exception as exc:
+            message = _redact(str(exc), self._secrets())
+            raise ServiceError(f"RunPod: could not look up network volumes: {message}") from None
+        found = next((v["dataCenterId"] for v in volumes if v["id"] == volume_id), None)
+        if found is None:
+            raise InputError(
+                f"network volume {volume_id} is not on this RunPod account",
+                file="haha.toml",
+                field="compute.network_volume_id",
+                fix="set the id RunPod shows under Storage, or empty it",
+            )
+        return found
 
     def _find(self, name: str) -> Pod | None:
         try:
             return next((p for p in self.list_pods() if p.name == name and p.status != "TERMINATED"), None)
         except ServiceError:
             return None
-
-    def _create_args(self, spec: PodSpec, gpu: str) -> dict[str, Any]:
-        env = {**spec.env, **spec.secrets}
-        args: dict[str, Any] = {
-            "name": _gql(spec.name),
-            "image_name": _gql(spec.image),
-            "gpu_type_id": _gql(gpu),
-            "cloud_type": spec.cloud_type,
-            "gpu_count": spec.gpu_count,
-            "container_disk_in_gb": spec.container_disk_gb,
-            "volume_in_gb": spec.volume_gb,
-            "volume_mount_path": VOLUME_MOUNT_PATH,
-            "network_volume_id": spec.network_volume_id or None,
-            "env": {_gql(k): _gql(v) for k, v in env.items()},
-        }
-        if spec.cuda_versions:  # only hosts whose driver runs the image's CUDA build
-            args["allowed_cuda_versions"] = list(spec.cuda_versions)
-        return args
 
     def _price(self, gpu: str) -> float | None:
         return next((g.price_per_hour for g in self.settings.compute.gpu_types if g.id == gpu), None)
@@ -170,6 +252,18 @@ class RunPodCompute:
                 message = _redact(str(exc), self._secrets())
                 raise ServiceError(f"RunPod could not terminate pod {pod_id}: {message}") from None
         log.info("terminated pod %s", pod_id)
+
+    def launch_pr(self, pod_id: str) -> int | None:
+        """HAHA_PR from the pod's env: only it is kept (the env holds secret values too)."""
+        from haha.clock import now
+        from haha.podenv import PodEnv
+
+        data = self._query(POD_ENV_QUERY % _gql(pod_id), f"read pod {pod_id}'s launch env")
+        env = dict(e.split("=", 1) for e in (data.get("pod") or {}).get("env") or [] if "=" in e)
+        try:
+            return PodEnv.from_env(env, "", now(), self.settings.compute.deadline_hours).pr
+        except HahaError:  # an env launch did not write: no PR to report to
+            return None
 
     def log_file(self, pod_id: str) -> Path | None:
         return None  # RunPod keeps a pod's console log only while it lives: pods upload their own

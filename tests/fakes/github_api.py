@@ -21,6 +21,7 @@ class GitHubFake:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     merges: dict[str, int] = field(default_factory=dict)  # merge commit sha → the PR it merged
+    introduced: dict[str, int] = field(default_factory=dict)  # a commit of a merged PR's branch → the PR
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
 
@@ -78,11 +79,15 @@ class GitHubFake:
         return self.comments[comment_id]
 
     def _pulls_of(self, sha: str) -> list[dict[str, Any]]:
-        """`GET /repos/{repo}/commits/{sha}/pulls`: the merged PR whose merge commit is `sha`."""
-        number = self.merges.get(sha)
+        """`GET /repos/{repo}/commits/{sha}/pulls`: "the merged pull request that introduced the
+        commit" — its merge commit, or a commit of its branch (GitHub REST, "List pull requests
+        associated with a commit": https://docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit).
+        """
+        number = self.merges.get(sha) or self.introduced.get(sha)
         if number is None:
             return []
-        return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": sha}]
+        merge_sha = next((m for m, n in self.merges.items() if n == number), None)
+        return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": merge_sha}]
 
     def _edit_comment(self, request: Request, comment_id: int) -> Reply:
         if comment_id not in self.comments:

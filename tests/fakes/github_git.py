@@ -234,7 +234,7 @@ class GitHubGitFake:
             if route == ("PATCH", "pulls", "{n}"):
                 return self._with_pull(nums[0], lambda p: self._update_pull(p, request.json()))
             if len(parts) == 3 and route[:2] == ("GET", "commits") and parts[2] == "pulls":
-                pulls = [p for p in self.pulls.values() if p.get("merge_commit_sha") == parts[1]]
+                pulls = [p for p in self.pulls.values() if self._introduced(p, parts[1])]
                 return Reply.json([self._pull_json(p) for p in pulls])
             if route == ("GET", "issues"):
                 return self._page(request, self._matching_issues(request))
@@ -329,6 +329,22 @@ class GitHubGitFake:
                 )
         pull = self._new_pull(head, base, body.get("title") or "", body.get("body") or "", login)
         return Reply.json(self._pull_json(pull), 201)
+
+    def _introduced(self, pull: dict[str, Any], sha: str) -> bool:
+        """Whether merged `pull` brought commit `sha` to its base: its merge commit or one of its
+        branch's commits. GitHub REST, "List pull requests associated with a commit": "the merged
+        pull request that introduced the commit to the repository"
+        (https://docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit).
+        """
+        merge = pull.get("merge_commit_sha")
+        if not merge:
+            return False
+        if merge == sha:
+            return True
+        brought = subprocess.run(
+            ["git", "-C", str(self.bare), "rev-list", f"{merge}^1..{merge}"], capture_output=True, text=True
+        )
+        return sha in brought.stdout.split()
 
     def _with_pull(self, number: int, fn: Any) -> Reply:
         pull = self.pulls.get(number)

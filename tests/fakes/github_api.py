@@ -1,5 +1,9 @@
 """A loopback GitHub REST API for one repository: repository_dispatch, issue comments (paginated
 with `Link` headers like api.github.com) and issues (the list endpoint includes pull requests).
+
+Requests are checked against GitHub's published description (`github_openapi.json`: unknown path or
+method 404, a missing required field 422) and the token against `permissions` (None: all), with
+the 403 GitHub answers, as in the HTTPS fake (github_git.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fakes.server import Reply, Request
 class GitHubFake:
     repo: str = "synagi/haha"
     token: str = "ghs_test_token"
+    permissions: dict[str, str] | None = None  # the token's, as a job's `permissions:` would give them
     per_page_default: int = 30
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -31,6 +36,11 @@ class GitHubFake:
         prefix = f"/repos/{self.repo}"
         if not request.path.startswith(prefix + "/"):
             return rest.not_found()
+        op, refused = rest.described(request, request.path)
+        if refused is not None or op is None:
+            return refused or rest.not_found()
+        if not rest.allows(self.permissions, rest.NEEDS[op["operationId"]]):
+            return rest.forbidden("workflow", op["docs"])
         route, parts, numbers = rest.route(request.method, request.path[len(prefix) + 1 :])
         if request.method == "GET" and len(parts) == 3 and (parts[0], parts[2]) == ("commits", "pulls"):
             return Reply.json(self._pulls_of(parts[1]))

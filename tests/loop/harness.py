@@ -405,8 +405,9 @@ def peer_job(request: Request) -> str | None:
     """The GITHUB_JOB of the process on the other end of `request`'s connection, if any."""
     import psutil
 
-    for conn in psutil.net_connections(kind="tcp4"):
-        if conn.pid and conn.laddr and (conn.laddr.ip, conn.laddr.port) == tuple(request.client):
+    host, port = request.client
+    for conn in psutil.net_connections(kind="tcp"):  # tcp6 too: a dual-stack client shows ::ffff:127.0.0.1
+        if conn.pid and conn.laddr and conn.laddr.port == port and conn.laddr.ip.endswith(host):
             try:
                 return psutil.Process(conn.pid).environ().get("GITHUB_JOB")
             except psutil.Error:

@@ -14,7 +14,7 @@ from fakes.github_git import CA, GitHubGitFake, GitHubServer
 from fakes.github_rest import RESTRICTED_DEFAULT, Grant, job_permissions
 from loop.harness import ROOT, refuse_untriggered, workflow_permissions
 
-WORKFLOW, APP = "ghs_workflow_token", "ghs_app_token"
+WORKFLOW, APP, USER = "ghs_workflow_token", "ghs_app_token", "ghp_octocat"
 
 
 def test_job_permissions_resolve_as_github_documents() -> None:
@@ -59,7 +59,7 @@ def github(tmp_path: Path) -> Iterator[tuple[GitHubGitFake, str, str]]:
     fake = GitHubGitFake(
         repo="synagi/haha",
         git_root=tmp_path / "github",
-        tokens={WORKFLOW: "github-actions[bot]", APP: "haha-bot[bot]"},
+        tokens={WORKFLOW: "github-actions[bot]", APP: "haha-bot[bot]", USER: "octocat"},
         grants={WORKFLOW: Grant("workflow"), APP: Grant("app", {"pull-requests": "write"})},
         job_permissions={"check": {"contents": "read"}, "comment": {"pull-requests": "write"}},
     )
@@ -109,3 +109,24 @@ def test_a_pr_opened_with_the_workflow_token_starts_no_workflow(github) -> None:
     )
     app_pull = fake.pulls[2]
     refuse_untriggered(fake, fake.rev("refs/heads/topic"), app_pull)  # an App token's PR does
+
+
+def test_a_commit_of_a_merged_branch_leads_to_its_pr(github, tmp_path: Path) -> None:
+    """GitHub lists "the merged pull request that introduced the commit", not only its merge commit."""
+    fake, api, ca = github
+    work = tmp_path / "topic"
+    subprocess.run(["git", "clone", "-q", "--branch", "topic", str(fake.bare), str(work)], check=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(
+        ["git", *identity, "-C", str(work), "commit", "-q", "--allow-empty", "-m", "add"], check=True
+    )
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "topic"], check=True)
+    added = fake.rev("refs/heads/topic")
+    number = fake.open_pull("topic", "t")["number"]
+    merge = fake.merge_pull(number, tmp_path / "merge")
+    auth = {"Authorization": f"Bearer {USER}"}
+    for sha in (added, merge):
+        pulls = requests.get(f"{api}/commits/{sha}/pulls", headers=auth, verify=ca, timeout=10).json()
+        assert [p["number"] for p in pulls] == [number]
+    base = fake.rev("refs/heads/main~1")
+    assert requests.get(f"{api}/commits/{base}/pulls", headers=auth, verify=ca, timeout=10).json() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from fakes.github_api import GitHubFake
 from haha import notify
 from haha.errors import InputError, ServiceError
@@ -106,3 +107,30 @@ def test_unreachable_api_is_a_service_error() -> None:
 def test_missing_token_says_which_secret() -> None:
     with pytest.raises(InputError, match="GITHUB_TOKEN"):
         notify.dispatch_run_finished(gh_settings("http://127.0.0.1:9", token=None), "haha-x-001", {})
+
+
+def test_a_token_without_the_permission_gets_githubs_403(github_api: tuple[GitHubFake, str]) -> None:
+    """A job that may write pull requests may comment but not dispatch (that needs contents: write)."""
+    fake, url = github_api
+    fake.permissions = {"pull-requests": "write"}
+    notify.upsert_comment(gh_settings(url), 3, MARKER, "x")
+    with pytest.raises(ServiceError, match="403 Resource not accessible by integration"):
+        notify.dispatch_run_finished(gh_settings(url), "haha-x-001", {})
+    assert fake.dispatches == []
+
+    fake.permissions = {"contents": "write"}
+    notify.dispatch_run_finished(gh_settings(url), "haha-x-001", {})
+    assert len(fake.dispatches) == 1
+
+
+def test_requests_outside_githubs_description_are_refused(github_api: tuple[GitHubFake, str]) -> None:
+    """Unknown method on a known path: 404; a body without a required field: 422, as GitHub answers."""
+    fake, url = github_api
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    repo = f"{url}/repos/synagi/haha"
+    assert requests.post(f"{repo}/commits/{'a' * 40}/pulls", headers=auth, timeout=10).status_code == 404
+    missing = requests.post(f"{repo}/issues/3/comments", json={"text": "hi"}, headers=auth, timeout=10)
+    assert missing.status_code == 422
+    assert missing.json()["message"] == "Invalid request.\n\nbody wasn't supplied."
+    assert requests.post(f"{repo}/issues", json={"body": "x"}, headers=auth, timeout=10).status_code == 422
+    assert fake.comments == {} and fake.issues == {}

@@ -315,6 +315,28 @@ def test_run_status_comment_follows_the_run_on_the_merged_pr(
     FAULTS.append((f"run status comment ({behaviour})", f"one PR comment: launched → {heading}"))
 
 
+def test_a_retry_by_hand_reports_on_the_pr_that_added_the_config(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 item 6: `haha launch <config>` on a later main (another PR's merge) finds the PR
+    whose branch added the config, not the PR of main's tip."""
+    added = git(repo_root, "log", "--diff-filter=A", "--format=%H", "-1", "--", f"train/config/{SMOL}.yml")
+    github.introduced[added.strip()] = 5
+    (repo_root / "train" / "notes.md").write_text("later work\n")
+    git(repo_root, "add", "-A")
+    git(repo_root, "commit", "-qm", "Merge pull request #8: notes")
+    github.merges[git(repo_root, "rev-parse", "HEAD").strip()] = 8
+    run_argv(monkeypatch, "ok")
+
+    (launched,) = json.loads(haha_cli(repo_root, "launch", SMOL, "--compute", "local").stdout)
+    wait_done(repo_root)
+
+    assert launched["pr"] == 5
+    (comment,) = github.comments.values()
+    assert comment["issue_number"] == 5 and f"`{SMOL}` launched" in comment["body"]
+    assert store_of(repo_root).fetch_status(SMOL)["pr"] == 5
+
+
 def test_a_restarted_container_does_not_run_again(
     repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

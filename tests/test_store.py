@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from fakes.hf_hub import HubFake
 from haha.errors import ServiceError
@@ -22,6 +25,7 @@ RESULTS = {"basename": BASENAME, "metrics": {"eval_loss": 1.25}}
 STATUS = {"state": "succeeded"}
 CARD = "---\nlibrary_name: peft\nbase_model: meta-llama/Meta-Llama-3-8B\n---\n# haha-llama-3-8b-lora-001\n"
 WEIGHTS = bytes(range(256)) * 40
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
 def make_artifacts(tmp_path: Path, weights: bytes = WEIGHTS, **overrides: object) -> RunArtifacts:
@@ -199,3 +203,48 @@ def test_hub_rejected_token_is_a_service_error(tmp_path: Path, hub_api: tuple[Hu
     assert "hf_wrong_token" not in str(info.value)
     with pytest.raises(ServiceError):
         store.fetch_results(BASENAME)
+
+
+def test_hub_binary_files_go_through_lfs_and_the_commit_names_their_oid(
+    tmp_path: Path, hub_api: tuple[HubFake, str]
+) -> None:
+    """As on the real Hub: safetensors (and any binary) via the LFS batch API, upload, verify."""
+    fake, url = hub_api
+    HubStore(hub_settings(url)).publish(make_artifacts(tmp_path))
+
+    (preupload,) = [r.parsed for r in fake.requests if "/preupload/" in r.path]
+    assert preupload["modes"]["adapter_model.safetensors"] == "lfs"
+    assert preupload["modes"]["results.json"] == "regular"
+    oid = hashlib.sha256(WEIGHTS).hexdigest()
+    (batch,) = [r.parsed for r in fake.requests if r.path.endswith(".git/info/lfs/objects/batch")]
+    assert batch["oids"] == [oid]
+    assert [r.method for r in fake.requests if r.path == f"/lfs-upload/{oid}"] == ["PUT"]
+    assert any(r.path.endswith("/info/lfs/objects/verify") for r in fake.requests)
+    (commit,) = [r.parsed for r in fake.requests if r.path.endswith("/commit/main")]
+    assert commit["lfs"] == {"adapter_model.safetensors": oid}
+    assert fake.repos[f"synagi/{BASENAME}"].files["adapter_model.safetensors"] == WEIGHTS
+
+
+def _raw_commit(url: str, line: dict) -> httpx.Response:
+    header = {"key": "header", "value": {"summary": "raw", "description": ""}}
+    body = "\n".join(json.dumps(x) for x in (header, line)).encode()
+    return httpx.post(
+        f"{url}/api/models/synagi/{BASENAME}/commit/main",
+        content=body,
+        headers={"Authorization": "Bearer hf_test_token", "Content-Type": "application/x-ndjson"},
+    )
+
+
+def test_hub_refuses_an_lfs_oid_never_uploaded_and_binary_sent_as_regular(
+    tmp_path: Path, hub_api: tuple[HubFake, str]
+) -> None:
+    """The fake's two refusals: a commit naming an oid it never received, and binary content inline."""
+    fake, url = hub_api
+    HubStore(hub_settings(url)).publish(RunArtifacts(basename=BASENAME, status=STATUS))
+    missing = {"path": "w.safetensors", "algo": "sha256", "oid": "ab" * 32, "size": 3}
+    reply = _raw_commit(url, {"key": "lfsFile", "value": missing})
+    assert reply.status_code == 400 and "LFS pointer" in reply.json()["error"]
+    inline = {"path": "plot.png", "encoding": "base64", "content": base64.b64encode(PNG).decode()}
+    reply = _raw_commit(url, {"key": "file", "value": inline})
+    assert reply.status_code == 400 and "binary" in reply.json()["error"]
+    assert set(fake.repos[f"synagi/{BASENAME}"].files) == {".gitattributes", "status.json"}

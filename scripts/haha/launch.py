@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from haha.compute.base import Compute, Pod, PodSpec
-from haha.errors import HahaError, InputError
+from haha.errors import InputError
 from haha.experiment import Experiment, Resources
 from haha.plan import Plan, PlannedRun, load_plan
 from haha.podenv import LocalPod, PodEnv
@@ -236,7 +236,7 @@ def launch_command(
     from haha.store import get_store
 
     compute = get_compute(settings, repo.root, compute_kind)
-    pr = source_pr(settings, repo, log)
+    pr = runcomment.source_pr(settings, repo, configs, log)
     launched = launch(repo, settings, compute, get_store(settings, repo.root), configs, now, log, pr=pr)
     for x in launched:
         body = runcomment.launched_body(
@@ -244,20 +244,6 @@ def launch_command(
         )
         runcomment.post(settings, pr, x.run.config, body, log)
     return launched
-
-
-def source_pr(settings: Settings, repo: Repo, log: Log) -> int | None:
-    """The merged PR this commit came from, when GitHub can tell (no token: none, and no comments)."""
-    if settings.github_token is None:
-        return None
-    from haha.notify import pull_for_commit
-
-    sha = repo.head_sha()
-    try:
-        return pull_for_commit(settings, sha) if sha else None
-    except HahaError as exc:
-        log(f"launch: could not find the PR of {sha}: {exc}")
-        return None
 
 
 def _cuda(repo: Repo) -> str:

@@ -132,3 +132,16 @@ class Repo:
             return self._git().head.commit.hexsha
         except (InputError, ValueError):
             return None
+
+    def added_in(self, path: Path) -> str | None:
+        """The commit that last added `path` (repo-relative): where the change that asked for it began.
+
+        None when git cannot tell: the path is not in history, or the commit found is the cut of a
+        shallow clone (there every file looks added).
+        """
+        repo = self._git()
+        sha = repo.git.log("--diff-filter=A", "--format=%H", "-1", "--", path.as_posix()).strip()
+        shallow = Path(repo.common_dir) / "shallow"
+        if not sha or (shallow.is_file() and sha in shallow.read_text().split()):
+            return None
+        return sha

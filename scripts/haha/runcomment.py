@@ -81,6 +81,33 @@ def post(settings: Settings, pr: int | None, basename: str, body: str, log: Log)
     return url
 
 
+def source_pr(settings: Settings, repo: Repo, configs: Sequence[str], log: Log) -> int | None:
+    """The PR a launch reports on: the merged PR that added the one named config, else the PR of HEAD.
+
+    A manual retry runs on main's tip, whose PR is someone else's (or none): the commit that added
+    the config still leads to the PR where the run started. No token: none, and no comments.
+    """
+    if settings.github_token is None:
+        return None
+    from haha.errors import HahaError
+    from haha.notify import pull_for_commit
+
+    shas = []
+    if len(configs) == 1:
+        try:
+            shas.append(repo.added_in(Path(repo.rel(repo.config_path(configs[0])))))
+        except HahaError as exc:
+            log(f"launch: could not tell which commit added {configs[0]}: {exc}")
+    shas.append(repo.head_sha())
+    for sha in dict.fromkeys(s for s in shas if s):
+        try:
+            if (pr := pull_for_commit(settings, sha)) is not None:
+                return pr
+        except HahaError as exc:
+            log(f"launch: could not find the PR of {sha}: {exc}")
+    return None
+
+
 def refresh(
     repo: Repo,
     store: ModelStore,

@@ -1,5 +1,9 @@
 """A loopback GitHub REST API for one repository: repository_dispatch, issue comments (paginated
 with `Link` headers like api.github.com) and issues (the list endpoint includes pull requests).
+
+Requests are checked against GitHub's published description (`github_openapi.json`: unknown path or
+method 404, a missing required field 422) and the token against `permissions` (None: all), with
+the 403 GitHub answers, as in the HTTPS fake (github_git.py).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from fakes.server import Reply, Request
 class GitHubFake:
     repo: str = "synagi/haha"
     token: str = "ghs_test_token"
+    permissions: dict[str, str] | None = None  # the token's, as a job's `permissions:` would give them
     per_page_default: int = 30
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     merges: dict[str, int] = field(default_factory=dict)  # merge commit sha → the PR it merged
+    introduced: dict[str, int] = field(default_factory=dict)  # a commit of a merged PR's branch → the PR
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
 
@@ -30,6 +36,11 @@ class GitHubFake:
         prefix = f"/repos/{self.repo}"
         if not request.path.startswith(prefix + "/"):
             return rest.not_found()
+        op, refused = rest.described(request, request.path)
+        if refused is not None or op is None:
+            return refused or rest.not_found()
+        if not rest.allows(self.permissions, rest.NEEDS[op["operationId"]]):
+            return rest.forbidden("workflow", op["docs"])
         route, parts, numbers = rest.route(request.method, request.path[len(prefix) + 1 :])
         if request.method == "GET" and len(parts) == 3 and (parts[0], parts[2]) == ("commits", "pulls"):
             return Reply.json(self._pulls_of(parts[1]))
@@ -78,11 +89,15 @@ class GitHubFake:
         return self.comments[comment_id]
 
     def _pulls_of(self, sha: str) -> list[dict[str, Any]]:
-        """`GET /repos/{repo}/commits/{sha}/pulls`: the merged PR whose merge commit is `sha`."""
-        number = self.merges.get(sha)
+        """`GET /repos/{repo}/commits/{sha}/pulls`: "the merged pull request that introduced the
+        commit" — its merge commit, or a commit of its branch (GitHub REST, "List pull requests
+        associated with a commit": https://docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit).
+        """
+        number = self.merges.get(sha) or self.introduced.get(sha)
         if number is None:
             return []
-        return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": sha}]
+        merge_sha = next((m for m, n in self.merges.items() if n == number), None)
+        return [{"number": number, "merged_at": "2026-11-28T06:00:00Z", "merge_commit_sha": merge_sha}]
 
     def _edit_comment(self, request: Request, comment_id: int) -> Reply:
         if comment_id not in self.comments:

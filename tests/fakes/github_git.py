@@ -9,6 +9,13 @@ What the workflows under `act` and the pods talk to, as `--github-instance 127.0
 - `/<owner>/<repo>.git/...`: clone, fetch and push through `git http-backend` as CGI, over bare
   repositories under `git_root`.
 
+Tokens are held to what they were granted (`grants`), as on GitHub: a job's GITHUB_TOKEN to the
+job's `permissions:` (the harness says which job a request came from, `job_of`), an App token or a
+fine-grained PAT to its own set; outside them REST and GraphQL answer 403 "Resource not accessible
+by integration" and git answers 403. REST requests are checked against GitHub's published
+description (`github_openapi.json`): unknown path or method 404, a missing required field 422. What
+a workflow's GITHUB_TOKEN creates or pushes starts no workflow (`triggers_workflows`).
+
 TLS comes from a throwaway CA (`trustme`): Node trusts it through NODE_EXTRA_CA_CERTS, git through
 GIT_SSL_CAINFO, Python through SSL_CERT_FILE / REQUESTS_CA_BUNDLE (see `ca_env`). Every request is
 recorded; tests assert on `requests`, `pulls`, `comments`, `issues`, `dispatches` and the bare repos.
@@ -23,6 +30,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fakes import github_rest as rest
+from fakes.github_rest import Grant
 from fakes.graphql import Field, GraphQLSyntaxError, parse
 from fakes.server import LoopbackServer, Reply, Request
 
@@ -80,6 +89,12 @@ class GitHubGitFake:
     repo: str
     git_root: Path
     tokens: dict[str, str] = field(default_factory=lambda: {"ghs_workflow_token": BOT_LOGIN})
+    # What each token may do; a token not listed may do everything its login may.
+    grants: dict[str, Grant] = field(default_factory=dict)
+    # The running workflow's jobs → their GITHUB_TOKEN permissions, and which job sent a request.
+    job_permissions: dict[str, dict[str, str]] = field(default_factory=dict)
+    job_of: Callable[[Request], str | None] = lambda request: None
+    token_uses: list[dict[str, Any]] = field(default_factory=list)  # {"path", "token_kind", "job", "allowed"}
     default_branch: str = "main"
     per_page_default: int = 30
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -198,21 +213,60 @@ class GitHubGitFake:
         if request.path.startswith("/api/v3/"):
             if login is None:
                 return rest.message(401, "Bad credentials")
-            return self._rest(request, request.path[len("/api/v3") :], login)
+            path = request.path[len("/api/v3") :]
+            op, refused = rest.described(request, path)
+            if refused is None and op is not None:
+                refused = self._check(request, rest.NEEDS[op["operationId"]], op["docs"])
+            return refused or self._rest(request, path, login)
         return rest.not_found()
 
-    def _login(self, request: Request) -> str | None:
+    # --- what the token may do ---------------------------------------------------------------
+    def _token(self, request: Request) -> str | None:
         auth = request.header("authorization")
         scheme, _, value = auth.partition(" ")
         if scheme.lower() in ("bearer", "token"):
-            return self.tokens.get(value.strip())
+            return value.strip()
         if scheme.lower() == "basic":
             try:
-                _, _, password = base64.b64decode(value).decode().partition(":")
+                return base64.b64decode(value).decode().partition(":")[2]
             except ValueError:
                 return None
-            return self.tokens.get(password)
         return None
+
+    def grant_of(self, request: Request) -> tuple[Grant, str | None]:
+        """The request's grant, with a workflow token's permissions resolved to its job's; and the job."""
+        grant = self.grants.get(self._token(request) or "", Grant("user"))
+        if grant.kind != "workflow":
+            return grant, None
+        job = self.job_of(request)
+        # A job's token lives as long as the job (GitHub: "expires when a job finishes"); a request
+        # from no running job of the current workflow gets no permissions at all.
+        return Grant("workflow", self.job_permissions.get(job or "", {})), job
+
+    def _check(self, request: Request, needs: list[tuple[str, str]], docs: str) -> Reply | None:
+        """None when the token may; else the 403 GitHub answers. Recorded in `token_uses` either way."""
+        grant, job = self.grant_of(request)
+        allowed = rest.allows(grant.permissions, needs)
+        with self._lock:
+            self.token_uses.append(
+                {"path": request.path, "token_kind": grant.kind, "job": job, "allowed": allowed}
+            )
+        return None if allowed else rest.forbidden(grant.kind, docs)
+
+    @property
+    def refusals(self) -> list[dict[str, Any]]:
+        """The requests refused for want of a permission."""
+        with self._lock:
+            return [use for use in self.token_uses if not use["allowed"]]
+
+    def triggers_workflows(self, request: Request) -> bool:
+        """GitHub: "events triggered by the GITHUB_TOKEN ... will not create a new workflow run"
+        (https://docs.github.com/actions/security-for-github-actions/security-guides/automatic-token-authentication#using-the-github_token-in-a-workflow)."""
+        return self.grants.get(self._token(request) or "", Grant("user")).kind != "workflow"
+
+    def _login(self, request: Request) -> str | None:
+        token = self._token(request)
+        return self.tokens.get(token) if token else None
 
     # --- REST ----------------------------------------------------------------------------------
     def _rest(self, request: Request, path: str, login: str) -> Reply:
@@ -234,7 +288,7 @@ class GitHubGitFake:
             if route == ("PATCH", "pulls", "{n}"):
                 return self._with_pull(nums[0], lambda p: self._update_pull(p, request.json()))
             if len(parts) == 3 and route[:2] == ("GET", "commits") and parts[2] == "pulls":
-                pulls = [p for p in self.pulls.values() if p.get("merge_commit_sha") == parts[1]]
+                pulls = [p for p in self.pulls.values() if self._introduced(p, parts[1])]
                 return Reply.json([self._pull_json(p) for p in pulls])
             if route == ("GET", "issues"):
                 return self._page(request, self._matching_issues(request))
@@ -328,7 +382,25 @@ class GitHubGitFake:
                     ],
                 )
         pull = self._new_pull(head, base, body.get("title") or "", body.get("body") or "", login)
+        pull["triggers_workflows"] = self.triggers_workflows(request)
+        pull["opened_at_sha"] = self.rev(f"refs/heads/{head}")
         return Reply.json(self._pull_json(pull), 201)
+
+    def _introduced(self, pull: dict[str, Any], sha: str) -> bool:
+        """Whether merged `pull` brought commit `sha` to its base: its merge commit or one of its
+        branch's commits. GitHub REST, "List pull requests associated with a commit": "the merged
+        pull request that introduced the commit to the repository"
+        (https://docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit).
+        """
+        merge = pull.get("merge_commit_sha")
+        if not merge:
+            return False
+        if merge == sha:
+            return True
+        brought = subprocess.run(
+            ["git", "-C", str(self.bare), "rev-list", f"{merge}^1..{merge}"], capture_output=True, text=True
+        )
+        return sha in brought.stdout.split()
 
     def _with_pull(self, number: int, fn: Any) -> Reply:
         pull = self.pulls.get(number)
@@ -345,7 +417,7 @@ class GitHubGitFake:
         n, head, base = pull["number"], pull["head"]["ref"], pull["base"]["ref"]
         repo = self._repo_json()
         return {
-            **{k: v for k, v in pull.items() if k not in ("head", "base", "updates")},
+            **{k: v for k, v in pull.items() if k not in _PRIVATE},
             "id": 100000 + n,
             "node_id": f"PR_{n}",
             "url": f"{self.base_url}/api/v3/repos/{self.repo}/pulls/{n}",
@@ -474,6 +546,22 @@ class GitHubGitFake:
         except GraphQLSyntaxError as exc:
             return Reply.json({"errors": [{"message": str(exc)}]})
         request.parsed = {"kind": op.kind, "fields": [f.name for f in op.fields]}
+        for root in op.fields:
+            needs = GRAPHQL_NEEDS.get(root.name)
+            if needs and self._check(request, needs, "https://docs.github.com/graphql") is not None:
+                # GraphQL answers 200 with a FORBIDDEN error naming the field, as GitHub does.
+                return Reply.json(
+                    {
+                        "data": {root.name: None},
+                        "errors": [
+                            {
+                                "type": "FORBIDDEN",
+                                "path": [root.name],
+                                "message": "Resource not accessible by integration",
+                            }
+                        ],
+                    }
+                )
         data: dict[str, Any] = {}
         with self._lock:
             for root in op.fields:
@@ -542,6 +630,16 @@ class GitHubGitFake:
         return next(c for c in self.comments.values() if c["node_id"] == node_id)
 
 
+# What the GraphQL root fields sticky-pull-request-comment sends need (GitHub's GraphQL objects
+# follow the REST permissions of the same resource: reading a PR's comments, editing a comment).
+GRAPHQL_NEEDS: dict[str, list[tuple[str, str]]] = {
+    "repository": [("pull-requests", "read"), ("issues", "read")],
+    "updateIssueComment": [("pull-requests", "write"), ("issues", "write")],
+    "deleteIssueComment": [("pull-requests", "write"), ("issues", "write")],
+    "minimizeComment": [("pull-requests", "write"), ("issues", "write")],
+}
+
+
 # --- the HTTPS server --------------------------------------------------------------------------
 class GitHubServer(LoopbackServer):
     """Serve a GitHubGitFake over HTTPS on 127.0.0.1:<free port>; bounded by `max_seconds`.
@@ -575,6 +673,12 @@ class GitHubServer(LoopbackServer):
         pushing = request.path.endswith("/git-receive-pack") or service == "git-receive-pack"
         if pushing and login is None:
             return Reply(401, b"auth required", {"WWW-Authenticate": 'Basic realm="GitHub"'})
+        # Fetching needs contents read, pushing contents write; git sees a plain 403 (GitHub's own
+        # answer reads "Permission to <repo>.git denied to <login>.").
+        if login is not None and fake._check(
+            request, [("contents", "write" if pushing else "read")], "https://docs.github.com/rest"
+        ):
+            return Reply(403, f"Permission to {fake.repo}.git denied to {login}.\n".encode())
         if request.path.endswith("/git-upload-pack") and fake.git_fetch_errors > 0:
             with fake._lock:
                 fake.git_fetch_errors -= 1
@@ -615,9 +719,14 @@ class GitHubServer(LoopbackServer):
                 if before.get(r) != after.get(r)
             ]
             with fake._lock:
-                fake.pushes.append({"login": login, "refs": changed})
+                fake.pushes.append(
+                    {"login": login, "refs": changed, "triggers_workflows": fake.triggers_workflows(request)}
+                )
         request.parsed = {"git": service or request.path.rsplit("/", 1)[-1], "status": status}
         return Reply(status, payload, headers)
+
+
+_PRIVATE = ("head", "base", "updates", "triggers_workflows", "opened_at_sha")  # the fake's own notes
 
 
 def _now() -> str:

@@ -29,6 +29,7 @@ class Request:
     body: bytes
     parsed: dict[str, Any] = field(default_factory=dict)  # what the fake made of the body
     query_string: str = ""  # the query as sent, for fakes that pass it on (CGI)
+    client: tuple[str, int] = ("", 0)  # the peer's (host, port): which process asked, for fakes that care
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -135,6 +136,7 @@ class LoopbackServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     query_string=parts.query,
+                    client=self.client_address[:2],
                 )
                 self._send(server._record(request))
 

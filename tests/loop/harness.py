@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.github_git import CA, GitHubGitFake, GitHubServer  # noqa: E402
+from fakes.github_rest import Grant, job_permissions  # noqa: E402
 from fakes.hf_hub import HubFake  # noqa: E402
 from fakes.runpod_graphql import PodStarter, RunPodFake, serve_runpod  # noqa: E402
-from fakes.server import serve  # noqa: E402
+from fakes.server import Request, serve  # noqa: E402
 
 ACTIONS = Path(__file__).resolve().parent / "actions"  # vendored: github.com is out of reach here and in CI
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -51,6 +52,15 @@ TOKENS = {
     BOT_TOKEN: "haha-bot[bot]",
     DISPATCH_TOKEN: "haha-dispatch",
     USER_TOKEN: "octocat",
+}
+# What each token may do. The workflow token's permissions are the job's (see `peer_job`); the
+# others are what README's set-up asks for: the bot (an App token minted in the workflow, or a
+# fine-grained PAT) contents + pull requests write, the dispatch PAT contents write.
+GRANTS = {
+    WORKFLOW_TOKEN: Grant("workflow"),
+    BOT_TOKEN: Grant("app", {"contents": "write", "pull-requests": "write"}),
+    DISPATCH_TOKEN: Grant("pat", {"contents": "write"}),
+    USER_TOKEN: Grant("user"),
 }
 RUNPOD_KEY = "rp-account-key"
 HF_TOKEN = "hf_test_token"
@@ -164,7 +174,9 @@ class Loop:
             prepare(src)
             commit_all(src, "test: base state")
         self._ca = CA(self.tmp / "ca")
-        self.github = GitHubGitFake(repo=REPO, git_root=self.tmp / "github", tokens=dict(TOKENS))
+        self.github = GitHubGitFake(
+            repo=REPO, git_root=self.tmp / "github", tokens=dict(TOKENS), grants=dict(GRANTS), job_of=peer_job
+        )
         self.github.init_from(src)
         self.github_server = self._stack.enter_context(GitHubServer(self.github, self._ca, max_seconds=1500))
         self.hub, self.hub_url = self._stack.enter_context(serve(HubFake(token=HF_TOKEN), 1500))
@@ -270,6 +282,7 @@ class Loop:
         timeout: float = 420,
     ) -> ActRun:
         """Run `.github/workflows/<workflow>` for `event` on the clone's current commit."""
+        self.github.job_permissions = workflow_permissions(self.work / ".github" / "workflows" / workflow)
         home = self.tmp / f"act-home-{len(self.runs)}"
         (home / ".cache" / "act").mkdir(parents=True)
         (home / ".cache" / "act" / "tool_cache").symlink_to(self.tool_cache)
@@ -345,6 +358,7 @@ class Loop:
     def pull_request_event(self, number: int) -> dict[str, Any]:
         pull = self.github.pulls[number]
         head_sha = self.github.rev(f"refs/heads/{pull['head']['ref']}")
+        refuse_untriggered(self.github, head_sha, pull)
         return {
             "action": "synchronize",
             "number": number,
@@ -357,6 +371,7 @@ class Loop:
         }
 
     def push_event(self, before: str, after: str) -> dict[str, Any]:
+        refuse_untriggered(self.github, after)
         return {"ref": "refs/heads/main", "before": before, "after": after, "repository": self.repository()}
 
     def dispatch_event(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -387,6 +402,47 @@ class Loop:
     def pod_logs(self) -> str:
         logs = sorted((self.tmp / "pods" / "logs").glob("*.log"))
         return "\n".join(f"=== {p.name}\n{p.read_text()[-6000:]}" for p in logs)
+
+
+# --- one token per job ---------------------------------------------------------------------------
+# act hands every job of a run the same GITHUB_TOKEN secret, while on GitHub each job's token carries
+# that job's `permissions:`. The fake therefore asks which job a request came from: the peer of its
+# TCP connection is a process a step started (a `run:` shell's curl/python, an action's node, git),
+# and act gives every step process GITHUB_JOB. The client waits on the open connection for the
+# answer, so the process is there to ask. This keeps one act run per workflow (jobs' outputs and
+# `needs` work as on GitHub), where running each job alone with `act -j` would run its `needs` too.
+def peer_job(request: Request) -> str | None:
+    """The GITHUB_JOB of the process on the other end of `request`'s connection, if any."""
+    import psutil
+
+    host, port = request.client
+    for conn in psutil.net_connections(kind="tcp"):  # tcp6 too: a dual-stack client shows ::ffff:127.0.0.1
+        if conn.pid and conn.laddr and conn.laddr.port == port and conn.laddr.ip.endswith(host):
+            try:
+                return psutil.Process(conn.pid).environ().get("GITHUB_JOB")
+            except psutil.Error:
+                return None
+    return None
+
+
+def workflow_permissions(path: Path) -> dict[str, dict[str, str]]:
+    """Each job's GITHUB_TOKEN permissions in the workflow file, resolved as GitHub does."""
+    import yaml
+
+    return job_permissions(yaml.safe_load(path.read_text()))
+
+
+def refuse_untriggered(github: GitHubGitFake, sha: str | None, pull: dict[str, Any] | None = None) -> None:
+    """GitHub starts no workflow for a push or PR made with a workflow's GITHUB_TOKEN: neither may a test."""
+    for push in github.pushes:
+        if not push["triggers_workflows"] and any(new == sha for _, new, _ in push["refs"]):
+            raise AssertionError(
+                f"{sha} was pushed with a workflow's GITHUB_TOKEN: GitHub starts no workflow"
+            )
+    if pull is not None and not pull.get("triggers_workflows", True) and pull.get("opened_at_sha") == sha:
+        raise AssertionError(
+            f"PR #{pull['number']} was opened with a workflow's GITHUB_TOKEN: no pull_request event"
+        )
 
 
 def _start_command() -> str:

@@ -152,3 +152,14 @@ def test_pod_faults_end_the_pod_and_say_why(make_loop) -> None:
     # A boot that fails before `haha pod` starts (the clone) still reaches the PR: failed, with why.
     (clone_comment,) = run_comments(lp, pr_clone, "haha-tinyc-001")
     assert "failed" in clone_comment["body"] and "status 12" in clone_comment["body"], clone_comment
+
+    # A retry by hand (Actions → launch → Run workflow with the config) on main's tip, which no PR
+    # made: the run's comment on the PR that added the config says it launched again (issue 16, 6).
+    dispatch = {"inputs": {"config": "haha-tinyd-001"}, "repository": lp.repository()}
+    run = lp.act("workflow_dispatch", "launch.yml", dispatch, env=fake_run("ok"))
+    assert run.rc == 0, run.output[-5000:]
+    retry = lp.runpod.calls("podFindAndDeployOnDemand")[-1]
+    assert "haha-tinyd-001" in retry["name"] and deploy_env(retry)["HAHA_PR"] == str(pr_crash)
+    (retried,) = run_comments(lp, pr_crash, "haha-tinyd-001")
+    assert retried["id"] == crash_comment["id"] and "launched" in retried["body"], retried["body"]
+    lp.wait_pods_gone(timeout=120)

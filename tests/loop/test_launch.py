@@ -97,6 +97,8 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     hub_repo = lp.hub.repos.get(f"synagi/{NEW}")
     assert hub_repo is not None, lp.pod_logs()
     assert "adapter_model.safetensors" in " ".join(hub_repo.files), sorted(hub_repo.files)
+    # The weights went the way the real Hub routes binary files: LFS batch, upload, verify, commit by oid.
+    assert "adapter_model.safetensors" in hub_repo.lfs, sorted(hub_repo.lfs)
     (dispatch,) = lp.github.dispatches
     assert dispatch["event_type"] == "haha-run-finished"
     assert lp.github.api("POST", "dispatches")[0].header("authorization").endswith(DISPATCH_TOKEN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from loop.configs import experiment_files
 from loop.harness import Loop
 
@@ -22,6 +24,9 @@ def test_good_config_passes_and_one_comment_is_edited_in_place(make_loop) -> Non
     assert NEW in comment["body"]
     assert "$" in comment["body"], "the comment gives the predicted cost"
     assert comment["user"]["login"] == "github-actions[bot]"
+    # Only the comment job used the workflow token, within what pr.yml grants it.
+    uses = [u for u in lp.github.token_uses if u["token_kind"] == "workflow"]
+    assert uses and {u["job"] for u in uses} == {"comment"} and all(u["allowed"] for u in uses)
 
     # A second push changes the prediction: the same comment is edited, none is added.
     files = experiment_files(NEW, num_epochs=12)
@@ -36,6 +41,27 @@ def test_good_config_passes_and_one_comment_is_edited_in_place(make_loop) -> Non
     mutations = [c for c in lp.github.graphql_calls() if c.get("kind") == "mutation"]
     assert [c["fields"] for c in mutations] == [["updateIssueComment"]]
     assert len(lp.github.api("POST", "issues")) == 1  # the one create, on the first run
+
+
+def test_a_job_gets_only_the_permissions_its_workflow_grants(make_loop) -> None:
+    """Issue 16: each job's GITHUB_TOKEN carries that job's `permissions:`; outside them GitHub's 403."""
+
+    def comment_job_reads_only(root: Path) -> None:
+        pr_yml = root / ".github" / "workflows" / "pr.yml"
+        text = pr_yml.read_text()
+        grant = "    permissions:\n      pull-requests: write # create / edit the sticky comment\n"
+        assert grant in text
+        pr_yml.write_text(text.replace(grant, "    permissions:\n      contents: read\n"))
+
+    lp: Loop = make_loop(prepare=comment_job_reads_only)
+    lp.push_branch("exp/tiny", experiment_files(NEW), f"Add {NEW}")
+    pr = lp.github.open_pull("exp/tiny", f"Try {NEW}")["number"]
+    lp.checkout("exp/tiny")
+
+    run = lp.act("pull_request", "pr.yml", lp.pull_request_event(pr))
+    assert run.rc != 0, run.output[-4000:]
+    assert lp.github.comments_on(pr) == []
+    assert lp.github.refusals and {u["job"] for u in lp.github.refusals} == {"comment"}
 
 
 def _bad_pr(lp: Loop, branch: str, files: dict[str, str]) -> tuple[int, object]:

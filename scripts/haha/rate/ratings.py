@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from haha.atomic import write_atomic
+from haha.atomic import append_line, write_atomic
 from haha.errors import InputError
 
 RATINGS_DIR = "ratings"
@@ -119,10 +119,8 @@ def load_ratings(results_dir: Path) -> list[Rating]:
 
 
 def append(path: Path, rating: Rating) -> None:
-    """Add one vote at the end of a rater's file (one write of one whole line)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(rating.line())
+    """Add one vote at the end of a rater's file (one write of one whole line, on a line of its own)."""
+    append_line(path, rating.line())
 
 
 def replace(path: Path, ratings: Iterable[Rating]) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from haha.compute.base import Compute, Pod
-from haha.errors import InputError
+from haha.errors import HahaError, InputError
 from haha.experiment import ConfigName, Experiment
 from haha.podname import PodName
 from haha.repo import Repo
@@ -113,6 +113,8 @@ class Plan:
     awaiting_collect: tuple[str, ...] = ()
     stale_configs: tuple[str, ...] = field(default=())  # edited after training: never retrained
     failed: tuple[str, ...] = ()  # last run of this very config failed: relaunched only when named
+    # Runs not planned because something they depend on is unreadable: (basename, the error).
+    errors: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
@@ -127,6 +129,7 @@ class Plan:
             "awaiting_collect": list(self.awaiting_collect),
             "stale_configs": list(self.stale_configs),
             "failed": list(self.failed),
+            "errors": [{"config": name, "error": error} for name, error in self.errors],
         }
 
 
@@ -237,8 +240,11 @@ def collected(repo: Repo) -> dict[str, Record]:
     """Results files in train/results/ (unreadable ones count as done: collect validated them)."""
     out = {}
     for path in sorted(repo.results_dir.glob("*.json")) if repo.results_dir.is_dir() else []:
+        if not path.is_file():
+            continue
         try:
-            out[path.stem] = record_of(json.loads(path.read_text())) or Record()
+            document = json.loads(path.read_text(encoding="utf-8"))
+            out[path.stem] = record_of(document if isinstance(document, dict) else None) or Record()
         except ValueError:
             out[path.stem] = Record()
     return out
@@ -253,14 +259,26 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
     first = make_plan(desired, done, flying, {}, current)
     published: dict[str, Record] = {}
     failed: set[str] = set()
+    errors: dict[str, str] = {}
     if store is not None:  # only the candidates: two lookups each
         for run in first.runs:
-            if (record := record_of(store.fetch_results(run.config))) is not None:
-                published[run.config] = record
-            if failed_same_config(read_status(store, run.config), desired[run.config]):
-                failed.add(run.config)
+            try:
+                if (record := record_of(store.fetch_results(run.config))) is not None:
+                    published[run.config] = record
+                if failed_same_config(read_status(store, run.config), desired[run.config]):
+                    failed.add(run.config)
+            except HahaError as exc:  # this run is not planned; the others still are
+                errors[run.config] = str(exc)
     plan = make_plan(desired, done, flying, published, current, failed, retry)
-    return replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
+    runs = []
+    for run in plan.runs:
+        if run.config in errors:
+            continue
+        try:
+            runs.append(with_resources(repo, run))
+        except HahaError as exc:
+            errors[run.config] = str(exc)
+    return replace(plan, runs=tuple(runs), errors=tuple(sorted(errors.items())))
 
 
 def plan_command(
@@ -286,6 +304,10 @@ def plan_command(
         log(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
     for name in plan.failed:
         log(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
+    if configs:
+        plan = replace(plan, errors=tuple(e for e in plan.errors if e[0] in wanted))
+    for name, error in plan.errors:
+        log(f"plan: {name}: not planned: {error}")
     return plan
 
 

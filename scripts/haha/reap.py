@@ -14,6 +14,7 @@ from pathlib import Path
 from haha import runcomment
 from haha.clock import stamp
 from haha.compute.base import Compute, Pod
+from haha.errors import HahaError
 from haha.podname import PodName
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
@@ -75,7 +76,11 @@ def reap(
         if dry_run:
             continue
         compute.terminate(item.pod.id)
-        status = read_status(store, basename)
+        try:
+            status = read_status(store, basename)
+        except HahaError as exc:  # unreadable: the run recorded no end we can trust; reaping goes on
+            log(f"reap: {basename}: status unreadable ({exc}); recording it as failed")
+            status = None
         marked = not is_final(status)
         if marked:
             status = RunStatus(

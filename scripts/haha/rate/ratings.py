@@ -95,17 +95,27 @@ def _fast_ok(row: dict[str, object]) -> bool:
     )  # fmt: skip
 
 
+def _no_constant(name: str) -> object:
+    """NaN and Infinity are not JSON (Python's reader accepts them): refuse them by name."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_file(path: Path) -> list[Rating]:
     """Every vote in one file; a line that is not a valid rating raises an error naming file and line."""
     found = []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=path, fix=FIX) from exc
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=path, line=number, fix=FIX) from exc
+        except ValueError as exc:
+            raise InputError(str(exc), file=path, line=number, fix=FIX) from exc
         found.append(_check(row, path, number))
     return found
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from check_helpers import make_repo as make_config_repo
 from haha import cli
 from haha.rate.ratings import WINNERS
@@ -30,7 +31,10 @@ from hypothesis import strategies as st
 from report_data import PROMPTS, healthy, make_repo, results_doc, vote
 
 GENERATED = settings(
-    deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    deadline=None,
+    derandomize=True,
+    max_examples=250,  # x 10 generated tests: 2,500 cases
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 NAMES = ("haha-x-001", "haha-x-002")
 SMOL, LLAMA = "haha-smollm2-135m-lora-001", "haha-llama-3-8b-lora-001"
@@ -59,11 +63,15 @@ def wide_console() -> Iterator[None]:
         cli.err.width = width
 
 
+# typer builds the click command on every call (~15 ms); the cases share one, as one process would.
+COMMAND = typer.main.get_command(cli.app)
+
+
 def haha(*argv: str) -> Outcome:
     """`haha ARGV` in this process through cli.main; anything but SystemExit propagates (a traceback)."""
     out, err = io.StringIO(), io.StringIO()
-    saved = sys.argv
-    sys.argv = ["haha", *argv]
+    saved = sys.argv, cli.app
+    sys.argv, cli.app = ["haha", *argv], COMMAND  # type: ignore[assignment]
     try:
         with redirect_stdout(out), redirect_stderr(err), wide_console():
             try:
@@ -72,7 +80,7 @@ def haha(*argv: str) -> Outcome:
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
     finally:
-        sys.argv = saved
+        sys.argv, cli.app = saved
     return Outcome(code, out.getvalue(), err.getvalue())
 
 

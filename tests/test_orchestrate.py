@@ -205,6 +205,28 @@ def test_reaper_terminates_only_the_pod_past_its_deadline_and_reports_it(
     assert reap(RunPodCompute(settings), store, settings, expired, lambda m: None) == []
 
 
+def test_an_unreadable_status_does_not_stop_the_reaper(
+    root: Path, runpod_api: RunPodFake, github_api: tuple[GitHubFake, str]
+) -> None:
+    """Issue 17: a truncated status.json stopped `haha reap` after the first pod, with a traceback."""
+    a, b = add_configs(root, 2, 3)
+    do_launch(root)
+    fake, url = github_api
+    settings = load_settings(root, {**ENV, "GITHUB_TOKEN": fake.token, "GITHUB_API_URL": url})
+    store = get_store(settings, root)
+    status = root / settings.store.local_path / a / "status.json"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text('{"state": "runn')  # cut off mid-upload
+    log: list[str] = []
+    reaped = reap(
+        RunPodCompute(settings), store, settings, datetime(2026, 11, 28, 18, 2, tzinfo=UTC), log.append
+    )
+    assert sorted(r.reap.name.basename for r in reaped) == [a, b]
+    assert not any(p["name"].startswith("haha-") for p in runpod_api.pods.values())
+    assert store.fetch_status(a)["state"] == "failed" and store.fetch_status(b)["state"] == "failed"
+    assert any("status unreadable" in m and "status.json:1" in m for m in log)
+
+
 def test_image_start_command_decodes_and_runs_the_boot_script() -> None:
     assert START_COMMAND == 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
     assert "pod-terminate" in boot_script() and "trap teardown EXIT" in boot_script()

@@ -473,6 +473,19 @@ def test_haha_toml_without_compute_uses_the_defaults(tmp_path: Path) -> None:
     assert [r["config"] for r in json.loads(outcome.out)["include"]] == [LLAMA, SMOL]
 
 
+def test_odd_files_in_the_results_folder(tmp_path: Path) -> None:
+    """A folder named like a results or ratings file is not read; a missing eval.json is named."""
+    root = ratings_repo(tmp_path / "ratings")
+    (root / "train/results/haha-x-003.json").mkdir()
+    (root / "train/results/ratings/bo.jsonl").mkdir()
+    assert haha("rate", "--port", "0", "--stop-after", "0.1", "--repo", str(root)).code == 0
+    config_root = config_repo(tmp_path)
+    (config_root / "train/eval/eval.json").unlink()
+    snapshot = tree(config_root)
+    outcome = haha("plan", "--no-store", "--repo", str(config_root))
+    assert_refused(outcome, snapshot, config_root, "train/eval/eval.json", "cannot read the eval spec")
+
+
 # --- a sample through the real process ------------------------------------------------------------
 def test_a_sample_through_the_haha_process(tmp_path: Path) -> None:
     results_root = ratings_repo(tmp_path / "ratings")

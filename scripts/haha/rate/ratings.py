@@ -125,7 +125,8 @@ def load_ratings(results_dir: Path) -> list[Rating]:
     folder = ratings_dir(results_dir)
     if not folder.is_dir():
         return []
-    return [r for p in sorted(folder.glob("*.jsonl")) if not p.name.startswith(".") for r in load_file(p)]
+    files = [p for p in sorted(folder.glob("*.jsonl")) if not p.name.startswith(".") and p.is_file()]
+    return [r for p in files for r in load_file(p)]
 
 
 def append(path: Path, rating: Rating) -> None:

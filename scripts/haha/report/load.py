@@ -207,7 +207,9 @@ def load_baseline(path: Path) -> Run:
 
 
 def _json_files(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")] if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.json")) if not p.name.startswith(".") and p.is_file()]
 
 
 def load_runs(results_dir: Path) -> list[Run]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from haha.compute.base import Pod
 from haha.compute.runpod import RunPodCompute
 from haha.errors import InputError
 from haha.launch import START_COMMAND, boot_script, launch
-from haha.plan import Record, failed_same_config, make_plan
+from haha.plan import CurrentEval, Record, eval_shape, failed_same_config, make_plan, record_of
 from haha.podname import PodName
 from haha.reap import decide, reap
 from haha.repo import Repo
@@ -148,7 +150,7 @@ def test_pr_editing_a_trained_config_does_not_retrain_but_eval_change_re_evaluat
 def test_make_plan_is_pure_and_deterministic() -> None:
     desired = {"b-001": "x", "a-001": "y", "c-001": "z", "d-001": "w"}
     done = {"c-001": Record("old", "z"), "d-001": Record("new", "w")}
-    plan = make_plan(desired, done, {"b-001"}, {"a-001": Record("new")}, "new")
+    plan = make_plan(desired, done, {"b-001"}, {"a-001": Record("new")}, CurrentEval("new"))
     assert plan.runs[0].config == "c-001" and plan.runs[0].mode == "eval"
     assert (plan.in_flight, plan.awaiting_collect, plan.done) == (("b-001",), ("a-001",), ("d-001",))
     assert json.loads(plan.to_json())["include"] == [
@@ -204,6 +206,79 @@ def test_reaper_terminates_only_the_pod_past_its_deadline_and_reports_it(
     assert reap(RunPodCompute(settings), store, settings, expired, lambda m: None) == []
 
 
+def test_an_unreadable_status_does_not_stop_the_reaper(
+    root: Path, runpod_api: RunPodFake, github_api: tuple[GitHubFake, str]
+) -> None:
+    """Issue 17: a truncated status.json stopped `haha reap` after the first pod, with a traceback."""
+    a, b = add_configs(root, 2, 3)
+    do_launch(root)
+    fake, url = github_api
+    settings = load_settings(root, {**ENV, "GITHUB_TOKEN": fake.token, "GITHUB_API_URL": url})
+    store = get_store(settings, root)
+    status = root / settings.store.local_path / a / "status.json"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text('{"state": "runn')  # cut off mid-upload
+    log: list[str] = []
+    reaped = reap(
+        RunPodCompute(settings), store, settings, datetime(2026, 11, 28, 18, 2, tzinfo=UTC), log.append
+    )
+    assert sorted(r.reap.name.basename for r in reaped) == [a, b]
+    assert not any(p["name"].startswith("haha-") for p in runpod_api.pods.values())
+    assert store.fetch_status(a)["state"] == "failed" and store.fetch_status(b)["state"] == "failed"
+    assert any("status unreadable" in m and "status.json:1" in m for m in log)
+
+
 def test_image_start_command_decodes_and_runs_the_boot_script() -> None:
     assert START_COMMAND == 'boot="$(mktemp)" && echo "$HAHA_BOOT" | base64 -d > "$boot" && exec bash "$boot"'
     assert "pod-terminate" in boot_script() and "trap teardown EXIT" in boot_script()
+
+
+def adopted_results(prompts: list[str], temperatures: list[float], seeds: int) -> dict:
+    """A results file as a repo adopting Haha has it: no meta, so no hashes; just what it was made with."""
+    settings = [{"temperature": t, "completions": [f"ha {i}" for i in range(seeds)]} for t in temperatures]
+    entries = [{"prompt": p, "settingsResults": settings} for p in prompts]
+    return {"config": {"name": "a-001"}, "results": entries}
+
+
+@pytest.mark.parametrize(
+    ("prompts", "temperatures", "seeds", "mode"),
+    [
+        (["p1", "p2"], [0.1, 0.7], 3, None),  # made with eval.json as it is: done
+        (["p1", "p2"], [0.1, 0.7], 2, "eval"),  # other seed count
+        (["p1"], [0.1, 0.7], 3, "eval"),  # a prompt added since
+        (["p1", "p2"], [0.1], 3, "eval"),  # a setting added since
+        (["p1", "p2"], [0.1, 0.9], 3, "eval"),  # a setting changed
+    ],
+)
+def test_adopted_results_without_hashes_are_re_evaluated_when_eval_json_asks_for_more(
+    prompts: list[str], temperatures: list[float], seeds: int, mode: str | None
+) -> None:
+    """Issue 17: results made before the pipeline recorded hashes were never re-evaluated."""
+    asked = eval_shape(["p1", "p2"], [{"temperature": 0.1}, {"temperature": 0.7}], 3)
+    current = CurrentEval("sha-now", asked)
+    record = record_of(adopted_results(prompts, temperatures, seeds))
+    plan = make_plan({"a-001": "cfg"}, {"a-001": record}, (), {}, current)
+    assert [r.mode for r in plan.runs] == ([mode] if mode else [])
+    assert plan.done == (() if mode else ("a-001",))
+    hashed = Record("sha-before", "cfg", record.made_with)  # hashes or not: what it was made with decides
+    assert make_plan({"a-001": "cfg"}, {"a-001": hashed}, (), {}, current).runs == plan.runs
+
+
+def test_haha_plan_re_evaluates_adopted_results(root: Path) -> None:
+    """The `haha plan` process, on results that carry no hashes, before and after eval.json changes."""
+    path = root / f"train/results/{SMOL}.json"
+    document = json.loads(path.read_text())
+    del document["meta"]
+    path.write_text(json.dumps(document, indent=2))
+    haha = [str(Path(sys.executable).parent / "haha"), "plan", "--no-store", "--compute", "local"]
+
+    def planned() -> list[tuple[str, str]]:
+        done = subprocess.run([*haha, "--repo", str(root)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return [(r["config"], r["mode"]) for r in json.loads(done.stdout)["include"]]
+
+    assert planned() == []
+    spec = json.loads((root / "train/eval/eval.json").read_text())
+    spec["seedVariants"] += 1
+    (root / "train/eval/eval.json").write_text(json.dumps(spec, indent=2))
+    assert planned() == [(LLAMA, "eval"), (SMOL, "eval")]

@@ -129,8 +129,15 @@ def test_stops_by_itself(tmp_path: Path) -> None:
 
 
 def test_haha_rate_process_serves_and_stops(tmp_path: Path) -> None:
-    """The real `haha rate` process: prints its URL, takes a vote, stops by itself (--stop-after)."""
+    """The real `haha rate` process: prints its URL, takes a vote, stops by itself (--stop-after).
+
+    The rater's committed file lacks its final newline (as an editor may save it): the vote goes on a
+    line of its own, and the old vote stays.
+    """
     root = repo(tmp_path)
+    old = json.dumps(vote(*NAMES, "a", rater="Bo Li"))
+    (root / "train/results/ratings").mkdir(parents=True)
+    (root / "train/results/ratings/Bo-Li.jsonl").write_text(old)  # no final newline
     haha = Path(sys.executable).parent / "haha"
     argv = [str(haha), "rate", "--rater", "Bo Li", "--port", "0", "--stop-after", "180", "--repo", str(root)]
     # As from a terminal: a suite run as a background job (`pytest &`) starts with SIGINT ignored, and a
@@ -155,7 +162,8 @@ def test_haha_rate_process_serves_and_stops(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=180)  # generous: a loaded 2-core machine is slow to start it
     assert proc.returncode == 0, err
     assert "1 votes saved to train/results/ratings/Bo-Li.jsonl" in out
-    (row,) = ratings.load_file(root / "train/results/ratings/Bo-Li.jsonl")
+    first, row = ratings.load_file(root / "train/results/ratings/Bo-Li.jsonl")
+    assert first.row() == json.loads(old)
     assert (row.rater, row.winner) == ("Bo Li", "tie")
 
 
@@ -182,3 +190,14 @@ def test_a_rater_never_sees_what_they_already_voted_on(tmp_path: Path) -> None:
     ana.done(item, voted=True)
     assert ana.next() is None
     assert Deck(runs, earlier, "bo", random.Random(0)).next() is not None  # others still see them
+
+
+@pytest.mark.parametrize("before", ["", "\n", '{"x": 1}', '{"x": 1}\n', "\n\n"])
+def test_an_append_starts_on_a_line_of_its_own_and_keeps_every_byte(tmp_path: Path, before: str) -> None:
+    path = tmp_path / "ratings/ana.jsonl"
+    path.parent.mkdir()
+    path.write_text(before)
+    row = ratings.Rating(*NAMES, "p", 0.7, 1, "a", "ana", "2026-11-28T06:00:00Z")
+    ratings.append(path, row)
+    repair = "\n" if before and not before.endswith("\n") else ""
+    assert path.read_text() == before + repair + row.line()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,16 @@ from haha.cli import context
 from haha.errors import InputError, ServiceError
 from haha.rate.ratings import load_file
 from haha.report.commands import judge_command
-from report_data import standard_repo
+from report_data import (
+    BASE_MODEL,
+    PROMPTS,
+    baseline_doc,
+    healthy,
+    standard_repo,
+    vote,
+    write_baseline,
+    write_votes,
+)
 
 A, B = "haha-llama-3-8b-lora-001", "haha-llama-3-8b-lora-004"  # healthy vs mostly empty
 
@@ -91,3 +103,62 @@ def test_judge_verdicts_become_rating_rows_once(tmp_path: Path, capsys, monkeypa
     cache = json.loads((root / f"train/results/judge/{A}__vs__{B}.json").read_text())["scores"]
     by_key = {(v["prompt"], v["temperature"], v["seed"]): v["winner"] for v in cache.values()}
     assert all(by_key[(r["prompt"], r["temperature"], r["seed"])] == r["winner"] for r in rows if r["b"] == B)
+
+
+def haha_judge(root: Path, url: str, *names: str) -> subprocess.CompletedProcess[str]:
+    """The real `haha judge` process against the fake endpoint."""
+    env = {**os.environ, "HAHA_JUDGE_URL": url, "HAHA_JUDGE_MODEL": "org/fake-judge"}
+    haha = Path(sys.executable).parent / "haha"
+    argv = [str(haha), "judge", *names, "--repo", str(root)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_judge_with_no_verdict_keeps_the_committed_votes(tmp_path: Path) -> None:
+    """Issue 17: an endpoint whose replies hold no verdict left the judge's ratings file at 0 bytes."""
+    root = standard_repo(tmp_path)
+    rows = [vote(A, B, "a", rater="judge:org/fake-judge", prompt=p) for p in PROMPTS[:3]]
+    path = write_votes(root, "judge--org--fake-judge.jsonl", rows)
+    before = path.read_bytes()
+    with serve(FakeChat(choose=lambda setup, first, second: "Both are fine.")) as url:
+        done = haha_judge(root, url, A, B)
+    assert done.returncode == ServiceError.exit_code, done.stderr
+    assert "no verdict" in done.stderr and "HAHA_JUDGE_MODEL" in done.stderr and "fix:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_unclear_replies_are_asked_again_and_never_delete_a_vote(tmp_path: Path, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    answers = iter(["1", "hmm"] * 1000)  # every other reply has no verdict
+    monkeypatch.setenv("HAHA_JUDGE_MODEL", "org/fake-judge")
+    with serve(FakeChat(choose=lambda setup, first, second: next(answers))) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        judge_command(*context(root), A, "haha-llama-3-8b-lora-002")
+        first = load_file(root / "train/results/ratings/judge--org--fake-judge.jsonl")
+        answers = iter(["hmm"] * 1000 + ["2"] * 1000)  # re-asked, no verdict again: the rows stay
+        with pytest.raises(ServiceError, match="no verdict"):
+            judge_command(*context(root), A, "haha-llama-3-8b-lora-002")
+        assert load_file(root / "train/results/ratings/judge--org--fake-judge.jsonl") == first
+    assert 50 < len(first) < 120
+
+
+def test_the_cache_is_one_safe_file_and_old_entries_are_moved_there(tmp_path: Path, monkeypatch) -> None:
+    """Issue 17: `baseline:org/model` made the cache path hold `:` and a sub-folder."""
+    root = standard_repo(tmp_path)
+    write_baseline(root, baseline_doc(healthy))
+    base = f"baseline:{BASE_MODEL}"
+    fake = FakeChat()
+    monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
+    with serve(fake) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        judge_command(*context(root), A, base)
+        judge_dir = root / "train/results/judge"
+        (cache,) = judge_dir.iterdir()
+        assert cache.is_file() and ":" not in cache.name
+        old = judge_dir / f"{A}__vs__{base}.json"  # where the cache used to be: a folder from the `/`
+        old.parent.mkdir(parents=True)
+        cache.rename(old)
+        asked = len(fake.requests)
+        judge_command(*context(root), A, base)
+    assert len(fake.requests) == asked  # the old entries were found: nothing asked again
+    assert [p.name for p in judge_dir.iterdir()] == [cache.name]

@@ -48,7 +48,7 @@ def is_current(path: Path, eval_sha256: str, engine: str | None) -> bool:
     """A baseline already made for this eval.json (and engine, when one is asked for)."""
     try:
         meta = json.loads(path.read_text()).get("meta") or {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # absent, not JSON, or not an object
         return False
     return meta.get("eval_sha256") == eval_sha256 and engine in (None, meta.get("engine"))
 

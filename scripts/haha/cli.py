@@ -261,7 +261,9 @@ def plan(
     from haha.plan import plan_command
 
     found, settings = context(repo)
-    emit(plan_command(found, settings, configs or [], compute and compute.value, not no_store, say).to_dict())
+    planned = plan_command(found, settings, configs or [], compute and compute.value, not no_store, say)
+    emit(planned.to_dict())
+    raise typer.Exit(2 if planned.errors else 0)  # runs left out for an unreadable input: say so
 
 
 @app.command()
@@ -344,9 +346,15 @@ def collect(
 
     found, settings = context(repo)
     if as_json:  # a plain list of basenames
-        emit([c.basename for c in pending(found, get_store(settings, found.root), configs or None)])
-        return
-    emit(summary(collect_command(found, settings, configs or None, pr_body, say)))
+        found_runs = pending(found, get_store(settings, found.root), configs or None)
+        emit([c.basename for c in found_runs if c.change != "error"])
+        for c in found_runs:
+            if c.error:
+                say(f"collect: {c.basename}: cannot be collected: {c.error}")
+    else:
+        found_runs = collect_command(found, settings, configs or None, pr_body, say)
+        emit(summary(found_runs))
+    raise typer.Exit(2 if any(c.change == "error" for c in found_runs) else 0)  # the others were collected
 
 
 @app.command("comment-status")

@@ -13,12 +13,14 @@ so the second to merge always conflicted.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from haha.errors import InputError
+from haha.atomic import write_atomic
+from haha.errors import HahaError, InputError
 from haha.plan import desired_configs
 from haha.repo import Repo
 from haha.results import write_results
@@ -28,8 +30,10 @@ from haha.settings import Settings
 from haha.store.base import ModelStore
 
 Log = Callable[[str], None]
-Change = Literal["new", "updated", "same", "missing"]
+Change = Literal["new", "updated", "same", "missing", "error"]
 BRANCH = "haha/results"
+# A Hub model id, as a published baseline names its base model (it becomes a file name here).
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 
 
 def change_of(local: Mapping[str, Any] | None, remote: Mapping[str, Any] | None) -> Change:
@@ -46,6 +50,7 @@ class Collected:
     basename: str
     change: Change
     files: tuple[str, ...] = ()
+    error: str | None = None  # change "error": why this run was not collected
 
 
 def pr_title(changed: Sequence[str]) -> str:
@@ -53,69 +58,120 @@ def pr_title(changed: Sequence[str]) -> str:
 
 
 def summary(done: Sequence[Collected]) -> dict[str, Any]:
-    """What `haha collect` prints: the changed runs, their files, the PR's branch and title."""
-    changed = [c for c in done if c.change != "same"]
+    """What `haha collect` prints: the changed runs, their files, the PR's branch and title, errors."""
+    changed = [c for c in done if c.change not in ("same", "error")]
     return {
         "changed": [c.basename for c in changed],
         "files": sorted({f for c in changed for f in c.files}),
         "branch": BRANCH,
         "title": pr_title([c.basename for c in changed]) if changed else "",
+        "errors": [{"config": c.basename, "error": c.error} for c in done if c.change == "error"],
     }
 
 
 def _local(repo: Repo, basename: str) -> dict[str, Any] | None:
     path = repo.results_path(basename)
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
+        document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except ValueError:
         return None  # a corrupt file is replaced by the published one
+    return document if isinstance(document, dict) else None
 
 
 def pending(repo: Repo, store: ModelStore, names: Sequence[str] | None = None) -> list[Collected]:
-    """Runs whose published results are not in the repo yet (or differ): what a matrix collects."""
+    """Runs whose published results are not in the repo yet (or differ): what a matrix collects.
+
+    A run whose published files cannot be read comes back with change "error" and the reason.
+    """
     out = []
     for basename in sorted(names or desired_configs(repo)):
-        change = change_of(_local(repo, basename), store.fetch_results(basename))
+        try:
+            change = change_of(_local(repo, basename), store.fetch_results(basename))
+        except HahaError as exc:
+            out.append(Collected(basename, "error", error=str(exc)))
+            continue
         if change in ("new", "updated"):
             out.append(Collected(basename, change))
     return out
 
 
+@dataclass
+class _Undo:
+    """What each file held before this collect wrote it, to put back if the collect fails."""
+
+    before: dict[Path, bytes | None] = field(default_factory=dict)
+
+    def write(self, document: dict[str, Any], path: Path) -> Path:
+        self.before.setdefault(path, path.read_bytes() if path.is_file() else None)
+        return write_results(document, path)
+
+    def restore(self) -> None:
+        for path, content in self.before.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomic(path, content)
+
+
 def collect(
     repo: Repo, store: ModelStore, names: Sequence[str] | None, log: Log, report: bool = True
 ) -> list[Collected]:
-    """Validate and write each run's results; regenerate the report when anything changed."""
-    done = []
-    for basename in sorted(names or desired_configs(repo)):
-        remote = store.fetch_results(basename)
-        change = change_of(_local(repo, basename), remote)
-        if change == "missing":
-            log(f"collect: {basename}: nothing published yet")
-            continue
-        if change == "same":
-            log(f"collect: {basename}: already in the repo")
-            done.append(Collected(basename, change))
-            continue
-        assert remote is not None
-        path = repo.results_path(basename)
-        validate("results", remote, file=f"{store.location(basename)}/results.json")
-        if remote.get("config", {}).get("name") != basename:
-            raise InputError(
-                f"published results name {remote.get('config', {}).get('name')!r}, not {basename}",
-                file=f"{store.location(basename)}/results.json",
-                field="config.name",
-                fix="republish the run from its own pod",
-            )
-        write_results(remote, path)
-        log(f"collect: {basename}: {change} → {repo.rel(path)}")
-        files = (repo.rel(path), *_collect_baseline(repo, store, basename, log))
-        done.append(Collected(basename, change, files))
-    if report and any(c.change != "same" for c in done):
-        from haha.report import write_report
+    """Validate and write each run's results; regenerate the report when anything changed.
 
-        written = write_report(repo.root)
-        log(f"collect: report regenerated ({len(written)} files)")
+    A run whose published files are unreadable or invalid is skipped with change "error" (the others
+    are still collected). If the report cannot be written, every file this call wrote is put back.
+    """
+    done = []
+    undo = _Undo()
+    try:
+        for basename in sorted(names or desired_configs(repo)):
+            try:
+                item = _collect_one(repo, store, basename, log, undo)
+            except HahaError as exc:
+                log(f"collect: {basename}: not collected, the repo keeps what it had: {exc}")
+                item = Collected(basename, "error", error=str(exc))
+            if item.change != "missing":
+                done.append(item)
+        if report and any(c.change in ("new", "updated") for c in done):
+            from haha.report import write_report
+
+            written = write_report(repo.root)
+            log(f"collect: report regenerated ({len(written)} files)")
+    except BaseException:
+        undo.restore()
+        log("collect: failed; every file it wrote is back as it was")
+        raise
     return done
+
+
+def _collect_one(repo: Repo, store: ModelStore, basename: str, log: Log, undo: _Undo) -> Collected:
+    """One run: everything read and validated first, then written (results, then its baseline)."""
+    remote = store.fetch_results(basename)
+    change = change_of(_local(repo, basename), remote)
+    if change == "missing":
+        log(f"collect: {basename}: nothing published yet")
+        return Collected(basename, change)
+    if change == "same":
+        log(f"collect: {basename}: already in the repo")
+        return Collected(basename, change)
+    assert remote is not None
+    where = f"{store.location(basename)}/results.json"
+    _validate(remote, where)
+    if remote.get("config", {}).get("name") != basename:
+        raise InputError(
+            f"published results name {remote.get('config', {}).get('name')!r}, not {basename}",
+            file=where,
+            field="config.name",
+            fix="republish the run from its own pod",
+        )
+    baseline = _published_baseline(repo, store, basename)
+    path = undo.write(remote, repo.results_path(basename))
+    log(f"collect: {basename}: {change} → {repo.rel(path)}")
+    files = [repo.rel(path)]
+    if baseline is not None:
+        files.append(repo.rel(undo.write(*baseline)))
+        log(f"collect: baseline of {baseline[0]['meta']['base_model']} → {files[-1]}")
+    return Collected(basename, change, tuple(files))
 
 
 def collect_command(
@@ -126,27 +182,51 @@ def collect_command(
 
     store = get_store(settings, repo.root)
     done = collect(repo, store, names, log)
-    changed = [c for c in done if c.change != "same"]
-    if pr_body_file is not None and done:
-        write_pr_body(repo, store, settings, [c.basename for c in (changed or done)], pr_body_file)
+    good = [c for c in done if c.change != "error"]
+    changed = [c for c in good if c.change != "same"]
+    if pr_body_file is not None and good:
+        write_pr_body(repo, store, settings, [c.basename for c in (changed or good)], pr_body_file)
         log(f"collect: PR body → {pr_body_file}")
+    if errors := [c.basename for c in done if c.change == "error"]:
+        log(f"collect: {len(errors)} run(s) not collected ({', '.join(errors)}); the rest are whole")
     return done
 
 
-def _collect_baseline(repo: Repo, store: ModelStore, basename: str, log: Log) -> tuple[str, ...]:
-    """The base model's baseline the run's pod made, unless the repo has one for that eval.json."""
+def _published_baseline(repo: Repo, store: ModelStore, basename: str) -> tuple[dict[str, Any], Path] | None:
+    """The baseline the run's pod made (validated), unless the repo has one for that eval.json."""
     from haha.baseline import baseline_path, is_current
 
     remote = store.fetch_baseline(basename)
     meta = (remote or {}).get("meta") or {}
-    if remote is None or not meta.get("base_model"):
-        return ()
-    path = baseline_path(repo, meta["base_model"])
+    if remote is None or not isinstance(meta, dict) or not meta.get("base_model"):
+        return None
+    where = f"{store.location(basename)}/baseline.json"
+    base_model = meta["base_model"]
+    if not isinstance(base_model, str) or ".." in base_model or not MODEL_ID.fullmatch(base_model):
+        raise InputError(
+            f"meta.base_model {base_model!r} is not a Hub model id",
+            file=where,
+            field="meta.base_model",
+            fix="republish the run from its own pod",
+        )
+    path = baseline_path(repo, base_model)
     if is_current(path, meta.get("eval_sha256", ""), meta.get("engine")):
-        return ()
-    write_results(remote, path)  # validates it first
-    log(f"collect: baseline of {meta['base_model']} → {repo.rel(path)}")
-    return (repo.rel(path),)
+        return None
+    _validate(remote, where)
+    return remote, path
+
+
+def _validate(document: dict[str, Any], where: str) -> None:
+    """schemas/results.schema.json, with the fix for a published file: publish it again."""
+    try:
+        validate("results", document, file=where)
+    except InputError as exc:
+        raise InputError(
+            exc.message,
+            file=where,
+            field=exc.location.field,
+            fix="republish the run from its own pod (results must match schemas/results.schema.json)",
+        ) from exc
 
 
 # --- the PR body -----------------------------------------------------------------------------------
@@ -255,5 +335,4 @@ def write_pr_body(
             pr_body(basename, results, read_status(store, basename), settings, store.location(basename), "")
         )
     table = summary_table(repo.root, list(basenames))
-    out.write_text("\n".join(p.rstrip() for p in parts) + "\n\n" + table)
-    return out
+    return write_atomic(out, "\n".join(p.rstrip() for p in parts) + "\n\n" + table)

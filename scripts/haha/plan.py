@@ -3,7 +3,10 @@ the repo (desired configs, collected results), what the model store holds (publi
 collected) and which pods exist (their names carry the basename).
 
 planned = desired − done − in flight, plus eval-only re-runs for trained configs whose results were
-made with another eval.json (results record its hash as meta.eval_sha256).
+made with other prompts, settings or seed count than eval.json now has. Results record eval.json's
+hash (meta.eval_sha256): the same hash means current. Where the hash differs or is absent (results
+made before the pipeline recorded it, as in a repo that adopts Haha with results in it), the file
+itself says what it was made with: its prompts, their settings and the completions per setting.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from haha.compute.base import Compute, Pod
+from haha.errors import HahaError, InputError
 from haha.experiment import ConfigName, Experiment
 from haha.podname import PodName
 from haha.repo import Repo
@@ -28,12 +32,67 @@ Mode = Literal["train", "eval"]
 STOPPED = frozenset({"EXITED", "TERMINATED"})
 
 
+# What an evaluation covers: (prompt, setting as canonical JSON, seed count), one per prompt × setting.
+EvalShape = frozenset[tuple[str, str, int]]
+
+
+def _setting_key(setting: Mapping[str, Any]) -> str:
+    return json.dumps({k: v for k, v in setting.items() if k != "completions"}, sort_keys=True)
+
+
+def eval_shape(prompts: Iterable[str], settings: Sequence[Mapping[str, Any]], seeds: int) -> EvalShape:
+    """What eval.json asks for: every prompt with every setting, `seeds` completions each."""
+    return frozenset((p, _setting_key(s), seeds) for p in prompts for s in settings)
+
+
+def shape_of_results(document: Mapping[str, Any]) -> EvalShape | None:
+    """What a results file was made with, read from its entries; None when they cannot say."""
+    entries = document.get("results")
+    if not isinstance(entries, list):
+        return None
+    found = set()
+    for entry in entries:
+        settings = entry.get("settingsResults") if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("prompt"), str)
+            or not isinstance(settings, list)
+        ):
+            return None
+        for setting in settings:
+            if not isinstance(setting, dict) or not isinstance(setting.get("completions"), list):
+                return None
+            found.add((entry["prompt"], _setting_key(setting), len(setting["completions"])))
+    return frozenset(found)
+
+
 @dataclass(frozen=True)
 class Record:
     """What a results file says about the run that made it (hashes are None in seed-project files)."""
 
     eval_sha256: str | None = None
     config_sha256: str | None = None
+    made_with: EvalShape | None = None  # read from the file's own entries
+
+
+@dataclass(frozen=True)
+class CurrentEval:
+    """eval.json now: its hash and what it asks for."""
+
+    sha256: str
+    shape: EvalShape | None = None
+
+
+def is_current(record: Record, current: CurrentEval) -> bool:
+    """Results made with eval.json as it is: its hash, else the same prompts, settings and seed count.
+
+    Results that record neither (no hash, entries unreadable) count as current: nothing says otherwise.
+    """
+    if record.eval_sha256 == current.sha256:
+        return True
+    if record.made_with is not None and current.shape is not None:
+        return record.made_with == current.shape
+    return record.eval_sha256 is None
 
 
 @dataclass(frozen=True)
@@ -54,6 +113,8 @@ class Plan:
     awaiting_collect: tuple[str, ...] = ()
     stale_configs: tuple[str, ...] = field(default=())  # edited after training: never retrained
     failed: tuple[str, ...] = ()  # last run of this very config failed: relaunched only when named
+    # Runs not planned because something they depend on is unreadable: (basename, the error).
+    errors: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
@@ -68,6 +129,7 @@ class Plan:
             "awaiting_collect": list(self.awaiting_collect),
             "stale_configs": list(self.stale_configs),
             "failed": list(self.failed),
+            "errors": [{"config": name, "error": error} for name, error in self.errors],
         }
 
 
@@ -82,7 +144,7 @@ def make_plan(
     done: Mapping[str, Record],
     flying: Iterable[str],
     published: Mapping[str, Record],
-    eval_sha256: str,
+    current: CurrentEval,
     failed: Iterable[str] = (),
     retry: Iterable[str] = (),
 ) -> Plan:
@@ -92,6 +154,7 @@ def make_plan(
     live pods; published: results in the model store not yet matched by a collected file; failed:
     configs whose last run, of this same config file, failed — not relaunched on every merge (that
     would pay for the same failure again) unless named in `retry`.
+    current: eval.json now.
     """
     flying, failed, retry = frozenset(flying), frozenset(failed), frozenset(retry)
     runs, done_names, waiting, stale, held = [], [], [], [], []
@@ -104,12 +167,12 @@ def make_plan(
         mode: Mode | None = None
         if record is None:
             mode, reason = "train", "no results yet"
-        elif record.eval_sha256 not in (None, eval_sha256):
-            mode, reason = "eval", "eval.json changed since these results"
+        elif not is_current(record, current):
+            mode, reason = "eval", "eval.json asks for other prompts, settings or seeds than these results"
         if mode is None:
             done_names.append(name)
             continue
-        if _published_covers(published.get(name), mode, eval_sha256):
+        if _published_covers(published.get(name), mode, current):
             waiting.append(name)
             continue
         if name in failed and name not in retry:
@@ -126,11 +189,11 @@ def make_plan(
     )
 
 
-def _published_covers(record: Record | None, mode: Mode, eval_sha256: str) -> bool:
+def _published_covers(record: Record | None, mode: Mode, current: CurrentEval) -> bool:
     """Published results make a launch redundant: any for a train run, current-eval ones for eval."""
     if record is None:
         return False
-    return mode == "train" or record.eval_sha256 == eval_sha256
+    return mode == "train" or (record.eval_sha256 is not None and is_current(record, current))
 
 
 # --- the thin loader ------------------------------------------------------------------------------
@@ -142,7 +205,26 @@ def record_of(document: Mapping[str, Any] | None) -> Record | None:
     if document is None:
         return None
     meta = document.get("meta") or {}
-    return Record(meta.get("eval_sha256"), meta.get("config_sha256"))
+    return Record(meta.get("eval_sha256"), meta.get("config_sha256"), shape_of_results(document))
+
+
+def current_eval(repo: Repo) -> CurrentEval:
+    """eval.json's hash and, where it parses, what it asks for (the gate reports a malformed one)."""
+    try:
+        raw = repo.eval_path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the eval spec: {exc.strerror}",
+            file=repo.rel(repo.eval_path),
+            fix="restore train/eval/eval.json (see schemas/eval.schema.json)",
+        ) from exc
+    try:
+        spec = json.loads(raw)
+        prompts, settings, seeds = spec["prompts"], spec["settings"], spec["seedVariants"]
+        shape = eval_shape(prompts, settings, seeds) if isinstance(seeds, int) else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        shape = None
+    return CurrentEval(hashlib.sha256(raw).hexdigest(), shape)
 
 
 def desired_configs(repo: Repo) -> dict[str, str]:
@@ -158,8 +240,11 @@ def collected(repo: Repo) -> dict[str, Record]:
     """Results files in train/results/ (unreadable ones count as done: collect validated them)."""
     out = {}
     for path in sorted(repo.results_dir.glob("*.json")) if repo.results_dir.is_dir() else []:
+        if not path.is_file():
+            continue
         try:
-            out[path.stem] = record_of(json.loads(path.read_text())) or Record()
+            document = json.loads(path.read_text(encoding="utf-8"))
+            out[path.stem] = record_of(document if isinstance(document, dict) else None) or Record()
         except ValueError:
             out[path.stem] = Record()
     return out
@@ -170,18 +255,30 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
     desired = desired_configs(repo)
     done = collected(repo)
     flying = in_flight(compute.list_pods())
-    eval_sha = sha256_file(repo.eval_path)
-    first = make_plan(desired, done, flying, {}, eval_sha)
+    current = current_eval(repo)
+    first = make_plan(desired, done, flying, {}, current)
     published: dict[str, Record] = {}
     failed: set[str] = set()
+    errors: dict[str, str] = {}
     if store is not None:  # only the candidates: two lookups each
         for run in first.runs:
-            if (record := record_of(store.fetch_results(run.config))) is not None:
-                published[run.config] = record
-            if failed_same_config(read_status(store, run.config), desired[run.config]):
-                failed.add(run.config)
-    plan = make_plan(desired, done, flying, published, eval_sha, failed, retry)
-    return replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
+            try:
+                if (record := record_of(store.fetch_results(run.config))) is not None:
+                    published[run.config] = record
+                if failed_same_config(read_status(store, run.config), desired[run.config]):
+                    failed.add(run.config)
+            except HahaError as exc:  # this run is not planned; the others still are
+                errors[run.config] = str(exc)
+    plan = make_plan(desired, done, flying, published, current, failed, retry)
+    runs = []
+    for run in plan.runs:
+        if run.config in errors:
+            continue
+        try:
+            runs.append(with_resources(repo, run))
+        except HahaError as exc:
+            errors[run.config] = str(exc)
+    return replace(plan, runs=tuple(runs), errors=tuple(sorted(errors.items())))
 
 
 def plan_command(
@@ -207,6 +304,10 @@ def plan_command(
         log(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
     for name in plan.failed:
         log(f"plan: {name}: its last run failed; not relaunched (name it, e.g. `haha plan {name}`, to retry)")
+    if configs:
+        plan = replace(plan, errors=tuple(e for e in plan.errors if e[0] in wanted))
+    for name, error in plan.errors:
+        log(f"plan: {name}: not planned: {error}")
     return plan
 
 

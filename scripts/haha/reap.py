@@ -18,6 +18,7 @@ from pathlib import Path
 from haha import runcomment
 from haha.clock import stamp
 from haha.compute.base import Compute, Pod
+from haha.errors import HahaError
 from haha.podname import PodName
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
@@ -131,7 +132,11 @@ def reap(
         never_started = item.boot_timeout_minutes is not None
         launch_pr = _launch_pr(compute, item.pod.id, log) if never_started else None
         compute.terminate(item.pod.id)
-        status = read_status(store, basename)
+        try:
+            status = read_status(store, basename)
+        except HahaError as exc:  # unreadable: the run recorded no end we can trust; reaping goes on
+            log(f"reap: {basename}: status unreadable ({exc}); recording it as failed")
+            status = None
         marked = never_started or not is_final(status)
         if marked:
             pr = launch_pr or (status.pr if status else None)

@@ -52,15 +52,29 @@ class RunStatus:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = STATUS_NAME) -> RunStatus:
         """Parse a stored status; unknown keys (written by newer versions) are ignored."""
+        fix = "delete the status file or write a valid one"
         if not isinstance(data, Mapping) or data.get("state") not in STATES:
             raise InputError(
                 f"not a run status: state must be one of {', '.join(STATES)}",
                 file=source,
                 field="state",
-                fix="delete the status file or write a valid one",
+                fix=fix,
             )
-        known = {f.name for f in fields(cls)}
+        known = {f.name: f.type for f in fields(cls)}
+        for key, value in data.items():
+            kind = _KINDS.get(str(known.get(key)), str)
+            if key in known and key != "state" and value is not None and not _is(value, kind):
+                found = type(value).__name__
+                raise InputError(f"expected {known[key]}, found {found}", file=source, field=key, fix=fix)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# The JSON types of RunStatus's annotations (bool is an int to Python, never to a status).
+_KINDS: dict[str, type | tuple[type, ...]] = {"int | None": int, "float | None": (int, float)}
+
+
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def read_status(store: ModelStore, basename: str) -> RunStatus | None:

@@ -27,7 +27,7 @@ SETTINGS_FILE = "haha.toml"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class GpuType(_Frozen):
@@ -43,10 +43,10 @@ class GpuType(_Frozen):
 class Throughput(_Frozen):
     """Measured training points used to fit predicted utilisation (MFU) against tokens per step."""
 
-    small_step_tokens: int = 128
-    small_step_mfu: float = 0.017
-    large_step_tokens: int = 16384
-    large_step_mfu: float = 0.30
+    small_step_tokens: int = Field(128, ge=1)
+    small_step_mfu: float = Field(0.017, gt=0, le=1)
+    large_step_tokens: int = Field(16384, ge=1)
+    large_step_mfu: float = Field(0.30, gt=0, le=1)
     source: str = ""
 
 
@@ -54,13 +54,13 @@ class ComputeSettings(_Frozen):
     kind: Literal["local", "runpod"] = "local"
     image: str = "axolotlai/axolotl-cloud:main-latest"
     gpu_types: tuple[GpuType, ...] = ()
-    gpu_count: int = 1
+    gpu_count: int = Field(1, ge=1)
     cloud_type: Literal["SECURE", "COMMUNITY", "ALL"] = "SECURE"
-    container_disk_gb: int = 60
-    volume_gb: int = 0
+    container_disk_gb: int = Field(60, ge=1)
+    volume_gb: int = Field(0, ge=0)
     network_volume_id: str = ""
-    deadline_hours: float = 6.0
-    overhead_minutes: float = 20.0
+    deadline_hours: float = Field(6.0, gt=0)
+    overhead_minutes: float = Field(20.0, ge=0)
     # Pod secret env name → the name of a RunPod secret (console → Secrets): the pod spec then carries
     # `{{ RUNPOD_SECRET_<name> }}` instead of the value, so the value is never shown with the pod.
     secret_refs: dict[str, str] = Field(default_factory=dict)
@@ -83,7 +83,7 @@ class Settings(_Frozen):
     github_repo: str = "synagi/haha"
     wandb_project: str = "haha"
     wandb_entity: str = ""
-    default_max_tokens: int = 64
+    default_max_tokens: int = Field(64, ge=1)
     eval_batch_size: int = Field(256, ge=1, description="rows per decode batch in the transformers engine")
     compute: ComputeSettings = ComputeSettings()
     store: StoreSettings = StoreSettings()
@@ -125,14 +125,19 @@ class Settings(_Frozen):
 
     def gpu(self, gpu_id: str | None = None) -> GpuType:
         """The named GPU type, or the first of the fallback list (the one plans are priced on)."""
+        fix = "add a [[compute.gpu_types]] table (id, price_per_hour, peak_bf16_tflops, memory_gb)"
         if not self.compute.gpu_types:
-            raise InputError("no GPU types configured", file=SETTINGS_FILE, field="compute.gpu_types")
+            raise InputError(
+                "no GPU types configured", file=SETTINGS_FILE, field="compute.gpu_types", fix=fix
+            )
         if gpu_id is None:
             return self.compute.gpu_types[0]
         for gpu in self.compute.gpu_types:
             if gpu.id == gpu_id:
                 return gpu
-        raise InputError(f"unknown GPU type {gpu_id!r}", file=SETTINGS_FILE, field="compute.gpu_types")
+        raise InputError(
+            f"unknown GPU type {gpu_id!r}", file=SETTINGS_FILE, field="compute.gpu_types", fix=fix
+        )
 
     def secret(self, name: str) -> str | None:
         """The value of the secret field `name`, where it is set (for the one place that hands it on)."""
@@ -214,7 +219,7 @@ _TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's reading of HF_HUB_OFFLIN
 def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
     """Read `haha.toml` under `root` (if any) and overlay the variables set in `env`."""
     path = root / SETTINGS_FILE
-    data = _read_toml(path)
+    text, data = _read_toml(path)
     for key, var in (ENV_ONLY | ENV_OVERRIDES).items():
         if env.get(var):
             data[key] = env[var]
@@ -225,26 +230,65 @@ def load_settings(root: Path, env: Mapping[str, str]) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise _settings_error(exc, path) from exc
+        raise _settings_error(exc, path, text, env) from exc
     settings._environ = dict(env)
     return settings
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and its table ("" and {} without a file: every setting has its default)."""
     if not path.exists():
-        return {}
+        return "", {}
+    fix = "fix the TOML syntax (https://toml.io)"
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read it as UTF-8 text: {exc}", file=path, fix=fix) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML: {exc}", file=path, fix="fix the TOML syntax") from exc
+        line = getattr(exc, "lineno", None)  # Python 3.14+; before, the message holds it
+        raise InputError(f"not valid TOML: {exc}", file=path, line=line, fix=fix) from exc
     for key in data.keys() & ENV_ONLY.keys():  # e.g. the eval environment's `haha` would delegate again
         raise InputError(
             f"{key} is not a haha.toml setting",
             file=path,
+            line=_toml_line(text, (key,)),
             field=key,
             fix=f"set {ENV_ONLY[key]} in the environment",
         )
-    return data
+    return text, data
+
+
+_TABLE = re.compile(r"\[\s*([^\[\]]+?)\s*\]")
+_TABLE_ARRAY = re.compile(r"\[\[\s*([^\[\]]+?)\s*\]\]")
+_KEY = re.compile(r"[\"']?([A-Za-z0-9_-]+)[\"']?\s*=")
+
+
+def _toml_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of the key at `loc` (e.g. compute.gpu_types.0.memory_gb), else of its table."""
+    target = [str(part) for part in loc]
+    table: list[str] = []
+    arrays: dict[tuple[str, ...], int] = {}
+    best: tuple[int, int] | None = None  # (depth matched, line)
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if match := _TABLE_ARRAY.fullmatch(line.split("#")[0].strip()):
+            keys = tuple(k.strip().strip("\"'") for k in match.group(1).split("."))
+            arrays[keys] = arrays.get(keys, -1) + 1
+            path = [*keys, str(arrays[keys])]
+        elif match := _TABLE.fullmatch(line.split("#")[0].strip()):
+            path = [k.strip().strip("\"'") for k in match.group(1).split(".")]
+        elif match := _KEY.match(line):
+            path = [*table, match.group(1)]
+            if path == target[: len(path)]:
+                best = max(best or (0, 0), (len(path), number))
+            continue
+        else:
+            continue
+        table = path
+        if path == target[: len(path)]:
+            best = max(best or (0, 0), (len(path), number))
+    return best[1] if best else None
 
 
 def _derived(env: Mapping[str, str]) -> dict[str, Any]:
@@ -305,11 +349,21 @@ def _expanduser(path: str, env: Mapping[str, str]) -> str:
     return (home.rstrip("/") + path[end:]) or "/"
 
 
-def _settings_error(exc: ValidationError, path: Path) -> InputError:
-    """The first problem, named by its haha.toml field or by the environment variable it came from."""
+def _settings_error(exc: ValidationError, path: Path, text: str, env: Mapping[str, str]) -> InputError:
+    """The first problem, named by its haha.toml field and line, or by the variable it came from."""
     first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    var = (ENV_ONLY | ENV_OVERRIDES).get(str(first["loc"][0]))
-    if var:
+    loc = tuple(first["loc"])
+    field = ".".join(str(p) for p in loc)
+    by_field = {".".join(k): v for k, v in _NESTED_OVERRIDES.items()} | ENV_ONLY | ENV_OVERRIDES
+    var = by_field.get(field) or by_field.get(str(loc[0]))
+    if var and env.get(var):  # the value came from the environment, not from haha.toml
         return InputError(first["msg"], field=var, fix=f"fix or unset {var}")
-    return InputError(first["msg"], file=path, field=field, fix=f"see {SETTINGS_FILE} comments")
+    if first["type"] == "extra_forbidden":
+        message, fix = (
+            f"unknown setting {loc[-1]!r}",
+            "remove it or correct its name (see the haha.toml comments)",
+        )
+    else:
+        message = f"{first['msg']} (found {first['input']!r})" if first["type"] != "missing" else first["msg"]
+        fix = f"see the {SETTINGS_FILE} comments and README.md for what {loc[-1]} takes"
+    return InputError(message, file=path, line=_toml_line(text, loc), field=field, fix=fix)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from haha.atomic import write_atomic
+from haha.atomic import append_line, write_atomic
 from haha.errors import InputError
 
 RATINGS_DIR = "ratings"
@@ -95,17 +95,27 @@ def _fast_ok(row: dict[str, object]) -> bool:
     )  # fmt: skip
 
 
+def _no_constant(name: str) -> object:
+    """NaN and Infinity are not JSON (Python's reader accepts them): refuse them by name."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_file(path: Path) -> list[Rating]:
     """Every vote in one file; a line that is not a valid rating raises an error naming file and line."""
     found = []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=path, fix=FIX) from exc
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=path, line=number, fix=FIX) from exc
+        except ValueError as exc:
+            raise InputError(str(exc), file=path, line=number, fix=FIX) from exc
         found.append(_check(row, path, number))
     return found
 
@@ -115,14 +125,13 @@ def load_ratings(results_dir: Path) -> list[Rating]:
     folder = ratings_dir(results_dir)
     if not folder.is_dir():
         return []
-    return [r for p in sorted(folder.glob("*.jsonl")) if not p.name.startswith(".") for r in load_file(p)]
+    files = [p for p in sorted(folder.glob("*.jsonl")) if not p.name.startswith(".") and p.is_file()]
+    return [r for p in files for r in load_file(p)]
 
 
 def append(path: Path, rating: Rating) -> None:
-    """Add one vote at the end of a rater's file (one write of one whole line)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(rating.line())
+    """Add one vote at the end of a rater's file (one write of one whole line, on a line of its own)."""
+    append_line(path, rating.line())
 
 
 def replace(path: Path, ratings: Iterable[Rating]) -> Path:

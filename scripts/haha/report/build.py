@@ -43,34 +43,40 @@ def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
     return build(runs, norms(repo), load_ratings(repo.results_dir))
 
 
-def _write(path: Path, text: str) -> Path:
-    """Atomic write, so a reader never sees half a report."""
-    return write_atomic(path, text)
-
-
 def write_report(repo_root: Path) -> list[Path]:
     """Write train/results/README.md, index.html and the plot; same inputs give byte-identical files."""
     return write_files(repo_root, build_report(repo_root))
 
 
-def write_files(repo_root: Path, report: Report) -> list[Path]:
-    """Render an already-built report into train/results/ (the plot only when there are runs)."""
+def render_files(report: Report) -> dict[Path, bytes | None]:
+    """Every report file under train/results/ and its bytes (None: the file must go), all rendered."""
     from haha.report import plots  # lazy: matplotlib
 
-    out = Repo(repo_root).results_dir
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    files: dict[Path, bytes | None] = {}
     plot = loss_plot = None
     if report.runs:
-        written.append(plots.render(report, out / PLOT))
+        files[PLOT] = plots.render(report)
         plot = PLOT.as_posix()
     if any(r.run.train_loss for r in report.runs):
-        written.append(plots.render_loss(report, out / LOSS_PLOT))
+        files[LOSS_PLOT] = plots.render_loss(report)
         loss_plot = LOSS_PLOT.as_posix()
     else:
-        (out / LOSS_PLOT).unlink(missing_ok=True)  # a stale curve must not outlive its data
-    written.append(_write(out / "README.md", markdown.render(report, plot, loss_plot)))
-    written.append(_write(out / "index.html", html.render(report, plot, loss_plot)))
+        files[LOSS_PLOT] = None  # a stale curve must not outlive its data
+    files[Path("README.md")] = markdown.render(report, plot, loss_plot).encode()
+    files[Path("index.html")] = html.render(report, plot, loss_plot).encode()
+    return files
+
+
+def write_files(repo_root: Path, report: Report) -> list[Path]:
+    """Render every file first, then replace each atomically: a failure leaves the old report whole."""
+    out = Repo(repo_root).results_dir
+    files = render_files(report)
+    written = []
+    for rel, content in files.items():
+        if content is None:
+            (out / rel).unlink(missing_ok=True)
+        else:
+            written.append(write_atomic(out / rel, content))
     return written
 
 

@@ -126,27 +126,58 @@ def http_asker(config: JudgeConfig) -> Ask:
 
 
 def cache_path(results_dir: Path, a: Run, b: Run) -> Path:
+    """`judge/<a>__vs__<b>.json`, one file whatever the names hold (`baseline:org/model` has `:` and `/`)."""
+    return results_dir / "judge" / f"{ratings.slug(a.name)}__vs__{ratings.slug(b.name)}.json"
+
+
+def _old_cache_path(results_dir: Path, a: Run, b: Run) -> Path:
+    """Where versions before the slug kept the cache: the raw names, so a `/` made a sub-folder."""
     return results_dir / "judge" / f"{a.name}__vs__{b.name}.json"
 
 
 def _load(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())["scores"]
+        scores = json.loads(path.read_text(encoding="utf-8"))["scores"]
+        if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
+            raise TypeError("scores is not an object of verdicts")
+        return scores
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError("unreadable judge cache", file=path, fix="delete it to re-judge") from exc
+        fix = "delete it to re-judge"
+        raise InputError("unreadable judge cache", file=path, field="scores", fix=fix) from exc
 
 
 def _save(path: Path, a: Run, b: Run, scores: dict[str, Any]) -> None:
     write_json_atomic(path, {"a": a.name, "b": b.name, "scores": scores}, sort_keys=True)
 
 
+def _migrate(results_dir: Path, a: Run, b: Run) -> Path:
+    """The cache path, with an entry kept under the old name moved there (nothing is re-asked)."""
+    path, old = cache_path(results_dir, a, b), _old_cache_path(results_dir, a, b)
+    if old == path or not old.is_file():
+        return path
+    scores = {**_load(old), **_load(path)}
+    _save(path, a, b, scores)
+    old.unlink()
+    judge_dir = results_dir / "judge"
+    for folder in old.parents:  # the empty sub-folders a `/` in a name made
+        if folder == judge_dir or judge_dir not in folder.parents or any(folder.iterdir()):
+            break
+        folder.rmdir()
+    return path
+
+
 def judge(a: Run, b: Run, results_dir: Path, model: str, ask: Ask) -> Tally:
-    """Ask about every pair not yet cached (saving after each answer, so an interrupt loses nothing)."""
-    path = cache_path(results_dir, a, b)
+    """Ask about every pair not yet cached (saving after each answer, so an interrupt loses nothing).
+
+    A reply with no verdict is not cached (a re-run asks again). When no reply had one, nothing is
+    written to the ratings file and the endpoint is reported as failing.
+    """
+    path = _migrate(results_dir, a, b)
     scores = _load(path)
     asked = cached = 0
+    unclear: list[str] = []
     for pair in pairs(a, b):
         if pair.a is None or pair.b is None:
             continue
@@ -158,27 +189,40 @@ def judge(a: Run, b: Run, results_dir: Path, model: str, ask: Ask) -> Tally:
             verdict = "tie"
         else:
             swapped = int(k[0], 16) % 2 == 1  # half the pairs show B first, against position bias
-            verdict = winner(ask(messages(pair, swapped)), swapped)
+            reply = ask(messages(pair, swapped))
+            verdict = winner(reply, swapped)
             asked += 1
+            if verdict == "unclear":
+                unclear.append(reply)
+                continue
         scores[k] = {"prompt": pair.prompt, "temperature": pair.temperature, "seed": pair.seed,
                      "model": model, "winner": verdict, "time": clock.stamp()}  # fmt: skip
         _save(path, a, b, scores)
+    if asked and len(unclear) == asked:
+        raise ServiceError(
+            f"the judge gave no verdict in {asked} replies (e.g. {unclear[0][:80]!r}); nothing was written",
+            field="HAHA_JUDGE_MODEL",
+            fix="use a model that follows the instruction to answer 1, 2 or tie, then run `haha judge` again",
+        )
     live = {key(model, p) for p in pairs(a, b)}
     counts = Counter(v["winner"] for k, v in scores.items() if k in live)
     votes_path, votes = write_votes(results_dir, a, b, model, [v for k, v in scores.items() if k in live])
     return Tally(
-        counts["a"], counts["b"], counts["tie"], counts["unclear"], asked, cached, path, votes_path, votes
+        counts["a"], counts["b"], counts["tie"], len(unclear), asked, cached, path, votes_path, votes
     )
 
 
 def write_votes(
     results_dir: Path, a: Run, b: Run, model: str, verdicts: list[dict[str, Any]]
-) -> tuple[Path, int]:
-    """Replace this pair's rows in the judge's ratings file with the current verdicts (not 'unclear')."""
+) -> tuple[Path | None, int]:
+    """Put the current verdicts into the judge's ratings file, one row per pair and sample.
+
+    A verdict replaces the row for the same pair, prompt, temperature and seed; every other row stays
+    (a verdict the judge could not give this time never deletes the one it gave before). No rows and
+    no file: no file is made.
+    """
     rater = f"{ratings.JUDGE_PREFIX}{model}"
     path = ratings.rater_path(results_dir, rater)
-    pair = {a.name, b.name}
-    kept = [r for r in ratings.load_file(path) if {r.a, r.b} != pair] if path.exists() else []
     now = clock.stamp()
     fresh = [
         ratings.Rating(
@@ -194,6 +238,14 @@ def write_votes(
         for v in verdicts
         if v["winner"] in ratings.WINNERS
     ]
+
+    def sample(r: ratings.Rating) -> tuple[frozenset[str], str, float, int]:
+        return frozenset((r.a, r.b)), r.prompt, r.temperature, r.seed
+
+    replaced = {sample(r) for r in fresh}
+    kept = [r for r in ratings.load_file(path) if sample(r) not in replaced] if path.exists() else []
+    if not kept and not fresh and not path.exists():
+        return None, 0
     rows = sorted([*kept, *fresh], key=lambda r: (r.a, r.b, r.prompt, r.temperature, r.seed))
     ratings.replace(path, rows)
     return path, len(fresh)

@@ -175,14 +175,21 @@ def _max_tokens(meta: dict[str, Any]) -> dict[float, int]:
     return found
 
 
+def _no_constant(name: str) -> object:
+    """NaN and Infinity are not JSON (Python's reader accepts them): refuse them by name."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_run(path: Path) -> Run:
     """Parse one results file; a malformed one raises an InputError naming the file and field."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         raise InputError("not UTF-8 text", file=path, fix=FIX) from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, fix=FIX) from exc
+    except ValueError as exc:  # NaN or Infinity
+        raise InputError(str(exc), file=path, fix=FIX) from exc
     return _Reader(path).run(doc)
 
 
@@ -200,7 +207,9 @@ def load_baseline(path: Path) -> Run:
 
 
 def _json_files(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")] if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.glob("*.json")) if not p.name.startswith(".") and p.is_file()]
 
 
 def load_runs(results_dir: Path) -> list[Run]:

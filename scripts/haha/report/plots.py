@@ -7,9 +7,10 @@ thin grey lines. No timestamps or version strings: equal data gives equal bytes.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 from haha.report.metrics import RunReport, Stats
 from haha.report.model import Report
@@ -57,8 +58,15 @@ def _style(report: Report, names: list[str]) -> dict[str, dict[str, object]]:
     return styles
 
 
-def render(report: Report, path: Path) -> Path:
-    """Draw the panels into `path`; no timestamps or version strings, so equal data gives equal bytes."""
+def _png(fig: Any) -> bytes:
+    """The figure as PNG bytes (written by the caller with the other report files, all or none)."""
+    out = io.BytesIO()
+    fig.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def render(report: Report) -> bytes:
+    """Draw the panels as a PNG; no timestamps or version strings, so equal data gives equal bytes."""
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure  # lazy: matplotlib costs ~0.5 s to import
     from matplotlib.lines import Line2D
@@ -89,9 +97,7 @@ def render(report: Report, path: Path) -> Path:
             handles.append(Line2D([], [], color=GREY, linewidth=GREY_WIDTH))
             labels.append(f"{len(grey)} other configs (neither flagged nor top-ranked)")
         fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
-    return path
+    return _png(fig)
 
 
 def _series(run: RunReport, metric: Callable[[Stats], float | None]) -> tuple[list[float], list[float]]:
@@ -124,7 +130,7 @@ def loss_grid(count: int) -> tuple[int, int, float, float]:
     return columns, -(-count // columns), width, width * 1.6 / 2.6
 
 
-def render_loss(report: Report, path: Path) -> Path:
+def render_loss(report: Report) -> bytes:
     """Small multiples: training (blue) and eval (orange) loss per step, one panel per config.
 
     Drawn as cells of one canvas rather than one matplotlib Axes each (fifty Axes take seconds to
@@ -184,6 +190,4 @@ def render_loss(report: Report, path: Path) -> Path:
         y=1 - 0.1 / height,
         va="top",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
-    return path
+    return _png(fig)

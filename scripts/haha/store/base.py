@@ -71,6 +71,21 @@ class ModelStore(Protocol):
         ...
 
 
+def parse_run_json(text: str, where: str) -> dict[str, Any]:
+    """A run's JSON file as an object; a truncated or malformed one is an InputError naming it."""
+    from haha.errors import InputError
+
+    fix = "publish the run again (haha run / haha pod), or delete the file so it is not read"
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        line = exc.lineno if isinstance(exc, json.JSONDecodeError) else None
+        raise InputError(f"not valid JSON: {exc}", file=where, line=line, fix=fix) from exc
+    if not isinstance(document, dict):
+        raise InputError(f"expected a JSON object, found {type(document).__name__}", file=where, fix=fix)
+    return document
+
+
 class RunJsonFiles(ABC):
     """The run's JSON files (results, status, baseline), read alike by every store that reads one file."""
 

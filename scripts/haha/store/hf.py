@@ -6,7 +6,6 @@ loopback fake or a private Hub mirror works the same as huggingface.co.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from haha.store.base import (
     RunArtifacts,
     RunJsonFiles,
     artifact_files,
+    parse_run_json,
 )
 
 
@@ -84,7 +84,8 @@ class HubStore(RunJsonFiles):
             path = self._download(
                 basename, lambda: hf_hub_download(self._repo(basename), name, **self._kw(cache))
             )
-            return json.loads(Path(path).read_text()) if path else None
+            text = Path(path).read_text(encoding="utf-8", errors="replace") if path else None
+        return parse_run_json(text, f"{self.location(basename)}/{name}") if text is not None else None
 
     def _download(self, basename: str, fn: Callable[[], str]) -> str | None:
         """Run a download; None when the repo or file does not exist."""

@@ -7,7 +7,6 @@ publish that fails part-way leaves the previous files as they were.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from haha.store.base import (
     RunJsonFiles,
     adapter_files,
     artifact_files,
+    parse_run_json,
 )
 
 
@@ -66,7 +66,9 @@ class LocalStore(RunJsonFiles):
 
     def read_json(self, basename: str, name: str) -> dict[str, Any] | None:
         path = self.path / basename / name
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        return parse_run_json(path.read_text(encoding="utf-8", errors="replace"), str(path))
 
 
 def _stage(artifacts: RunArtifacts, staging: Path) -> list[str]:

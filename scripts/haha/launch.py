@@ -271,7 +271,7 @@ def dry_run(
     the full plan, which asks RunPod which pods are up.
     """
     from haha.compute.runpod import DEPLOY, deploy_input
-    from haha.plan import collected, desired_configs, make_plan, sha256_file, with_resources
+    from haha.plan import collected, current_eval, desired_configs, make_plan, with_resources
 
     runpod = compute_kind == "runpod"
     if runpod:
@@ -279,7 +279,7 @@ def dry_run(
     wanted = [_basename(n) for n in names]
     if wanted:
         desired = desired_configs(repo)
-        plan = make_plan(desired, collected(repo), (), {}, sha256_file(repo.eval_path), retry=wanted)
+        plan = make_plan(desired, collected(repo), (), {}, current_eval(repo), retry=wanted)
         plan = replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
     else:
         from haha.compute import get_compute

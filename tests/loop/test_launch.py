@@ -161,3 +161,32 @@ def test_one_merge_with_three_configs_launches_each_once(make_loop) -> None:
     assert sorted(lp.runpod.starter.starts.values()) == [1, 1, 1], lp.pod_logs()
     assert len(lp.runpod.terminated) == 3
     assert sorted(d["client_payload"]["basename"] for d in lp.github.dispatches) == names, lp.pod_logs()
+
+
+def test_a_run_with_an_unreadable_status_is_left_out_and_the_others_launch(make_loop) -> None:
+    """A truncated status.json in the store: plan lists that run under errors and exits 2; the
+    workflow still launches the other config, then fails its plan job to say which run was left out."""
+    from fakes.hf_hub import HubRepo
+
+    from loop.harness import ROOT
+
+    lp: Loop = make_loop()
+    names = ["haha-tiny-001", "haha-tinyb-001"]
+    lp.hub.repos["synagi/haha-tinyb-001"] = HubRepo(
+        "synagi/haha-tinyb-001", private=True, commits=[("0" * 40, {"status.json": b'{"state": "runn'})]
+    )
+    files = {k: v for name in names for k, v in experiment_files(name).items()}
+    _, before, sha = merge_experiment(lp, "two", files)
+    fake_run = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
+
+    launch = lp.act(
+        "push",
+        "launch.yml",
+        lp.push_event(before, sha),
+        env={"HAHA_RUN_ARGV": json.dumps(["python", fake_run, "ok"])},
+    )
+    assert launch.rc != 0, "the plan job must fail when it left a run out"
+    deploys = lp.runpod.calls("podFindAndDeployOnDemand")
+    assert [deploy_env(d)["HAHA_BASENAME"] for d in deploys] == ["haha-tiny-001"], launch.output[-5000:]
+    assert any("haha-tinyb-001" in a["message"] for a in launch.annotations()), launch.output[-9000:]
+    lp.wait_pods_gone(timeout=300)

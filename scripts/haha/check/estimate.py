@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from haha.check import cost
 from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
-from haha.experiment import Experiment
+from haha.experiment import Experiment, as_number
 from haha.findings import Finding, Severity
 from haha.settings import Settings
 
@@ -52,18 +52,20 @@ class ConfigCost:
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    found = as_number(value)
+    return default if found is None else found
 
 
 def shape_of(exp: Experiment) -> cost.Shape:
     """The batching keys of a config, with Axolotl's defaults where they are unset."""
     c = exp.config
     return cost.Shape(
-        micro_batch_size=int(_number(c.get("micro_batch_size"), 1)),
-        sequence_len=int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)),
+        # Out-of-range values are errors of their own (check/values.py); the estimate stays defined.
+        micro_batch_size=max(int(_number(c.get("micro_batch_size"), 1)), 1),
+        sequence_len=max(int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)), 1),
         sample_packing=c.get("sample_packing") is True,
-        num_epochs=_number(c.get("num_epochs"), 1),
-        val_set_size=_number(c.get("val_set_size"), 0),
+        num_epochs=max(_number(c.get("num_epochs"), 1), 0.0),
+        val_set_size=max(_number(c.get("val_set_size"), 0), 0.0),
     )
 
 
@@ -124,7 +126,29 @@ def estimate(
         gpu_memory_gib=scale.gpu_memory_gib if scale else None,
     )
     fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
-    return result, _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+    findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+    return result, findings + _deadline(exp, result, settings.compute.deadline_hours)
+
+
+def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> list[Finding]:
+    """A run predicted to outlast the pod deadline is stopped there with nothing to show: an error.
+
+    With max_steps set Axolotl stops early, which the estimate does not model: no finding then.
+    """
+    hours = result.total_hours
+    if hours is None or hours <= deadline_hours or exp.config.get("max_steps") is not None:
+        return []
+    epochs = exp.config.get("num_epochs", 1)
+    return [
+        _note(
+            exp,
+            Severity.ERROR,
+            f"num_epochs {epochs} → predicted {hours:,.0f} h on {result.gpus}× {result.gpu} "
+            f"> deadline {deadline_hours:g} h: the pod is stopped at its deadline",
+            "num_epochs",
+            "lower num_epochs (or the data, or sequence_len) or raise deadline_hours in haha.toml [compute]",
+        )
+    ]
 
 
 def _findings(

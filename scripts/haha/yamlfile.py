@@ -99,6 +99,15 @@ def _compose(text: str) -> tuple[yaml.Node | None, _BoundedLoader]:
         loader.dispose()
 
 
+def load_bounded(text: str) -> Any:
+    """The data of a YAML document within the parse bounds; raises yaml.YAMLError (or ValueError,
+    RecursionError) where `parse_yaml` would report an error."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ValueError(f"over {MAX_YAML_BYTES:,} characters")
+    node, loader = _compose(text)
+    return loader.construct_document(node) if node is not None else None
+
+
 def line_index(text: str) -> dict[str, int]:
     """Dotted path → line for YAML or JSON text (JSON is YAML); empty when it does not parse."""
     if len(text) > MAX_YAML_BYTES * 64:

@@ -22,6 +22,11 @@ MAX_EVAL_CHARS = 4 * 1024**2  # hundreds of prompts are ~50 KB; the gate reads n
 FIX = "see schemas/eval.schema.json: prompts (strings), settings ({temperature, ...}), seedVariants (integer)"
 
 
+def refuse_constant(name: str) -> float:
+    """json.loads reads NaN and Infinity, which JSON does not have and every range check lets pass."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 @dataclass(frozen=True)
 class EvalSpec:
     prompts: tuple[str, ...]
@@ -73,7 +78,7 @@ def check_eval(file: str, text: str | None) -> EvalCheck:
         message = f"eval spec is {len(text):,} characters; the limit is {MAX_EVAL_CHARS:,}"
         return EvalCheck([Finding(Severity.ERROR, message, file, fix="keep prompts to short joke setups")])
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         message = f"not valid JSON (column {exc.colno}): {exc.msg}"
         return EvalCheck(

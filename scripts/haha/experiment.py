@@ -220,7 +220,8 @@ class Experiment:
     @cached_property
     def datasets(self) -> tuple[DatasetRef, ...]:
         refs = []
-        for i, entry in enumerate(self.config.get("datasets") or []):
+        entries = self.config.get("datasets")
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 refs.append(DatasetRef(i, entry["path"], self.doc.line_of(f"datasets.{i}.path")))
         return tuple(refs)

@@ -14,6 +14,7 @@ from typing import Any
 
 from haha.baseline import BASELINE_DIR
 from haha.baseline import PREFIX as BASELINE_PREFIX
+from haha.evalspec import refuse_constant
 from haha.findings import Finding, Severity
 from haha.rate.ratings import RATINGS_DIR
 from haha.repo import Repo
@@ -58,7 +59,7 @@ def _read(path: Path, limit: int) -> str:
 def _parse(rel: str, path: Path) -> tuple[Any, str] | Finding:
     try:
         text = _read(path, MAX_RECORD_BYTES)
-        return json.loads(text), text
+        return json.loads(text, parse_constant=refuse_constant), text
     except json.JSONDecodeError as exc:
         return Finding(
             Severity.ERROR,
@@ -163,7 +164,7 @@ def check_ratings_file(repo: Repo, path: Path, names: set[str]) -> list[Finding]
             problems: list[tuple[str | None, str]] = [(None, f"line is {len(raw):,} characters long")]
         else:
             try:
-                problems = _rating_problems(json.loads(raw), names)
+                problems = _rating_problems(json.loads(raw, parse_constant=refuse_constant), names)
             except json.JSONDecodeError as exc:
                 problems = [(None, f"not valid JSON (column {exc.colno}): {exc.msg}")]
             except (ValueError, RecursionError) as exc:

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 HAHA = Path(sys.executable).parent / "haha"
 CONFIG = "train/config/haha-fuzz-001.yml"
+SECOND = "train/config/haha-fuzz-002.yml"
 DATA = "train/data/jokes.jsonl"
 EVAL = "train/eval/eval.json"
 RESULTS = "train/results/haha-fuzz-002.json"  # 002 is trained; 001 (the one broken) is new and costed
@@ -100,7 +101,7 @@ def build_repo(root: Path) -> Path:
         (root / "train" / folder).mkdir(parents=True)
     shutil.copy(ROOT / "haha.toml", root / "haha.toml")
     (root / CONFIG).write_text(_dump(GOOD_CONFIG))
-    (root / "train/config/haha-fuzz-002.yml").write_text(_dump(GOOD_CONFIG))
+    (root / SECOND).write_text(_dump(GOOD_CONFIG))
     (root / DATA).write_text(_jsonl(GOOD_ROWS))
     (root / EVAL).write_text(json.dumps(GOOD_EVAL, indent=2))
     (root / RESULTS).write_text(json.dumps(GOOD_RESULT, indent=2))
@@ -426,15 +427,20 @@ def test_corpus_size() -> None:
 
 # --- the real process -------------------------------------------------------------------------------------
 SAMPLE: list[tuple[str, str, Callable[[str], str]]] = [
-    (CONFIG, "micro_batch_size", lambda t: t.replace("micro_batch_size: 8", "micro_batch_size: 0")),
+    # 002 follows 001 in its series: the global-batch comparison divided by these (ZeroDivisionError)
+    (SECOND, "micro_batch_size", lambda t: t.replace("micro_batch_size: 8", "micro_batch_size: 0")),
     (
-        CONFIG,
+        SECOND,
         "gradient_accumulation_steps",
         lambda t: t.replace("gradient_accumulation_steps: 1", "gradient_accumulation_steps: 0"),
     ),
     (CONFIG, "learning_rate", lambda t: t.replace("learning_rate: 0.0002", "learning_rate: .nan")),
     (CONFIG, "num_epochs", lambda t: t.replace("num_epochs: 1", "num_epochs: 1000000000")),
-    (CONFIG, None, lambda t: "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"),
+    (
+        CONFIG,
+        None,
+        lambda t: t + "zz_a: &a [x, x, x, x, x, x, x, x, x]\nzz_b: [*a, *a, *a, *a, *a, *a, *a]\n",
+    ),
     (DATA, None, lambda t: t + "[" * 5000 + "]" * 5000 + "\n"),
     (EVAL, None, lambda t: t.replace("0.7", "NaN")),
     (RESULTS, None, lambda t: t[: len(t) // 2]),

@@ -37,9 +37,12 @@ def append(root: Path, rel: str, text: str) -> int:
 # --- values -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["micro_batch_size", "gradient_accumulation_steps"])
 def test_zero_batch_is_an_error_not_a_crash(root: Path, key: str) -> None:
-    edit_config(root, SMOL, **{key: 0})
+    """The second config of a series is compared with the first: the global-batch check divided by it."""
+    second = SMOL.replace("-001", "-002")
+    shutil.copy(root / SMOL, root / second)
+    edit_config(root, second, **{key: 0})
     finding = only(errors(check(root)), f"{key} is 0")
-    assert (finding.file, finding.field) == (SMOL, key)
+    assert (finding.file, finding.field) == (second, key)
     assert "at least" not in (finding.fix or "") and "≥ 1" in (finding.fix or "")
 
 

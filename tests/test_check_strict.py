@@ -208,6 +208,14 @@ def test_editing_committed_results_by_hand_fails(trained: Path) -> None:
     assert finding.file == SMOL_RESULTS
 
 
+def test_a_baseline_re_made_with_another_engine_passes(trained: Path) -> None:
+    """`haha baseline --engine transformers` rewrites a vLLM baseline for the same eval.json."""
+    data = json.loads((trained / BASELINE).read_text())
+    data["meta"]["engine"] = "transformers" if data["meta"]["engine"] != "transformers" else "vllm"
+    (trained / BASELINE).write_text(json.dumps(data, indent=2) + "\n")
+    assert [f for f in errors(check(trained, base="main")) if "results" in f.message] == []
+
+
 def test_a_re_evaluation_for_the_current_eval_json_passes(trained: Path) -> None:
     """What the bot PR brings after eval.json changed: results recording the new eval.json's hash."""
     import hashlib

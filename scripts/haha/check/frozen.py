@@ -2,9 +2,10 @@
 results may not change or disappear afterwards.
 
 Results are written by the pipeline only. The one change a PR may bring to committed results is the
-pipeline's own re-evaluation after eval.json changed (`haha collect`'s bot PR, `haha baseline`): the
-new file then records the current eval.json's hash (`meta.eval_sha256`) and the old one another.
-Anything else (an edit that keeps the recorded eval hash, a deletion) is a hand edit and fails. This
+pipeline's own re-evaluation after eval.json changed (`haha collect`'s bot PR, `haha baseline`, which
+also re-runs for another engine): the new file then records the current eval.json's hash
+(`meta.eval_sha256`) and differs from the old one in that hash or in `meta.engine`. Anything else (an
+edit that keeps both, a deletion) is a hand edit and fails. This
 needs no knowledge of who opened the PR, which a fork could fake, and no access to the model store.
 """
 
@@ -77,13 +78,16 @@ def _read(path: Path) -> str | None:
 RESULTS_DIRS = (RESULTS_DIR, RESULTS_DIR / "baseline")
 
 
-def _eval_hash(text: str | None) -> str | None:
+def _provenance(text: str | None) -> tuple[str | None, str | None]:
+    """(meta.eval_sha256, meta.engine) of a results file: what a pipeline re-evaluation changes."""
     try:
         meta = json.loads(text).get("meta") if text else None
     except (ValueError, RecursionError, AttributeError):
-        return None
-    found = meta.get("eval_sha256") if isinstance(meta, dict) else None
-    return found if isinstance(found, str) else None
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    eval_sha, engine = meta.get("eval_sha256"), meta.get("engine")
+    return (eval_sha if isinstance(eval_sha, str) else None, engine if isinstance(engine, str) else None)
 
 
 def check_results_frozen(
@@ -106,10 +110,10 @@ def check_results_frozen(
                 )
             )
             continue
-        old = _eval_hash(repo.read_at(base, change.path))
-        new = _eval_hash(_read(repo.root / change.path))
-        if new is not None and new != old and new == eval_sha256:
-            continue  # the pipeline re-evaluated it for the current eval.json
+        old = _provenance(repo.read_at(base, change.path))
+        new = _provenance(_read(repo.root / change.path))
+        if new[0] is not None and new != old and new[0] == eval_sha256:
+            continue  # the pipeline re-evaluated it for the current eval.json (or another engine)
         findings.append(
             Finding(
                 Severity.ERROR,

@@ -55,6 +55,8 @@ def test_zero_batch_is_an_error_not_a_crash(root: Path, key: str) -> None:
         ("micro_batch_size", "0", "must be a whole number ≥ 1"),
         ("lora_dropout", 1.5, "< 1"),
         ("learning_rate", 3, "≤ 1"),
+        ("num_epochs", 10**400, "not a usable number"),
+        ("lora_alpha", "1e999", "not a usable number"),
     ],
 )
 def test_numbers_must_be_finite_and_in_range(root: Path, key: str, value: object, text: str) -> None:
@@ -69,6 +71,13 @@ def test_num_epochs_past_the_pod_deadline_is_an_error(root: Path) -> None:
     finding = only(errors(check(root)), "> deadline 6 h")
     assert finding.field == "num_epochs"
     assert "deadline_hours" in (finding.fix or "")
+
+
+def test_max_steps_past_the_pod_deadline_is_an_error(root: Path) -> None:
+    """max_steps overrides num_epochs in the HF Trainer: a huge one runs past the deadline too."""
+    edit_config(root, SMOL, max_steps=10**12)
+    finding = only(errors(check(root)), "> deadline 6 h")
+    assert finding.field == "max_steps"
 
 
 def test_sequence_len_far_above_the_context_is_an_error(root: Path) -> None:

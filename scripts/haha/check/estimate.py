@@ -98,6 +98,11 @@ def estimate(
     overhead = settings.compute.overhead_minutes
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)
+    max_steps = exp.number("max_steps", 0)
+    if max_steps >= 1 and scale is not None:
+        # HF Trainer: max_steps > 0 overrides num_train_epochs (TrainingArguments.max_steps), each
+        # optimizer step being global_batch ÷ micro_batch_size micro-batches of `per_step` tokens.
+        tokens = max_steps * per_step * scale.global_batch / shape.micro_batch_size
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
     params, source = estimate_params(exp.base_model)
     seconds = None
@@ -131,22 +136,19 @@ def estimate(
 
 
 def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> list[Finding]:
-    """A run predicted to outlast the pod deadline is stopped there with nothing to show: an error.
-
-    With max_steps set Axolotl stops early, which the estimate does not model: no finding then.
-    """
+    """A run predicted to outlast the pod deadline is stopped there with nothing to show: an error."""
     hours = result.total_hours
-    if hours is None or hours <= deadline_hours or exp.config.get("max_steps") is not None:
+    if hours is None or hours <= deadline_hours:
         return []
-    epochs = exp.config.get("num_epochs", 1)
+    key = "max_steps" if exp.number("max_steps", 0) >= 1 else "num_epochs"
     return [
         _note(
             exp,
             Severity.ERROR,
-            f"num_epochs {epochs} → predicted {hours:,.0f} h on {result.gpus}× {result.gpu} "
+            f"{key} {exp.config.get(key, 1)} → predicted {hours:,.0f} h on {result.gpus}× {result.gpu} "
             f"> deadline {deadline_hours:g} h: the pod is stopped at its deadline",
-            "num_epochs",
-            "lower num_epochs (or the data, or sequence_len) or raise deadline_hours in haha.toml [compute]",
+            key,
+            f"lower {key} (or the data, or sequence_len) or raise deadline_hours in haha.toml [compute]",
         )
     ]
 

@@ -111,6 +111,16 @@ def check_ranges(exp: Experiment) -> list[Finding]:
         if value is None:
             continue
         number = as_number(value)
+        if number is None and _overflows(value):
+            findings.append(
+                _error(
+                    exp,
+                    f"{key} is {str(value)[:40]}: not a usable number (infinite, or too large)",
+                    key,
+                    f"set {key} to {allowed.describe()}",
+                )
+            )
+            continue
         if number is None:
             if key == "learning_rate" and isinstance(value, str):
                 findings.append(
@@ -129,6 +139,19 @@ def check_ranges(exp: Experiment) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _overflows(value: Any) -> bool:
+    """An int beyond float range (10**400) or a string float() reads as inf/nan ("1e999")."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    except ValueError:
+        return False
+    return isinstance(value, str)  # parsed, yet as_number refused it: not finite
 
 
 def check_remote_code(exp: Experiment) -> list[Finding]:

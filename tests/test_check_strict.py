@@ -80,6 +80,12 @@ def test_max_steps_past_the_pod_deadline_is_an_error(root: Path) -> None:
     assert finding.field == "max_steps"
 
 
+def test_val_set_size_holding_out_every_row_is_an_error(root: Path) -> None:
+    edit_config(root, SMOL, val_set_size=100000)
+    finding = only(errors(check(root)), "nothing is left to train on")
+    assert finding.field == "val_set_size"
+
+
 def test_sequence_len_far_above_the_context_is_an_error(root: Path) -> None:
     edit_config(root, SMOL, sequence_len=10**9)
     finding = only(errors(check(root)), "context of 8,192 tokens")

@@ -132,6 +132,17 @@ def estimate(
     )
     fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
     findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+    if kept and cost.train_rows(len(kept), shape.val_set_size) == 0:
+        findings.append(
+            _note(
+                exp,
+                Severity.ERROR,
+                f"val_set_size {exp.config.get('val_set_size')} holds out all {len(kept)} rows: nothing is "
+                "left to train on",
+                "val_set_size",
+                "use a fraction below 1 (e.g. 0.05), or a row count below the dataset's size",
+            )
+        )
     return result, findings + _deadline(exp, result, settings.compute.deadline_hours)
 
 

@@ -18,7 +18,13 @@ from haha.schemas import explain, iter_errors
 from haha.yamlfile import YamlDoc, line_index
 
 EVAL_SCHEMA = "eval"
+MAX_EVAL_CHARS = 4 * 1024**2  # hundreds of prompts are ~50 KB; the gate reads no more than this
 FIX = "see schemas/eval.schema.json: prompts (strings), settings ({temperature, ...}), seedVariants (integer)"
+
+
+def refuse_constant(name: str) -> float:
+    """json.loads reads NaN and Infinity, which JSON does not have and every range check lets pass."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,19 @@ def check_eval(file: str, text: str | None) -> EvalCheck:
     """Every problem in the eval spec, each pinned to its line and field."""
     if text is None:
         return EvalCheck([Finding(Severity.ERROR, "the eval spec is missing", file, fix=f"create it; {FIX}")])
+    if len(text) > MAX_EVAL_CHARS:
+        message = f"eval spec is {len(text):,} characters; the limit is {MAX_EVAL_CHARS:,}"
+        return EvalCheck([Finding(Severity.ERROR, message, file, fix="keep prompts to short joke setups")])
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         message = f"not valid JSON (column {exc.colno}): {exc.msg}"
         return EvalCheck(
             [Finding(Severity.ERROR, message, file, exc.lineno, fix="fix the JSON syntax there")]
         )
+    except (ValueError, RecursionError) as exc:  # an integer too long to convert; nesting too deep
+        message = f"not readable JSON: {str(exc)[:120]}"
+        return EvalCheck([Finding(Severity.ERROR, message, file, fix="write plain numbers and strings")])
     doc = YamlDoc(data if isinstance(data, dict) else {}, line_index(text))
     findings = []
     for error in iter_errors(EVAL_SCHEMA, data):

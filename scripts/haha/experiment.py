@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -84,6 +85,25 @@ _BLOCK_KEYS = ("gpus", "gpu_types")
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_number(value: object) -> float | None:
+    """`value` as Axolotl's pydantic (lax mode) reads a number: ints, floats and numeric strings
+    (YAML 1.1 reads `2e-4` as a string); None for anything else, and for nan/inf."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -200,10 +220,17 @@ class Experiment:
     @cached_property
     def datasets(self) -> tuple[DatasetRef, ...]:
         refs = []
-        for i, entry in enumerate(self.config.get("datasets") or []):
+        entries = self.config.get("datasets")
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 refs.append(DatasetRef(i, entry["path"], self.doc.line_of(f"datasets.{i}.path")))
         return tuple(refs)
+
+    def number(self, key: str, default: float) -> float:
+        """A top-level numeric key as a finite float, or `default` where it is unset or not a number
+        (the gate reports such values on their own; estimates then fall back to Axolotl's default)."""
+        found = as_number(self.config.get(key))
+        return default if found is None else found
 
     def line(self, field: str) -> int | None:
         return self.doc.line_of(field)

@@ -11,6 +11,7 @@ CONFIG_DIR = Path("train/config")
 DATA_DIR = Path("train/data")
 EVAL_FILE = Path("train/eval/eval.json")
 RESULTS_DIR = Path("train/results")
+DEFAULT_BRANCHES = ("origin/HEAD", "origin/main", "origin/master")
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,22 @@ class Repo:
     def results_dir(self) -> Path:
         return self.root / RESULTS_DIR
 
+    def inside(self, path: Path) -> bool:
+        """Whether `path` is a file that resolves inside the checkout (a symlink may point anywhere)."""
+        return path.is_file() and path.resolve().is_relative_to(self.root.resolve())
+
     def config_paths(self) -> list[Path]:
-        """Every file in train/config/ (not only *.yml, so misnamed files are reported too)."""
+        """Every file in train/config/ (not only *.yml, so misnamed files are reported too); links
+        that leave the checkout are never read (check/tree.py reports them)."""
         if not self.config_dir.is_dir():
             return []
-        return sorted(p for p in self.config_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        return sorted(p for p in self.config_dir.iterdir() if self.inside(p) and not p.name.startswith("."))
+
+    def data_paths(self) -> list[Path]:
+        """Every file directly in train/data/ that resolves inside the checkout."""
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(p for p in self.data_dir.iterdir() if self.inside(p) and not p.name.startswith("."))
 
     def config_path(self, name: str) -> Path:
         """Resolve a config given as basename, file name or path."""
@@ -126,6 +138,23 @@ class Repo:
             return self._git().git.show(f"{self.merge_base(ref)}:{path.as_posix()}")
         except git.GitCommandError:
             return None
+
+    def default_base(self) -> str | None:
+        """The default branch as this clone knows it (origin/HEAD, else origin/main or origin/master),
+        or None outside git or without a remote: what a plain `haha check` compares records with."""
+        import git
+
+        try:
+            repo = self._git()
+        except InputError:
+            return None
+        for ref in DEFAULT_BRANCHES:
+            try:
+                repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+            except git.GitCommandError:
+                continue
+            return ref
+        return None
 
     def head_sha(self) -> str | None:
         try:

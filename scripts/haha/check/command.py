@@ -15,11 +15,13 @@ FORMATS = tuple(RENDERERS)
 def check_command(found: Repo, settings: Settings, base: str | None, fmt: str) -> int:
     """Run the gate and print it in `fmt`: 1 when there are errors, 0 with warnings only.
 
-    In `github` format on Actions, the markdown view also goes to the job summary page.
+    Without `base`, records (trained configs, their datasets, results) are still compared with the
+    default branch when the clone knows one (origin/HEAD, origin/main). In `github` format on
+    Actions, the markdown view also goes to the job summary page.
     """
     if fmt not in RENDERERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    report = run_check(found, settings, base)
+    report = run_check(found, settings, base, None if base else found.default_base())
     if fmt == "text":
         sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
     else:

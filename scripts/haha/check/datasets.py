@@ -14,6 +14,8 @@ from haha.schemas import explain, iter_errors
 ROW_SCHEMA = "dataset-row"
 MAX_LINE_FINDINGS = 20  # per file; the rest are summarised in one finding with their line numbers
 MAX_LISTED_LINES = 50
+MAX_ROW_CHARS = 256 * 1024  # one joke is ~200 characters; longer rows are not parsed
+MAX_DATASET_BYTES = 256 * 1024**2  # read before parsing; beyond it the file is refused unread
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,14 @@ def normalise(text: str) -> str:
 
 def _problems(raw: str) -> tuple[dict[str, Any] | None, list[tuple[str | None, str]]]:
     """The parsed row and its (field, message) problems; the row is None when the line is not JSON."""
+    if len(raw) > MAX_ROW_CHARS:
+        return None, [(None, f"row is {len(raw):,} characters; rows are limited to {MAX_ROW_CHARS:,}")]
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         return None, [(None, f"not valid JSON (column {exc.colno}): {exc.msg}")]
+    except (ValueError, RecursionError) as exc:  # an integer too long to convert; nesting too deep
+        return None, [(None, f"not readable JSON: {str(exc)[:120]}")]
     problems = []
     for error in iter_errors(ROW_SCHEMA, value):
         field, message = explain(error)
@@ -93,7 +99,8 @@ def _duplicates(keys: Iterable[tuple[int, Any]]) -> tuple[int, tuple[int, int] |
 def scan_dataset(file: str, text: str) -> DatasetScan:
     """Parse and validate every line of `text` (the content of `file`); blank lines are skipped."""
     rows, bad, empty_outputs = [], [], 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # JSON Lines end lines at \n only: str.splitlines() would also split at U+2028 inside a string.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         value, problems = _problems(raw)

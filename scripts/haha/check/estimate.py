@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from haha.check import cost
 from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
-from haha.experiment import Experiment
+from haha.experiment import Experiment, as_number
 from haha.findings import Finding, Severity
 from haha.settings import Settings
 
@@ -52,18 +52,20 @@ class ConfigCost:
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    found = as_number(value)
+    return default if found is None else found
 
 
 def shape_of(exp: Experiment) -> cost.Shape:
     """The batching keys of a config, with Axolotl's defaults where they are unset."""
     c = exp.config
     return cost.Shape(
-        micro_batch_size=int(_number(c.get("micro_batch_size"), 1)),
-        sequence_len=int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)),
+        # Out-of-range values are errors of their own (check/values.py); the estimate stays defined.
+        micro_batch_size=max(int(_number(c.get("micro_batch_size"), 1)), 1),
+        sequence_len=max(int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)), 1),
         sample_packing=c.get("sample_packing") is True,
-        num_epochs=_number(c.get("num_epochs"), 1),
-        val_set_size=_number(c.get("val_set_size"), 0),
+        num_epochs=max(_number(c.get("num_epochs"), 1), 0.0),
+        val_set_size=max(_number(c.get("val_set_size"), 0), 0.0),
     )
 
 
@@ -96,6 +98,11 @@ def estimate(
     overhead = settings.compute.overhead_minutes
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)
+    max_steps = exp.number("max_steps", 0)
+    if max_steps >= 1 and scale is not None:
+        # HF Trainer: max_steps > 0 overrides num_train_epochs (TrainingArguments.max_steps), each
+        # optimizer step being global_batch ÷ micro_batch_size micro-batches of `per_step` tokens.
+        tokens = max_steps * per_step * scale.global_batch / shape.micro_batch_size
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
     params, source = estimate_params(exp.base_model)
     seconds = None
@@ -124,7 +131,37 @@ def estimate(
         gpu_memory_gib=scale.gpu_memory_gib if scale else None,
     )
     fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
-    return result, _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+    findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
+    if kept and cost.train_rows(len(kept), shape.val_set_size) == 0:
+        findings.append(
+            _note(
+                exp,
+                Severity.ERROR,
+                f"val_set_size {exp.config.get('val_set_size')} holds out all {len(kept)} rows: nothing is "
+                "left to train on",
+                "val_set_size",
+                "use a fraction below 1 (e.g. 0.05), or a row count below the dataset's size",
+            )
+        )
+    return result, findings + _deadline(exp, result, settings.compute.deadline_hours)
+
+
+def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> list[Finding]:
+    """A run predicted to outlast the pod deadline is stopped there with nothing to show: an error."""
+    hours = result.total_hours
+    if hours is None or hours <= deadline_hours:
+        return []
+    key = "max_steps" if exp.number("max_steps", 0) >= 1 else "num_epochs"
+    return [
+        _note(
+            exp,
+            Severity.ERROR,
+            f"{key} {exp.config.get(key, 1)} → predicted {hours:,.0f} h on {result.gpus}× {result.gpu} "
+            f"> deadline {deadline_hours:g} h: the pod is stopped at its deadline",
+            key,
+            f"lower {key} (or the data, or sequence_len) or raise deadline_hours in haha.toml [compute]",
+        )
+    ]
 
 
 def _findings(

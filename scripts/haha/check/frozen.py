@@ -1,21 +1,33 @@
-"""A config with results is a record of what was trained: it may not change or disappear afterwards."""
+"""A config with results is a record of what was trained: it, the datasets it trained on and its
+results may not change or disappear afterwards.
+
+Results are written by the pipeline only. The one change a PR may bring to committed results is the
+pipeline's own re-evaluation after eval.json changed (`haha collect`'s bot PR, `haha baseline`, which
+also re-runs for another engine): the new file then records the current eval.json's hash
+(`meta.eval_sha256`) and differs from the old one in that hash or in `meta.engine`. Anything else (an
+edit that keeps both, a deletion) is a hand edit and fails. This
+needs no knowledge of who opened the PR, which a fork could fake, and no access to the model store.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from haha.errors import HahaError
+from haha.experiment import Experiment
 from haha.findings import Finding, Severity
-from haha.repo import CONFIG_DIR, RESULTS_DIR, Change, Repo
-from haha.yamlfile import line_index
+from haha.repo import CONFIG_DIR, DATA_DIR, RESULTS_DIR, Change, Repo
+from haha.yamlfile import line_index, load_bounded
 
 
 def _load(text: str | None) -> Any:
     try:
-        return yaml.safe_load(text) if text is not None else None
-    except yaml.YAMLError:
+        return load_bounded(text) if text is not None else None
+    except (yaml.YAMLError, ValueError, RecursionError):
         return text
 
 
@@ -61,3 +73,93 @@ def _read(path: Path) -> str | None:
         return path.read_text()
     except OSError:
         return None
+
+
+RESULTS_DIRS = (RESULTS_DIR, RESULTS_DIR / "baseline")
+
+
+def _provenance(text: str | None) -> tuple[str | None, str | None]:
+    """(meta.eval_sha256, meta.engine) of a results file: what a pipeline re-evaluation changes."""
+    try:
+        meta = json.loads(text).get("meta") if text else None
+    except (ValueError, RecursionError, AttributeError):
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    eval_sha, engine = meta.get("eval_sha256"), meta.get("engine")
+    return (eval_sha if isinstance(eval_sha, str) else None, engine if isinstance(engine, str) else None)
+
+
+def check_results_frozen(
+    repo: Repo, base: str, changes: list[Change], eval_sha256: str | None
+) -> list[Finding]:
+    """Committed results deleted, or modified other than by a re-evaluation for the current eval.json."""
+    findings = []
+    for change in changes:
+        if change.path.parent not in RESULTS_DIRS or change.path.suffix != ".json" or change.status == "A":
+            continue
+        rel = change.path.as_posix()
+        restore = f"restore it: git checkout {base} -- {rel}"
+        if change.status == "D":
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "committed results deleted: results are the experiment log",
+                    rel,
+                    fix=restore,
+                )
+            )
+            continue
+        old = _provenance(repo.read_at(base, change.path))
+        new = _provenance(_read(repo.root / change.path))
+        if new[0] is not None and new != old and new[0] == eval_sha256:
+            continue  # the pipeline re-evaluated it for the current eval.json (or another engine)
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                "committed results changed by hand (not a re-evaluation for the current eval.json): "
+                "results are written by the pipeline only",
+                rel,
+                field="meta.eval_sha256",
+                fix=f"{restore}; to change results, change the config (a new number) or eval.json",
+            )
+        )
+    return findings
+
+
+def _trained_users(repo: Repo, base: str, file_name: str) -> list[str]:
+    """Configs with results (now or at base) that name train/data/<file_name>."""
+    users = []
+    for path in repo.config_paths():
+        if path.suffix != ".yml" or not _has_results(repo, base, path.stem):
+            continue
+        try:
+            exp = Experiment.load(path)
+        except HahaError:
+            continue
+        if any(ref.file_name == file_name and not ref.problem() for ref in exp.datasets):
+            users.append(path.stem)
+    return users
+
+
+def check_datasets_frozen(repo: Repo, base: str, changes: list[Change]) -> list[Finding]:
+    """A dataset a trained config used, modified or deleted since `base`: the record no longer matches."""
+    findings = []
+    for change in changes:
+        if change.path.parent != DATA_DIR or change.status not in ("M", "D"):
+            continue
+        users = _trained_users(repo, base, change.path.name)
+        if not users:
+            continue
+        stem, suffix = change.path.stem, change.path.suffix
+        findings.append(
+            Finding(
+                Severity.ERROR,
+                f"dataset {'deleted' if change.status == 'D' else 'modified'}, but {', '.join(users)} "
+                "trained on it: datasets of trained configs are frozen",
+                change.path.as_posix(),
+                fix=f"restore it (git checkout {base} -- {change.path.as_posix()}) and commit your version "
+                f"under a new file name (e.g. {stem}-v2{suffix}), used by a new config",
+            )
+        )
+    return findings

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from haha.check.axolotl_schema import check_config_schema, schema_missing
-from haha.check.datasets import DatasetScan, digest, leaks, scan_dataset
+from haha.check.datasets import MAX_DATASET_BYTES, DatasetScan, digest, leaks, scan_dataset
 from haha.check.estimate import ConfigCost, estimate
-from haha.check.frozen import check_frozen
+from haha.check.frozen import check_datasets_frozen, check_frozen, check_results_frozen
 from haha.check.numbering import check_names, check_numbering, series_of
+from haha.check.records import check_records, ratings_paths, results_paths
 from haha.check.rules import check_rules
 from haha.check.scale import check_scale
 from haha.check.tokens import TokenCounter, chatml, counter_for
+from haha.check.tree import check_tree
 from haha.errors import InputError
-from haha.evalspec import EvalCheck, check_eval
+from haha.evalspec import MAX_EVAL_CHARS, EvalCheck, check_eval
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
-from haha.repo import CONFIG_DIR, DATA_DIR, Repo
+from haha.repo import CONFIG_DIR, DATA_DIR, Change, Repo
 from haha.settings import Settings
+from haha.yamlfile import MAX_YAML_BYTES
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class CheckReport:
     datasets: list[DatasetStats]
     configs_checked: int
     base: str | None = None
+    against: str | None = None  # the ref records were compared with (base, or the default branch)
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)
@@ -63,6 +68,8 @@ class Scope:
     datasets: set[Path]
     series: set[str] | None = None
     changes: list = field(default_factory=list)
+    results: list[Path] = field(default_factory=list)
+    ratings: list[Path] = field(default_factory=list)
 
 
 def scope_of(repo: Repo, base: str | None) -> Scope:
@@ -70,15 +77,20 @@ def scope_of(repo: Repo, base: str | None) -> Scope:
     if base is None:
         configs = repo.config_paths()
         costed = {p for p in configs if not repo.results_path(p.stem).exists()}
-        data = set(repo.data_dir.glob("*.jsonl")) if repo.data_dir.is_dir() else set()
-        return Scope(configs, costed, data)
+        data = {p for p in repo.data_paths() if p.suffix == ".jsonl"}
+        return Scope(configs, costed, data, results=results_paths(repo), ratings=ratings_paths(repo))
     changes = repo.changes_since(base)
-    present = [(c, repo.root / c.path) for c in changes if c.status != "D" and (repo.root / c.path).is_file()]
+    present = [
+        (c, repo.root / c.path) for c in changes if c.status != "D" and repo.inside(repo.root / c.path)
+    ]
     configs = sorted(p for c, p in present if c.path.parent == CONFIG_DIR)
     costed = {p for c, p in present if c.path.parent == CONFIG_DIR and c.status == "A"}
     data = {p for c, p in present if c.path.parent == DATA_DIR}
     series = {s for c in changes if c.path.parent == CONFIG_DIR and (s := series_of(c.path))}
-    return Scope(configs, costed, data, series, changes)
+    touched = {p for _, p in present}
+    results = [p for p in results_paths(repo) if p in touched]
+    ratings = [p for p in ratings_paths(repo) if p in touched]
+    return Scope(configs, costed, data, series, changes, results, ratings)
 
 
 class _Run:
@@ -94,7 +106,11 @@ class _Run:
 
     def scan(self, path: Path) -> DatasetScan | None:
         rel = self.repo.rel(path)
+        if not self.repo.inside(path):
+            return None  # a link that leaves the repo: check/tree.py reports it, nothing reads it
         try:
+            if (size := path.stat().st_size) > MAX_DATASET_BYTES:
+                raise OSError(f"{size:,} bytes is over the gate's limit of {MAX_DATASET_BYTES:,}")
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             self.findings.append(
@@ -154,11 +170,22 @@ class _Run:
 
 def _load(repo: Repo, path: Path) -> Experiment | Finding:
     try:
-        return Experiment.load(Path(repo.rel(path)), path.read_text())
+        with path.open("rb") as handle:  # never more than the limit into memory
+            raw = handle.read(MAX_YAML_BYTES + 1)
+        text = raw.decode("utf-8", errors="replace" if len(raw) > MAX_YAML_BYTES else "strict")
+        return Experiment.load(Path(repo.rel(path)), text)
     except InputError as exc:
         return Finding.from_error(exc)
     except (OSError, UnicodeDecodeError) as exc:
         return Finding(Severity.ERROR, f"cannot read config: {exc}", repo.rel(path))
+
+
+def _eval_text(repo: Repo) -> str | None:
+    """eval.json's text, bounded (check_eval refuses what is over its limit); None when absent."""
+    if not repo.inside(repo.eval_path):
+        return None
+    with repo.eval_path.open("rb") as handle:
+        return handle.read(MAX_EVAL_CHARS + 1).decode("utf-8", errors="replace")
 
 
 def _check_names(repo: Repo, scope: Scope) -> list[Finding]:
@@ -213,13 +240,30 @@ def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool
     return result
 
 
-def run_check(repo: Repo, settings: Settings, base: str | None = None) -> CheckReport:
-    """Check the repo (or what changed since `base`): configs, datasets, eval spec, and new configs' cost."""
+def _check_against(repo: Repo, ref: str, changes: list[Change]) -> list[Finding]:
+    """The records (trained configs, their datasets, results) compared with `ref`."""
+    eval_sha = (
+        hashlib.sha256(repo.eval_path.read_bytes()).hexdigest() if repo.inside(repo.eval_path) else None
+    )
+    return [
+        *check_frozen(repo, ref, changes),
+        *check_datasets_frozen(repo, ref, changes),
+        *check_results_frozen(repo, ref, changes, eval_sha),
+    ]
+
+
+def run_check(
+    repo: Repo, settings: Settings, base: str | None = None, against: str | None = None
+) -> CheckReport:
+    """Check the repo (or what changed since `base`): configs, datasets, eval spec, results, ratings,
+    and new configs' cost. Records are compared with `base`, else with `against` (the default
+    branch a plain `haha check` finds), so a trained config is frozen without `--base` too."""
     scope = scope_of(repo, base)
     run = _Run(repo, settings)
+    run.findings += check_tree(repo)
     run.findings += schema_missing() if scope.configs else []
     run.findings += _check_names(repo, scope)
-    data_files = {p.name for p in repo.data_dir.iterdir() if p.is_file()} if repo.data_dir.is_dir() else set()
+    data_files = {p.name for p in repo.data_paths()}
     costs = []
     for path in scope.configs:
         loaded = _load(repo, path)
@@ -230,11 +274,12 @@ def run_check(repo: Repo, settings: Settings, base: str | None = None) -> CheckR
     for path in sorted(scope.datasets):
         run.scan(path)
     eval_file = repo.rel(repo.eval_path)
-    spec = check_eval(eval_file, repo.eval_path.read_text() if repo.eval_path.is_file() else None)
+    spec = check_eval(eval_file, _eval_text(repo))
     run.findings += spec.findings
     _check_leaks(run, spec, eval_file)
-    if base is not None:
-        run.findings += check_frozen(repo, base, scope.changes)
-    return CheckReport(
-        run.findings, costs, sorted(run.stats.values(), key=lambda s: s.file), len(scope.configs), base
-    )
+    run.findings += check_records(repo, scope.results, scope.ratings)
+    compare = base or against
+    if compare is not None:
+        run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
+    stats = sorted(run.stats.values(), key=lambda s: s.file)
+    return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare)

@@ -16,6 +16,15 @@ KNOWN_PARAMS = {
     "HuggingFaceTB/SmolLM2-135M": 134.5e6,  # measured: docs/calibration.md
     "HuggingFaceTB/SmolLM2-135M-Instruct": 134.5e6,
 }
+# Context lengths (max_position_embeddings in each model's config.json on the Hub).
+KNOWN_CONTEXT = {
+    "meta-llama/Meta-Llama-3-8B": 8192,
+    "meta-llama/Meta-Llama-3-8B-Instruct": 8192,
+    "meta-llama/Llama-3.1-8B": 131072,
+    "meta-llama/Llama-3.1-8B-Instruct": 131072,
+    "HuggingFaceTB/SmolLM2-135M": 8192,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": 8192,
+}
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)([bm])(?![a-z])", re.IGNORECASE)
 _UNIT = {"b": 1e9, "m": 1e6}
 
@@ -73,3 +82,11 @@ def estimate_params(base_model: str) -> tuple[float | None, str]:
     if from_config is not None:
         return from_config, "config.json in the HF cache"
     return None, "unknown"
+
+
+def context_length(base_model: str) -> int | None:
+    """The base model's context in tokens: known, or its cached config.json; None when unknown."""
+    if base_model in KNOWN_CONTEXT:
+        return KNOWN_CONTEXT[base_model]
+    found = (_cached_config(base_model) or {}).get("max_position_embeddings") if base_model else None
+    return found if isinstance(found, int) and not isinstance(found, bool) and found > 0 else None

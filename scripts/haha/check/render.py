@@ -44,6 +44,8 @@ def summary_line(report: CheckReport) -> str:
         if (n := report.count(s)) or s == Severity.ERROR
     )
     scope = f"changes since {report.base}" if report.base else "whole repo"
+    if report.against and not report.base:
+        scope += f", records compared with {report.against}"
     verdict = "failed" if report.exit_code else "passed"
     return f"haha check {verdict} ({scope}, {report.configs_checked} configs): {counts}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from haha.check.values import check_values
 from haha.evaluate.vllm_limits import VLLM_LORA_RANKS
 from haha.experiment import WORKSPACE, WORKSPACE_DATA, Experiment
 from haha.findings import Finding, Severity
@@ -70,17 +71,8 @@ def check_prompt_format(exp: Experiment) -> list[Finding]:
 
 
 def check_safety(exp: Experiment) -> list[Finding]:
-    """No remote code execution at training time; outputs stay on the pod's workspace volume."""
+    """Outputs stay on the pod's workspace volume (remote code: check/values.py)."""
     findings = []
-    if exp.config.get("trust_remote_code") is True:
-        findings.append(
-            _error(
-                exp,
-                "trust_remote_code: true would run code from the model repo on the pod",
-                "trust_remote_code",
-                "remove trust_remote_code or set it to false",
-            )
-        )
     out = exp.config.get("output_dir")
     path = PurePosixPath(out) if isinstance(out, str) else None
     if path is None or ".." in path.parts or not path.is_relative_to(WORKSPACE) or path == WORKSPACE:
@@ -170,22 +162,11 @@ def check_vllm_compat(exp: Experiment) -> list[Finding]:
     return findings
 
 
-# Values Axolotl's schema types allow but no run can use: (key, smallest allowed, strictly above it).
-_POSITIVE = (
-    ("micro_batch_size", 1, False),
-    ("gradient_accumulation_steps", 1, False),
-    ("eval_batch_size", 1, False),
-    ("sequence_len", 1, False),
-    ("num_epochs", 0, True),
-    ("learning_rate", 0, True),
-    ("lora_r", 1, False),
-    ("lora_alpha", 0, True),
-)
 ADAPTERS = ("lora", "qlora")
 
 
 def check_trainable(exp: Experiment) -> list[Finding]:
-    """Values that pass Axolotl's types but cannot train: caught here, not hours into a paid pod."""
+    """An adapter Axolotl would not train here (ranges and the rest: check/values.py)."""
     findings = []
     adapter = exp.config.get("adapter")
     if adapter not in (None, "", *ADAPTERS):
@@ -197,13 +178,6 @@ def check_trainable(exp: Experiment) -> list[Finding]:
                 "set adapter: lora (or qlora with load_in_4bit: true)",
             )
         )
-    for key, least, strict in _POSITIVE:
-        value = exp.config.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if value < least or (strict and value == least):
-            bound = f"above {least}" if strict else f"at least {least}"
-            findings.append(_error(exp, f"{key} is {value}; it must be {bound}", key, f"set {key} {bound}"))
     return findings
 
 
@@ -211,6 +185,7 @@ def check_rules(exp: Experiment, settings: Settings, data_files: set[str]) -> li
     """Every project rule for one config."""
     return [
         *check_trainable(exp),
+        *check_values(exp),
         *check_wandb(exp, settings),
         *check_prompt_format(exp),
         *check_safety(exp),

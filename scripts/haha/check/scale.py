@@ -31,7 +31,7 @@ from typing import Any
 
 from haha.check.params import _cached_config, estimate_params
 from haha.errors import HahaError
-from haha.experiment import ConfigName, Experiment, Resources
+from haha.experiment import ConfigName, Experiment, Resources, as_number
 from haha.findings import Finding, Severity
 from haha.settings import GpuType, Settings
 
@@ -47,7 +47,8 @@ _ZERO = re.compile(r"zero[_-]?(\d)", re.IGNORECASE)
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    found = as_number(value)
+    return default if found is None else found
 
 
 def _finding(exp: Experiment, severity: Severity, message: str, field: str, fix: str) -> Finding:
@@ -94,8 +95,9 @@ def world_of(exp: Experiment, gpus: int) -> World:
     c = exp.config
     return World(
         gpus=gpus,
-        micro_batch_size=int(_number(c.get("micro_batch_size"), 1)),
-        gradient_accumulation_steps=int(_number(c.get("gradient_accumulation_steps"), 1)),
+        # At least 1 here: values below are errors of their own (check/values.py), not a division by 0.
+        micro_batch_size=max(int(_number(c.get("micro_batch_size"), 1)), 1),
+        gradient_accumulation_steps=max(int(_number(c.get("gradient_accumulation_steps"), 1)), 1),
         context_parallel_size=max(int(_number(c.get("context_parallel_size"), 1)), 1),
     )
 

@@ -114,4 +114,10 @@ def counter_for(base_model: str) -> TokenCounter:
             f"token counts are approximate: {FALLBACK_ENCODING} stands in for {base_model}'s tokenizer "
             "because the `tokenizers` library is not installed"
         )
+    return _hf_counter(base_model, path)
+
+
+@functools.lru_cache(maxsize=16)
+def _hf_counter(base_model: str, path: str) -> HfCounter:
+    """One counter per tokenizer file and process: loading tokenizer.json takes ~0.2 s."""
     return HfCounter(name=base_model, path=path)

@@ -161,3 +161,19 @@ def test_long_rows_follow_excess_length_strategy(strategy: str, kept_tokens: int
     [long_rows] = [f for f in findings if "longer than sequence_len 100" in f.message]
     assert long_rows.severity.value == severity
     assert long_rows.message.startswith("10 of 60 rows (16.7%)")
+
+
+def test_a_haha_toml_without_gpu_types_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = make_repo(tmp_path)
+    toml = root / "haha.toml"
+    toml.write_text(toml.read_text().split("[compute]")[0])  # no [compute]: no GPU list to price on
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "haha"), "check", "--repo", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "haha.toml [compute.gpu_types]" in done.stderr and "Traceback" not in done.stderr

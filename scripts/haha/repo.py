@@ -92,7 +92,7 @@ class Repo:
             return str(path)
 
     # --- git -------------------------------------------------------------------------------------
-    def _git(self):
+    def git_repo(self):  # -> git.Repo (GitPython is imported lazily)
         import git  # lazy: GitPython is slow to import and only some verbs need it
 
         try:
@@ -104,7 +104,7 @@ class Repo:
         import git
 
         try:
-            return self._git().git.rev_parse("--verify", f"{ref}^{{commit}}")
+            return self.git_repo().git.rev_parse("--verify", f"{ref}^{{commit}}")
         except git.GitCommandError as exc:
             raise InputError(
                 f"unknown git ref {ref!r}",
@@ -113,14 +113,14 @@ class Repo:
 
     def merge_base(self, ref: str) -> str:
         """The commit the current work forked from `ref` (what a PR diff is taken against)."""
-        repo = self._git()
+        repo = self.git_repo()
         sha = self._resolve(ref)
         bases = repo.merge_base(sha, "HEAD")
         return bases[0].hexsha if bases else sha
 
     def changes_since(self, ref: str) -> list[Change]:
         """Paths changed from merge-base(ref, HEAD) to the working tree, untracked files included."""
-        repo = self._git()
+        repo = self.git_repo()
         base = self.merge_base(ref)
         out = repo.git.diff("--name-status", "--no-renames", base)
         changes = [
@@ -135,42 +135,44 @@ class Repo:
         import git
 
         try:
-            return self._git().git.show(f"{self.merge_base(ref)}:{path.as_posix()}")
+            return self.git_repo().git.show(f"{self.merge_base(ref)}:{path.as_posix()}")
         except git.GitCommandError:
             return None
 
-    def default_base(self) -> str | None:
-        """The default branch as this clone knows it (origin/HEAD, else origin/main or origin/master),
-        or None outside git or without a remote: what a plain `haha check` compares records with."""
-        import git
-
-        try:
-            repo = self._git()
-        except InputError:
-            return None
-        for ref in DEFAULT_BRANCHES:
-            try:
-                repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
-            except git.GitCommandError:
-                continue
-            return ref
-        return None
-
     def head_sha(self) -> str | None:
         try:
-            return self._git().head.commit.hexsha
+            return self.git_repo().head.commit.hexsha
         except (InputError, ValueError):
             return None
 
-    def added_in(self, path: Path) -> str | None:
-        """The commit that last added `path` (repo-relative): where the change that asked for it began.
 
-        None when git cannot tell: the path is not in history, or the commit found is the cut of a
-        shallow clone (there every file looks added).
-        """
-        repo = self._git()
-        sha = repo.git.log("--diff-filter=A", "--format=%H", "-1", "--", path.as_posix()).strip()
-        shallow = Path(repo.common_dir) / "shallow"
-        if not sha or (shallow.is_file() and sha in shallow.read_text().split()):
-            return None
-        return sha
+def default_base(repo: Repo) -> str | None:
+    """The default branch as this clone knows it (origin/HEAD, else origin/main or origin/master),
+    or None outside git or without a remote: what a plain `haha check` compares records with."""
+    import git
+
+    try:
+        found = repo.git_repo()
+    except InputError:
+        return None
+    for ref in DEFAULT_BRANCHES:
+        try:
+            found.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+        except git.GitCommandError:
+            continue
+        return ref
+    return None
+
+
+def added_in(repo: Repo, path: Path) -> str | None:
+    """The commit that last added `path` (repo-relative): where the change that asked for it began.
+
+    None when git cannot tell: the path is not in history, or the commit found is the cut of a
+    shallow clone (there every file looks added).
+    """
+    found = repo.git_repo()
+    sha = found.git.log("--diff-filter=A", "--format=%H", "-1", "--", path.as_posix()).strip()
+    shallow = Path(found.common_dir) / "shallow"
+    if not sha or (shallow.is_file() and sha in shallow.read_text().split()):
+        return None
+    return sha

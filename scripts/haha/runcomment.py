@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from haha.clock import stamp
-from haha.repo import Repo
+from haha.repo import Repo, added_in
 from haha.runstatus import RunStatus, read_status
 from haha.settings import Settings
 from haha.store.base import ModelStore
@@ -95,7 +95,7 @@ def source_pr(settings: Settings, repo: Repo, configs: Sequence[str], log: Log) 
     shas = []
     if len(configs) == 1:
         try:
-            shas.append(repo.added_in(Path(repo.rel(repo.config_path(configs[0])))))
+            shas.append(added_in(repo, Path(repo.rel(repo.config_path(configs[0])))))
         except HahaError as exc:
             log(f"launch: could not tell which commit added {configs[0]}: {exc}")
     shas.append(repo.head_sha())

@@ -6,7 +6,7 @@ import sys
 
 from haha.check.gate import run_check
 from haha.check.render import RENDERERS, render_markdown, render_text
-from haha.repo import Repo
+from haha.repo import Repo, default_base
 from haha.settings import Settings
 
 FORMATS = tuple(RENDERERS)
@@ -21,7 +21,7 @@ def check_command(found: Repo, settings: Settings, base: str | None, fmt: str) -
     """
     if fmt not in RENDERERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    report = run_check(found, settings, base, None if base else found.default_base())
+    report = run_check(found, settings, base, None if base else default_base(found))
     if fmt == "text":
         sys.stdout.write(render_text(report, color=sys.stdout.isatty()))
     else:

@@ -94,7 +94,7 @@ def estimate(
     mean_tokens = sum(kept) / len(kept) if kept else 0.0
     tokens = cost.training_tokens(sum(kept), len(kept), shape)
     resources = resources_or_default(exp, settings)
-    gpu, count = settings.gpu(resources.gpu_types[0]), resources.gpus
+    gpu, count = settings.gpu(resources.gpu_types[0] if resources.gpu_types else None), resources.gpus
     overhead = settings.compute.overhead_minutes
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)

@@ -72,3 +72,11 @@ def only(findings: list[Finding], text: str) -> Finding:
     hits = [f for f in findings if text in f.text()]
     assert len(hits) == 1, f"expected one finding with {text!r}, got: {[f.text() for f in findings]}"
     return hits[0]
+
+
+def append(root: Path, rel: str, text: str) -> int:
+    """Append `text` to a file; return the line it starts on."""
+    path = root / rel
+    before = path.read_text()
+    path.write_text(before + text)
+    return before.count("\n") + 1

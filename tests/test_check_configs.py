@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from check_helpers import LLAMA, ROOT, SMOL, check, edit_config, errors, make_repo, only, warnings
+from check_helpers import LLAMA, ROOT, SMOL, append, check, edit_config, errors, make_repo, only, warnings
 from haha.check import run_check
 from haha.findings import Severity
 from haha.repo import Repo
@@ -16,14 +16,6 @@ from haha.settings import load_settings
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return make_repo(tmp_path)
-
-
-def append(root: Path, rel: str, text: str) -> int:
-    """Append `text` to a config; return the line it starts on."""
-    path = root / rel
-    before = path.read_text()
-    path.write_text(before + text)
-    return before.count("\n") + 1
 
 
 def test_the_real_repo_passes() -> None:

@@ -13,7 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from check_helpers import DATA, ROOT, SMOL, check, edit_config, errors, git, make_git_repo, make_repo, only
+from check_helpers import (
+    DATA,
+    ROOT,
+    SMOL,
+    append,
+    check,
+    edit_config,
+    errors,
+    git,
+    make_git_repo,
+    make_repo,
+    only,
+)
 
 HAHA = Path(sys.executable).parent / "haha"
 SMOL_RESULTS = "train/results/haha-smollm2-135m-lora-001.json"
@@ -24,14 +36,6 @@ RATINGS = "train/results/ratings/alice.jsonl"
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return make_repo(tmp_path)
-
-
-def append(root: Path, rel: str, text: str) -> int:
-    """Append `text` to a file; return the line it starts on."""
-    path = root / rel
-    before = path.read_text()
-    path.write_text(before + text)
-    return before.count("\n") + 1
 
 
 # --- values -----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from loop.harness import (
     IMAGE,
     RUNPOD_KEY,
     SECRETS,
+    ActRun,
     Loop,
 )
 
@@ -30,6 +31,18 @@ def merge_experiment(lp: Loop, name: str, files: dict[str, str]) -> tuple[int, s
     pr = lp.github.open_pull(f"exp/{name}", f"Try {name}")["number"]
     sha = lp.merge(pr)
     return pr, before, sha
+
+
+def merge_and_launch_quick_pods(lp: Loop, names: list[str]) -> tuple[int, str, ActRun]:
+    """One PR adding `names`, merged, and launch.yml on its push; a stand-in for `haha run` ends each
+    pod in seconds. Returns (PR number, merge commit, the launch run)."""
+    from loop.harness import ROOT
+
+    files = {k: v for name in names for k, v in experiment_files(name).items()}
+    pr, before, sha = merge_experiment(lp, "-".join(names), files)
+    fake_run = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
+    env = {"HAHA_RUN_ARGV": json.dumps(["python", fake_run, "ok"])}
+    return pr, sha, lp.act("push", "launch.yml", lp.push_event(before, sha), env=env)
 
 
 def deploy_env(deploy: dict) -> dict[str, str]:
@@ -130,20 +143,9 @@ def test_one_merge_with_three_configs_launches_each_once(make_loop) -> None:
     reinstalls the package under it. A stand-in for `haha run` ends each pod in seconds."""
     import re
 
-    from loop.harness import ROOT
-
     lp: Loop = make_loop()
     names = ["haha-tiny-001", "haha-tinyb-001", "haha-tinyc-001"]
-    files = {k: v for name in names for k, v in experiment_files(name).items()}
-    pr, before, sha = merge_experiment(lp, "three", files)
-    fake_run = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
-
-    launch = lp.act(
-        "push",
-        "launch.yml",
-        lp.push_event(before, sha),
-        env={"HAHA_RUN_ARGV": json.dumps(["python", fake_run, "ok"])},
-    )
+    pr, sha, launch = merge_and_launch_quick_pods(lp, names)
     assert launch.rc == 0, launch.output[-5000:]
     assert "No module named" not in launch.output, launch.output[-5000:]
     # The runner's Python, which every job on the host shares, is left as setup-python gave it.
@@ -168,23 +170,11 @@ def test_a_run_with_an_unreadable_status_is_left_out_and_the_others_launch(make_
     workflow still launches the other config, then fails its plan job to say which run was left out."""
     from fakes.hf_hub import HubRepo
 
-    from loop.harness import ROOT
-
     lp: Loop = make_loop()
-    names = ["haha-tiny-001", "haha-tinyb-001"]
     lp.hub.repos["synagi/haha-tinyb-001"] = HubRepo(
         "synagi/haha-tinyb-001", private=True, commits=[("0" * 40, {"status.json": b'{"state": "runn'})]
     )
-    files = {k: v for name in names for k, v in experiment_files(name).items()}
-    _, before, sha = merge_experiment(lp, "two", files)
-    fake_run = str(ROOT / "tests" / "pod_scripts" / "fake_run.py")
-
-    launch = lp.act(
-        "push",
-        "launch.yml",
-        lp.push_event(before, sha),
-        env={"HAHA_RUN_ARGV": json.dumps(["python", fake_run, "ok"])},
-    )
+    _, _, launch = merge_and_launch_quick_pods(lp, ["haha-tiny-001", "haha-tinyb-001"])
     assert launch.rc != 0, "the plan job must fail when it left a run out"
     deploys = lp.runpod.calls("podFindAndDeployOnDemand")
     assert [deploy_env(d)["HAHA_BASENAME"] for d in deploys] == ["haha-tiny-001"], launch.output[-5000:]

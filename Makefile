@@ -21,7 +21,7 @@ PYTHON ?= python3
 SETS := gate train-cpu train-cuda eval-cpu eval-cuda
 INSTALL_DEPS := tools/install-env.sh tools/uv-env.sh pyproject.toml
 
-.PHONY: install run test test-vllm test-loop lint schema-check lock lock-check resolve-check bench clean
+.PHONY: install run test test-main test-vllm test-loop lint schema-check lock lock-check resolve-check bench clean
 
 install: $(VENV)/.installed $(VLLM_VENV)/.installed
 
@@ -47,9 +47,12 @@ run: install
 # The whole suite: the main env's tests, the vLLM engine's in its own env (test-vllm), then the loop
 # tests (test-loop). Each pytest call must collect tests: exit status 5 (none collected) fails the target.
 test: install
+	@set -e; t0=$$(date +%s); $(MAKE) test-main; t1=$$(date +%s); $(MAKE) test-vllm; t2=$$(date +%s); \
+	$(MAKE) test-loop; t3=$$(date +%s); \
+	printf 'make test: main suite %s s, test-vllm %s s, test-loop %s s\n' $$((t1 - t0)) $$((t2 - t1)) $$((t3 - t2))
+
+test-main: install
 	$(PY) -m pytest -q -ra -m "not loop and not vllm"
-	$(MAKE) test-vllm
-	$(MAKE) test-loop
 
 # The env vars must be set before torch loads: an in-process engine (no worker spawn) and OpenMP threads
 # that sleep instead of spinning when the CPU is shared.

@@ -14,7 +14,7 @@ from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.records import check_records, ratings_paths, results_paths
 from haha.check.rules import check_rules
 from haha.check.scale import check_scale
-from haha.check.tokens import TokenCounter, chatml, counter_for
+from haha.check.tokens import TokenCounter, chatml, count_chats, counter_for, dialogue
 from haha.check.tree import check_tree
 from haha.errors import InputError
 from haha.evalspec import MAX_EVAL_CHARS, EvalCheck, check_eval
@@ -102,6 +102,7 @@ class _Run:
         self.scans: dict[tuple[str, str], DatasetScan] = {}
         self.counters: dict[str, TokenCounter] = {}
         self.lengths: dict[tuple[str, str, str], list[int]] = {}
+        self.dialogues: dict[tuple[str, str], list[int]] = {}
         self.stats: dict[str, DatasetStats] = {}
 
     def scan(self, path: Path) -> DatasetScan | None:
@@ -151,10 +152,14 @@ class _Run:
         counter = self.counter(exp.base_model)
         key = (scan.digest, counter.name, exp.system_message)
         if key not in self.lengths:
-            texts = [
-                chatml(r.system or exp.system_message, r.instruction, r.input, r.output) for r in scan.rows
-            ]
-            lengths = self.lengths[key] = counter.count(texts)
+            default = exp.system_message
+            systems = [r.system or default for r in scan.rows]
+            if counter.splits_at_markers:
+                lengths = count_chats(counter, systems, self.dialogue_lengths(counter, scan))
+            else:  # the markers are ordinary text: encode whole rows, as the trainer sees them
+                rows = zip(systems, scan.rows, strict=True)
+                lengths = counter.count([chatml(s, r.instruction, r.input, r.output) for s, r in rows])
+            self.lengths[key] = lengths
             stats = self.stats[scan.file]
             if stats.tokenizer is None and lengths:
                 self.stats[scan.file] = DatasetStats(
@@ -166,6 +171,15 @@ class _Run:
                     }
                 )
         return self.lengths[key], counter.name
+
+    def dialogue_lengths(self, counter: TokenCounter, scan: DatasetScan) -> list[int]:
+        """Token counts of the rows' user and assistant turns: once per dataset and tokenizer, since
+        only the system turn differs between configs."""
+        key = (scan.digest, counter.name)
+        if key not in self.dialogues:
+            texts = [dialogue(r.instruction, r.input, r.output) for r in scan.rows]
+            self.dialogues[key] = counter.count(texts)
+        return self.dialogues[key]
 
 
 def _load(repo: Repo, path: Path) -> Experiment | Finding:

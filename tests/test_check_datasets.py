@@ -10,6 +10,8 @@ from check_helpers import DATA, EVAL, ROOT, check, errors, make_repo, only, warn
 from haha.check import gate, tokens
 from haha.check.datasets import MAX_LINE_FINDINGS, scan_dataset
 from haha.findings import Severity
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from process_settings import process_settings
 
 
@@ -206,3 +208,22 @@ def test_counts_from_turns_equal_whole_row_counts(tokenizer: str) -> None:
     turns = counter.count([dialogue(r["instruction"], r["input"], r["output"]) for _, r in pairs])
     whole = counter.count([chatml(s, r["instruction"], r["input"], r["output"]) for s, r in pairs])
     assert count_chats(counter, [s for s, _ in pairs], turns) == whole
+
+
+_FIELD_VALUES = st.one_of(st.text(alphabet=" \t\n\u00a0\u2028x<|é", max_size=4), st.integers(), st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(st.sampled_from(["instruction", "input", "output", "system", "x"]), _FIELD_VALUES),
+        _FIELD_VALUES,
+        st.lists(st.text(max_size=2), max_size=2),
+    )
+)
+def test_rows_passed_without_the_validator_are_exactly_those_the_schema_accepts(value: object) -> None:
+    """The plain-Python check of the row schema (the gate's fast path) agrees with jsonschema."""
+    from haha.check.datasets import ROW_SCHEMA, _plainly_valid
+    from haha.schemas import iter_errors
+
+    assert _plainly_valid(value) == (not list(iter_errors(ROW_SCHEMA, value)))

@@ -13,7 +13,7 @@ from haha.check.frozen import check_datasets_frozen, check_frozen, check_results
 from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.records import check_records, ratings_paths, results_paths
 from haha.check.rules import check_rules
-from haha.check.scale import check_scale
+from haha.check.scale import check_scale, previous_in_series
 from haha.check.tokens import TokenCounter, chatml, count_chats, counter_for, dialogue
 from haha.check.tree import check_tree
 from haha.errors import InputError
@@ -94,16 +94,24 @@ def scope_of(repo: Repo, base: str | None) -> Scope:
 
 
 class _Run:
-    """One check run: dataset scans and token counts are cached by content, so each happens once."""
+    """One check run: configs are parsed once, dataset scans and token counts cached by content, so
+    each happens once."""
 
     def __init__(self, repo: Repo, settings: Settings) -> None:
         self.repo, self.settings = repo, settings
+        self.configs = repo.config_paths()
+        self.experiments: dict[Path, Experiment | Finding] = {}
         self.findings: list[Finding] = []
         self.scans: dict[tuple[str, str], DatasetScan] = {}
         self.counters: dict[str, TokenCounter] = {}
         self.lengths: dict[tuple[str, str, str], list[int]] = {}
         self.dialogues: dict[tuple[str, str], list[int]] = {}
         self.stats: dict[str, DatasetStats] = {}
+
+    def load(self, path: Path) -> Experiment | Finding:
+        if path not in self.experiments:
+            self.experiments[path] = _load(self.repo, path)
+        return self.experiments[path]
 
     def scan(self, path: Path) -> DatasetScan | None:
         rel = self.repo.rel(path)
@@ -233,7 +241,11 @@ def _check_leaks(run: _Run, spec: EvalCheck, file: str) -> None:
 def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool) -> ConfigCost | None:
     run.findings += check_config_schema(exp)
     run.findings += check_rules(exp, run.settings, data_files)
-    scale, found = check_scale(exp, run.settings, run.repo.root, run.repo.config_paths())
+    earlier = previous_in_series(exp, run.configs)
+    previous = run.load(earlier) if earlier else None  # a broken one is reported on its own
+    scale, found = check_scale(
+        exp, run.settings, run.repo.root, previous if isinstance(previous, Experiment) else None
+    )
     run.findings += found
     scans = [
         s
@@ -280,7 +292,7 @@ def run_check(
     data_files = {p.name for p in repo.data_paths()}
     costs = []
     for path in scope.configs:
-        loaded = _load(repo, path)
+        loaded = run.load(path)
         if isinstance(loaded, Finding):
             run.findings.append(loaded)
         elif result := _check_config(run, loaded, data_files, path in scope.costed):

@@ -1,7 +1,8 @@
 """The PR gate's view of scale: the `haha:` block, world size, global batch, GPU memory, sharding.
 
-Everything here is a pure function of the config, haha.toml and (for the previous config of a series,
-the repo's DeepSpeed files and pinned train set) files in the repo; nothing is downloaded.
+Everything here is a pure function of the config, the previous config of its series (parsed by the
+gate), haha.toml and (for the repo's DeepSpeed files and pinned train set) files in the repo; nothing
+is downloaded.
 
 Memory model (per GPU, roughly; good to a factor of ~1.5, meant to catch "does not fit", not to
 size a run to the last GiB):

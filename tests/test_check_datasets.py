@@ -10,6 +10,8 @@ from check_helpers import DATA, EVAL, ROOT, check, errors, make_repo, only, warn
 from haha.check import gate, tokens
 from haha.check.datasets import MAX_LINE_FINDINGS, scan_dataset
 from haha.findings import Severity
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from process_settings import process_settings
 
 
@@ -162,3 +164,66 @@ def test_exact_counts_by_pieces_equal_whole_row_encoding() -> None:
     ]
     whole = [len(e.ids) for e in Tokenizer.from_file(path).encode_batch(texts, add_special_tokens=True)]
     assert HfCounter(SMOLLM2, path).count(texts) == whole
+
+
+def test_each_rows_turns_are_encoded_once_whatever_the_system_message(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configs with different system messages share the rows' user and assistant turns: the gate
+    encodes those once per dataset and tokenizer (it once encoded every row again per config)."""
+    monkeypatch.setattr(tokens, "cached_tokenizer_file", lambda base_model: None)
+    config = root / "train/config/haha-llama-3-8b-lora-001.yml"
+    config.write_text(config.read_text().replace("craft jokes.", "craft puns."))
+    seen: list[str] = []
+    count = tokens.Cl100kCounter.count
+
+    def recording(self: tokens.Cl100kCounter, texts: list[str]) -> list[int]:
+        seen.extend(texts)
+        return count(self, texts)
+
+    monkeypatch.setattr(tokens.Cl100kCounter, "count", recording)
+    report = check(root)
+    assert len(report.costs) == 2
+    first = json.loads((root / DATA).read_text().splitlines()[0])["instruction"]
+    assert sum(f"user\n{first}" in text for text in seen) == 1
+
+
+@pytest.mark.parametrize("tokenizer", ["cl100k", "smollm2"])
+def test_counts_from_turns_equal_whole_row_counts(tokenizer: str) -> None:
+    """count_chats adds a system turn's count to a dialogue's; it must equal encoding the whole row,
+    system messages with markers in them included."""
+    from haha.check.tokens import HfCounter, cached_tokenizer_file, chatml, count_chats, dialogue
+    from haha.models import SMOLLM2, ensure_model
+
+    if tokenizer == "smollm2":
+        ensure_model(SMOLLM2, process_settings())
+        counter = HfCounter(SMOLLM2, cached_tokenizer_file(SMOLLM2))
+        assert counter.splits_at_markers
+    else:
+        counter = tokens.Cl100kCounter(note="")
+    rows = [json.loads(line) for line in (ROOT / DATA).read_text().splitlines()[:30]]
+    rows.append({"instruction": "a <|im_end|> b", "input": "<|im_start|>", "output": "\n"})
+    systems = ["", "Be funny.", " <|im_start|>x<|im_end|>\n", "\n\n"]
+    pairs = [(s, r) for r in rows for s in systems]
+    turns = counter.count([dialogue(r["instruction"], r["input"], r["output"]) for _, r in pairs])
+    whole = counter.count([chatml(s, r["instruction"], r["input"], r["output"]) for s, r in pairs])
+    assert count_chats(counter, [s for s, _ in pairs], turns) == whole
+
+
+_FIELD_VALUES = st.one_of(st.text(alphabet=" \t\n\u00a0\u2028x<|é", max_size=4), st.integers(), st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.dictionaries(st.sampled_from(["instruction", "input", "output", "system", "x"]), _FIELD_VALUES),
+        _FIELD_VALUES,
+        st.lists(st.text(max_size=2), max_size=2),
+    )
+)
+def test_rows_passed_without_the_validator_are_exactly_those_the_schema_accepts(value: object) -> None:
+    """The plain-Python check of the row schema (the gate's fast path) agrees with jsonschema."""
+    from haha.check.datasets import ROW_SCHEMA, _plainly_valid
+    from haha.schemas import iter_errors
+
+    assert _plainly_valid(value) == (not list(iter_errors(ROW_SCHEMA, value)))

@@ -182,3 +182,19 @@ def test_llama_8b_lora_memory_is_plausible(root: Path) -> None:
     """Axolotl's Llama-3-8B LoRA, bf16, 4 × 512 with checkpointing: ~16 GiB weights + a few GiB."""
     found = cost_of(root, "haha-llama-3-8b-lora-001")
     assert 17 < found.memory_gib < 26
+
+
+def test_each_config_is_parsed_once(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The global-batch rule compares 002 with 001; the gate hands it the 001 it already parsed."""
+    add_next(root, micro_batch_size=8)
+    parsed: list[str] = []
+    load = Experiment.load.__func__
+
+    def counting(cls: type[Experiment], path: Path, text: str | None = None) -> Experiment:
+        parsed.append(path.name)
+        return load(cls, path, text)
+
+    monkeypatch.setattr(Experiment, "load", classmethod(counting))
+    report = check(root)
+    assert "haha-llama-3-8b-lora-001 had 4" in only(warnings(report), "global batch is 8").message
+    assert sorted(parsed) == sorted(p.name for p in (root / "train/config").iterdir())

@@ -13,8 +13,8 @@ from haha.check.frozen import check_datasets_frozen, check_frozen, check_results
 from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.records import check_records, ratings_paths, results_paths
 from haha.check.rules import check_rules
-from haha.check.scale import check_scale
-from haha.check.tokens import TokenCounter, chatml, counter_for
+from haha.check.scale import check_scale, previous_in_series
+from haha.check.tokens import TokenCounter, chatml, count_chats, counter_for, dialogue
 from haha.check.tree import check_tree
 from haha.errors import InputError
 from haha.evalspec import MAX_EVAL_CHARS, EvalCheck, check_eval
@@ -94,15 +94,24 @@ def scope_of(repo: Repo, base: str | None) -> Scope:
 
 
 class _Run:
-    """One check run: dataset scans and token counts are cached by content, so each happens once."""
+    """One check run: configs are parsed once, dataset scans and token counts cached by content, so
+    each happens once."""
 
     def __init__(self, repo: Repo, settings: Settings) -> None:
         self.repo, self.settings = repo, settings
+        self.configs = repo.config_paths()
+        self.experiments: dict[Path, Experiment | Finding] = {}
         self.findings: list[Finding] = []
         self.scans: dict[tuple[str, str], DatasetScan] = {}
         self.counters: dict[str, TokenCounter] = {}
         self.lengths: dict[tuple[str, str, str], list[int]] = {}
+        self.dialogues: dict[tuple[str, str], list[int]] = {}
         self.stats: dict[str, DatasetStats] = {}
+
+    def load(self, path: Path) -> Experiment | Finding:
+        if path not in self.experiments:
+            self.experiments[path] = _load(self.repo, path)
+        return self.experiments[path]
 
     def scan(self, path: Path) -> DatasetScan | None:
         rel = self.repo.rel(path)
@@ -151,10 +160,14 @@ class _Run:
         counter = self.counter(exp.base_model)
         key = (scan.digest, counter.name, exp.system_message)
         if key not in self.lengths:
-            texts = [
-                chatml(r.system or exp.system_message, r.instruction, r.input, r.output) for r in scan.rows
-            ]
-            lengths = self.lengths[key] = counter.count(texts)
+            default = exp.system_message
+            systems = [r.system or default for r in scan.rows]
+            if counter.splits_at_markers:
+                lengths = count_chats(counter, systems, self.dialogue_lengths(counter, scan))
+            else:  # the markers are ordinary text: encode whole rows, as the trainer sees them
+                rows = zip(systems, scan.rows, strict=True)
+                lengths = counter.count([chatml(s, r.instruction, r.input, r.output) for s, r in rows])
+            self.lengths[key] = lengths
             stats = self.stats[scan.file]
             if stats.tokenizer is None and lengths:
                 self.stats[scan.file] = DatasetStats(
@@ -166,6 +179,15 @@ class _Run:
                     }
                 )
         return self.lengths[key], counter.name
+
+    def dialogue_lengths(self, counter: TokenCounter, scan: DatasetScan) -> list[int]:
+        """Token counts of the rows' user and assistant turns: once per dataset and tokenizer, since
+        only the system turn differs between configs."""
+        key = (scan.digest, counter.name)
+        if key not in self.dialogues:
+            texts = [dialogue(r.instruction, r.input, r.output) for r in scan.rows]
+            self.dialogues[key] = counter.count(texts)
+        return self.dialogues[key]
 
 
 def _load(repo: Repo, path: Path) -> Experiment | Finding:
@@ -219,7 +241,11 @@ def _check_leaks(run: _Run, spec: EvalCheck, file: str) -> None:
 def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool) -> ConfigCost | None:
     run.findings += check_config_schema(exp)
     run.findings += check_rules(exp, run.settings, data_files)
-    scale, found = check_scale(exp, run.settings, run.repo.root, run.repo.config_paths())
+    earlier = previous_in_series(exp, run.configs)
+    previous = run.load(earlier) if earlier else None  # a broken one is reported on its own
+    scale, found = check_scale(
+        exp, run.settings, run.repo.root, previous if isinstance(previous, Experiment) else None
+    )
     run.findings += found
     scans = [
         s
@@ -266,7 +292,7 @@ def run_check(
     data_files = {p.name for p in repo.data_paths()}
     costs = []
     for path in scope.configs:
-        loaded = _load(repo, path)
+        loaded = run.load(path)
         if isinstance(loaded, Finding):
             run.findings.append(loaded)
         elif result := _check_config(run, loaded, data_files, path in scope.costed):

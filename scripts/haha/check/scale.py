@@ -1,7 +1,8 @@
 """The PR gate's view of scale: the `haha:` block, world size, global batch, GPU memory, sharding.
 
-Everything here is a pure function of the config, haha.toml and (for the previous config of a series,
-the repo's DeepSpeed files and pinned train set) files in the repo; nothing is downloaded.
+Everything here is a pure function of the config, the previous config of its series (parsed by the
+gate), haha.toml and (for the repo's DeepSpeed files and pinned train set) files in the repo; nothing
+is downloaded.
 
 Memory model (per GPU, roughly; good to a factor of ~1.5, meant to catch "does not fit", not to
 size a run to the last GiB):
@@ -30,7 +31,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from haha.check.params import _cached_config, estimate_params
-from haha.errors import HahaError
 from haha.experiment import ConfigName, Experiment, Resources, as_number
 from haha.findings import Finding, Severity
 from haha.settings import GpuType, Settings
@@ -401,20 +401,14 @@ def check_memory(
 
 
 def check_scale(
-    exp: Experiment, settings: Settings, root: Path | None, configs: list[Path] | None = None
+    exp: Experiment, settings: Settings, root: Path | None, previous: Experiment | None = None
 ) -> tuple[ScaleView, list[Finding]]:
-    """Every scale rule for one config, and what the cost table shows about it."""
+    """Every scale rule for one config, and what the cost table shows about it; `previous` is the
+    config before it in its series (previous_in_series), already parsed by the caller."""
     findings = check_block(exp, settings)
     res = resources_or_default(exp, settings)
     world = world_of(exp, res.gpus)
     findings += check_sharding(exp, root, res.gpus)
-    previous = None
-    path = previous_in_series(exp, configs) if root is not None and configs else None
-    if path is not None:
-        try:
-            previous = Experiment.load(path)
-        except HahaError:  # a broken earlier config is reported on its own
-            previous = None
     findings += check_global_batch(exp, settings, previous, world)
     types = [g for g in settings.compute.gpu_types if g.id in res.gpu_types]
     memory, found = check_memory(exp, settings, world, Sharding.of(exp.config, root, res.gpus), types)

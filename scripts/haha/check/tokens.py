@@ -19,11 +19,20 @@ _SPECIAL = re.compile(r"(<\|im_start\|>|<\|im_end\|>)")
 FALLBACK_ENCODING = "cl100k_base"
 
 
+def system_turn(system: str) -> str:
+    """The system turn that opens a ChatML row; empty when there is no system message."""
+    return f"{IM_START}system\n{system}{IM_END}\n" if system else ""
+
+
+def dialogue(instruction: str, extra_input: str, output: str) -> str:
+    """The user and assistant turns of a ChatML row."""
+    user = f"{instruction}\n{extra_input}" if extra_input else instruction
+    return f"{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n{output}{IM_END}\n"
+
+
 def chatml(system: str, instruction: str, extra_input: str, output: str) -> str:
     """One training row as the model sees it: system, user and assistant turns with ChatML markers."""
-    user = f"{instruction}\n{extra_input}" if extra_input else instruction
-    head = f"{IM_START}system\n{system}{IM_END}\n" if system else ""
-    return f"{head}{IM_START}user\n{user}{IM_END}\n{IM_START}assistant\n{output}{IM_END}\n"
+    return system_turn(system) + dialogue(instruction, extra_input, output)
 
 
 class TokenCounter(Protocol):
@@ -33,6 +42,11 @@ class TokenCounter(Protocol):
     note: str
 
     def count(self, texts: list[str]) -> list[int]: ...
+
+    @property
+    def splits_at_markers(self) -> bool:
+        """True when ChatML markers are single tokens that the text is split on before encoding."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,10 +64,14 @@ class HfCounter:
 
         return Tokenizer.from_file(self.path)
 
+    @functools.cached_property
+    def splits_at_markers(self) -> bool:
+        added = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
+        return {IM_START, IM_END} <= added
+
     def count(self, texts: list[str]) -> list[int]:
         tokenizer = self._tokenizer
-        added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
-        if not {IM_START, IM_END} <= added:
+        if not self.splits_at_markers:
             return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=True)]
         # The markers are added tokens, which the tokenizer splits the text on before anything else,
         # so a row's count is exactly the sum of its pieces. Pieces (system prompts, setups,
@@ -80,12 +98,28 @@ class Cl100kCounter:
 
     note: str
     name: str = FALLBACK_ENCODING
+    splits_at_markers: bool = True
 
     def count(self, texts: list[str]) -> list[int]:
         return [
             sum(1 if i % 2 else _segment_tokens(part) for i, part in enumerate(_SPECIAL.split(t)))
             for t in texts
         ]
+
+
+def count_chats(counter: TokenCounter, systems: list[str], dialogue_counts: list[int]) -> list[int]:
+    """Counts of `system_turn(systems[i]) + dialogue_i` from each dialogue's own count, for a counter
+    that splits at markers (the caller encodes whole rows otherwise).
+
+    Such a counter counts the pieces between markers. A system turn ends with "\\n" and a dialogue
+    starts with a marker, so the joined text has the pieces of both, except that the dialogue's empty
+    first piece merges into the turn's last: count(turn + dialogue) = count(turn) + count(dialogue)
+    - count(""). The dialogues, the same for every config, are then encoded once per dataset.
+    """
+    distinct = sorted(set(systems))
+    turns = dict(zip(distinct, counter.count([system_turn(s) for s in distinct]), strict=True))
+    empty = counter.count([""])[0]
+    return [turns[s] + n - empty for s, n in zip(systems, dialogue_counts, strict=True)]
 
 
 def cached_tokenizer_file(base_model: str) -> str | None:

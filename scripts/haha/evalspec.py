@@ -14,17 +14,12 @@ from typing import Any
 
 from haha.errors import InputError
 from haha.findings import Finding, Severity
-from haha.schemas import explain, iter_errors
+from haha.schemas import explain, iter_errors, refuse_constant
 from haha.yamlfile import YamlDoc, line_index
 
 EVAL_SCHEMA = "eval"
 MAX_EVAL_CHARS = 4 * 1024**2  # hundreds of prompts are ~50 KB; the gate reads no more than this
 FIX = "see schemas/eval.schema.json: prompts (strings), settings ({temperature, ...}), seedVariants (integer)"
-
-
-def refuse_constant(name: str) -> float:
-    """json.loads reads NaN and Infinity, which JSON does not have and every range check lets pass."""
-    raise ValueError(f"{name} is not a JSON number")
 
 
 @dataclass(frozen=True)

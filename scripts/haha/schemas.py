@@ -22,6 +22,11 @@ from haha.errors import InputError
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema_files"
 
 
+def refuse_constant(name: str) -> float:
+    """For json.loads(parse_constant=…): NaN and Infinity are not JSON; range checks let them pass."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 @cache
 def validator(name: str) -> Draft202012Validator:
     """The validator for `schemas/<name>.schema.json` (built once per process)."""

@@ -14,11 +14,10 @@ from typing import Any
 
 from haha.baseline import BASELINE_DIR
 from haha.baseline import PREFIX as BASELINE_PREFIX
-from haha.evalspec import refuse_constant
 from haha.findings import Finding, Severity
 from haha.rate.ratings import RATINGS_DIR
 from haha.repo import Repo
-from haha.schemas import explain, iter_errors
+from haha.schemas import explain, iter_errors, refuse_constant
 from haha.yamlfile import line_index
 
 MAX_RECORD_BYTES = 64 * 1024**2  # a results file is ~30 KB per 100 completions

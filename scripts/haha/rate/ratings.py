@@ -15,6 +15,7 @@ from pathlib import Path
 
 from haha.atomic import append_line, write_atomic
 from haha.errors import InputError
+from haha.schemas import refuse_constant
 
 RATINGS_DIR = "ratings"
 JUDGE_PREFIX = "judge:"
@@ -95,11 +96,6 @@ def _fast_ok(row: dict[str, object]) -> bool:
     )  # fmt: skip
 
 
-def _no_constant(name: str) -> object:
-    """NaN and Infinity are not JSON (Python's reader accepts them): refuse them by name."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def load_file(path: Path) -> list[Rating]:
     """Every vote in one file; a line that is not a valid rating raises an error naming file and line."""
     found = []
@@ -111,7 +107,7 @@ def load_file(path: Path) -> list[Rating]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line, parse_constant=_no_constant)
+            row = json.loads(line, parse_constant=refuse_constant)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", file=path, line=number, fix=FIX) from exc
         except ValueError as exc:

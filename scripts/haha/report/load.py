@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from haha.errors import InputError
+from haha.schemas import refuse_constant
 
 FIX = "regenerate it with `haha eval`, or fix it to match schemas/results.schema.json"
 BASELINE_DIR = "baseline"
@@ -175,15 +176,10 @@ def _max_tokens(meta: dict[str, Any]) -> dict[float, int]:
     return found
 
 
-def _no_constant(name: str) -> object:
-    """NaN and Infinity are not JSON (Python's reader accepts them): refuse them by name."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def load_run(path: Path) -> Run:
     """Parse one results file; a malformed one raises an InputError naming the file and field."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
     except UnicodeDecodeError as exc:
         raise InputError("not UTF-8 text", file=path, fix=FIX) from exc
     except json.JSONDecodeError as exc:

@@ -106,6 +106,13 @@ def as_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def number_or(value: object, default: float) -> float:
+    """`value` as a finite number (as_number), or `default` where it is unset or not a number: the
+    gate reports such values on their own, and estimates fall back to Axolotl's default."""
+    found = as_number(value)
+    return default if found is None else found
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A config file parsed with line numbers. Construction never fails on content, only on syntax."""
@@ -227,10 +234,8 @@ class Experiment:
         return tuple(refs)
 
     def number(self, key: str, default: float) -> float:
-        """A top-level numeric key as a finite float, or `default` where it is unset or not a number
-        (the gate reports such values on their own; estimates then fall back to Axolotl's default)."""
-        found = as_number(self.config.get(key))
-        return default if found is None else found
+        """A top-level numeric key as a finite float, or `default` (number_or)."""
+        return number_or(self.config.get(key), default)
 
     def line(self, field: str) -> int | None:
         return self.doc.line_of(field)

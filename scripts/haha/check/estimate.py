@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from haha.check import cost
 from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
-from haha.experiment import Experiment, as_number
+from haha.experiment import Experiment, number_or
 from haha.findings import Finding, Severity
 from haha.settings import Settings
 
@@ -51,21 +51,16 @@ class ConfigCost:
         return self.long_rows / self.rows if self.rows else 0.0
 
 
-def _number(value: object, default: float) -> float:
-    found = as_number(value)
-    return default if found is None else found
-
-
 def shape_of(exp: Experiment) -> cost.Shape:
     """The batching keys of a config, with Axolotl's defaults where they are unset."""
     c = exp.config
     return cost.Shape(
         # Out-of-range values are errors of their own (check/values.py); the estimate stays defined.
-        micro_batch_size=max(int(_number(c.get("micro_batch_size"), 1)), 1),
-        sequence_len=max(int(_number(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)), 1),
+        micro_batch_size=max(int(number_or(c.get("micro_batch_size"), 1)), 1),
+        sequence_len=max(int(number_or(c.get("sequence_len"), DEFAULT_SEQUENCE_LEN)), 1),
         sample_packing=c.get("sample_packing") is True,
-        num_epochs=max(_number(c.get("num_epochs"), 1), 0.0),
-        val_set_size=max(_number(c.get("val_set_size"), 0), 0.0),
+        num_epochs=max(number_or(c.get("num_epochs"), 1), 0.0),
+        val_set_size=max(number_or(c.get("val_set_size"), 0), 0.0),
     )
 
 

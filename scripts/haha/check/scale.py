@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from haha.check.params import _cached_config, estimate_params
-from haha.experiment import ConfigName, Experiment, Resources, as_number
+from haha.experiment import ConfigName, Experiment, Resources, number_or
 from haha.findings import Finding, Severity
 from haha.settings import GpuType, Settings
 
@@ -44,11 +44,6 @@ ACTIVATION_BYTES = 34  # per token, per hidden unit, per layer (bf16), without c
 CHECKPOINT_BYTES = 2  # per token, per hidden unit, per layer boundary, with gradient checkpointing
 FIXED_GIB = 2.0
 _ZERO = re.compile(r"zero[_-]?(\d)", re.IGNORECASE)
-
-
-def _number(value: object, default: float) -> float:
-    found = as_number(value)
-    return default if found is None else found
 
 
 def _finding(exp: Experiment, severity: Severity, message: str, field: str, fix: str) -> Finding:
@@ -96,9 +91,9 @@ def world_of(exp: Experiment, gpus: int) -> World:
     return World(
         gpus=gpus,
         # At least 1 here: values below are errors of their own (check/values.py), not a division by 0.
-        micro_batch_size=max(int(_number(c.get("micro_batch_size"), 1)), 1),
-        gradient_accumulation_steps=max(int(_number(c.get("gradient_accumulation_steps"), 1)), 1),
-        context_parallel_size=max(int(_number(c.get("context_parallel_size"), 1)), 1),
+        micro_batch_size=max(int(number_or(c.get("micro_batch_size"), 1)), 1),
+        gradient_accumulation_steps=max(int(number_or(c.get("gradient_accumulation_steps"), 1)), 1),
+        context_parallel_size=max(int(number_or(c.get("context_parallel_size"), 1)), 1),
     )
 
 
@@ -182,7 +177,7 @@ class Memory:
 def trainable_params(config: dict[str, Any], params: float) -> float:
     """LoRA/QLoRA: params × r × LORA_PARAMS_PER_RANK; no adapter: every parameter (full finetune)."""
     if config.get("adapter") in ("lora", "qlora"):
-        rank = _number(config.get("lora_r"), 8)
+        rank = number_or(config.get("lora_r"), 8)
         return params * rank * LORA_PARAMS_PER_RANK
     return params
 
@@ -198,7 +193,7 @@ def memory_per_gpu(exp: Experiment, params: float, world: World, sharding: Shard
         + trainable * 4 / (sharding.ways if sharding.gradients else 1)  # fp32 gradients
         + trainable * moments / (sharding.ways if sharding.optimizer else 1)  # Adam moments
     )
-    tokens = world.micro_batch_size * _number(c.get("sequence_len"), 512) / world.context_parallel_size
+    tokens = world.micro_batch_size * number_or(c.get("sequence_len"), 512) / world.context_parallel_size
     hl, layers = hidden_layers(exp.base_model, params)
     if c.get("gradient_checkpointing"):
         activations = tokens * hl * CHECKPOINT_BYTES + tokens * (hl / layers) * ACTIVATION_BYTES
@@ -268,7 +263,7 @@ def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Findin
                     "to the train-cuda extra in pyproject.toml and run make lock",
                 )
             )
-    cp = max(int(_number(c.get("context_parallel_size"), 1)), 1)
+    cp = max(int(number_or(c.get("context_parallel_size"), 1)), 1)
     if gpus % cp:
         findings.append(
             _finding(

@@ -208,19 +208,12 @@ def launch(
         require_pinned_image(settings)
     wanted = [_basename(n) for n in names]
     plan = load_plan(repo, compute, store, retry=wanted)  # naming a config is asking to retry it
-    runs, skipped = select(plan, wanted)
-    for name in skipped:
-        log(f"launch: {name}: {_why_not(plan, name)}; not launching")
-    local_root = repo.root.resolve() if compute.kind == "local" else None
-    cuda = _cuda(repo) if local_root is None else ""
-    sha = repo.head_sha()
-    experiments = {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
-    if local_root is not None and not settings.run_argv:  # a substituted command runs no model
+    local = compute.kind == "local"
+    runs, experiments = _selected(repo, plan, wanted, log, "launch: {name}: {why}; not launching")
+    if local and not settings.run_argv:  # a substituted command runs no model
         refuse_unrunnable(experiments.values(), settings)
     launched = []
-    for run in runs:
-        exp = experiments[run.config]
-        spec = pod_spec(settings, run, exp.resources(settings), sha, now, local_root, pr, cuda)
+    for run, spec in zip(runs, _specs(repo, settings, runs, experiments, local, now, pr), strict=True):
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
         launched.append(Launched(run, pod, deadline_for(settings, now), pr))
@@ -244,6 +237,35 @@ def launch_command(
         )
         runcomment.post(settings, pr, x.run.config, body, log)
     return launched
+
+
+def _selected(
+    repo: Repo, plan: Plan, wanted: Sequence[str], log: Log, skipped_line: str
+) -> tuple[list[PlannedRun], dict[str, Experiment]]:
+    """The planned runs among `wanted` and their configs, parsed; the others logged with
+    `skipped_line` (a format with {name} and {why})."""
+    runs, skipped = select(plan, wanted)
+    for name in skipped:
+        log(skipped_line.format(name=name, why=_why_not(plan, name)))
+    return runs, {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
+
+
+def _specs(
+    repo: Repo,
+    settings: Settings,
+    runs: Sequence[PlannedRun],
+    experiments: Mapping[str, Experiment],
+    local: bool,
+    now: datetime,
+    pr: int | None,
+) -> list[PodSpec]:
+    """Each run's pod spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
+    local_root = repo.root.resolve() if local else None
+    cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
+    return [
+        pod_spec(settings, run, experiments[run.config].resources(settings), sha, now, local_root, pr, cuda)
+        for run in runs
+    ]
 
 
 def _cuda(repo: Repo) -> str:
@@ -286,15 +308,10 @@ def dry_run(
         from haha.store import get_store
 
         plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), get_store(settings, repo.root))
-    runs, skipped = select(plan, wanted)
-    for name in skipped:
-        log(f"launch --dry-run: {name}: {_why_not(plan, name)}; would not launch")
-    local_root = None if runpod else repo.root.resolve()
-    cuda, sha = (_cuda(repo) if runpod else ""), repo.head_sha()
+    skip = "launch --dry-run: {name}: {why}; would not launch"
+    runs, experiments = _selected(repo, plan, wanted, log, skip)
     out = []
-    for run in runs:
-        exp = Experiment.load(repo.config_path(run.config))
-        spec = pod_spec(settings, run, exp.resources(settings), sha, now, local_root, None, cuda)
+    for run, spec in zip(runs, _specs(repo, settings, runs, experiments, not runpod, now, None), strict=True):
         refs = settings.compute.secret_refs if runpod else {}
         spec = replace(spec, secrets=shown_secrets(settings, refs))
         item: dict[str, Any] = {"config": run.config, "mode": run.mode, "compute": compute_kind}

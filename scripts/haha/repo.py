@@ -60,18 +60,20 @@ class Repo:
         """Whether `path` is a file that resolves inside the checkout (a symlink may point anywhere)."""
         return path.is_file() and path.resolve().is_relative_to(self.root.resolve())
 
-    def config_paths(self) -> list[Path]:
-        """Every file in train/config/ (not only *.yml, so misnamed files are reported too); links
-        that leave the checkout are never read (check/tree.py reports them)."""
-        if not self.config_dir.is_dir():
+    def _files(self, folder: Path) -> list[Path]:
+        """The files directly in `folder` that resolve inside the checkout, hidden ones left out;
+        links that leave the checkout are never read (check/tree.py reports them)."""
+        if not folder.is_dir():
             return []
-        return sorted(p for p in self.config_dir.iterdir() if self.inside(p) and not p.name.startswith("."))
+        return sorted(p for p in folder.iterdir() if self.inside(p) and not p.name.startswith("."))
+
+    def config_paths(self) -> list[Path]:
+        """Every file in train/config/ (not only *.yml, so misnamed files are reported too)."""
+        return self._files(self.config_dir)
 
     def data_paths(self) -> list[Path]:
-        """Every file directly in train/data/ that resolves inside the checkout."""
-        if not self.data_dir.is_dir():
-            return []
-        return sorted(p for p in self.data_dir.iterdir() if self.inside(p) and not p.name.startswith("."))
+        """Every file directly in train/data/."""
+        return self._files(self.data_dir)
 
     def config_path(self, name: str) -> Path:
         """Resolve a config given as basename, file name or path."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from haha.baseline import BASELINE_DIR
 from haha.errors import HahaError
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
@@ -75,7 +76,7 @@ def _read(path: Path) -> str | None:
         return None
 
 
-RESULTS_DIRS = (RESULTS_DIR, RESULTS_DIR / "baseline")
+RESULTS_DIRS = (RESULTS_DIR, RESULTS_DIR / BASELINE_DIR)
 
 
 def _provenance(text: str | None) -> tuple[str | None, str | None]:

@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 from haha.findings import Finding, Severity
+from haha.rate.ratings import RATINGS_DIR
 from haha.repo import CONFIG_DIR, DATA_DIR, RESULTS_DIR, Repo
 
 CONFIG_SUFFIXES = (".yml", ".yaml")
 DATA_SUFFIX = ".jsonl"
-RATINGS_DIR = RESULTS_DIR / "ratings"  # rater files are .jsonl too (haha.rate.ratings)
+RATINGS = RESULTS_DIR / RATINGS_DIR  # rater files are .jsonl too
 TRAIN = Path("train")
 
 
@@ -53,7 +54,7 @@ def _unread(rel: Path, is_dir: bool) -> Finding | None:
         if is_dir:
             return _error(rel, "a directory named like a config", "rename or delete the directory")
     if suffix == DATA_SUFFIX:
-        if parent not in (DATA_DIR, RATINGS_DIR):
+        if parent not in (DATA_DIR, RATINGS):
             return _error(
                 rel,
                 f"looks like a dataset, but datasets are read only from {DATA_DIR}/ (not its subfolders)",

@@ -24,7 +24,7 @@ from ruamel.yaml.error import YAMLError
 from haha.atomic import write_atomic
 from haha.check.axolotl_schema import SCHEMA_NAME
 from haha.check.gate import CheckReport, run_check
-from haha.check.numbering import next_free
+from haha.check.numbering import next_free, used_numbers
 from haha.check.render import render_text
 from haha.errors import InputError
 from haha.experiment import ConfigName
@@ -212,19 +212,12 @@ def latest_config(repo: Repo, series: str) -> Path:
     return numbered[max(numbered)]
 
 
-def _used_numbers(repo: Repo, series: str) -> set[int]:
-    """Numbers taken by configs and by results: a removed trained config never frees its number."""
-    stems = [p.stem for p in repo.config_paths()]
-    if repo.results_dir.is_dir():
-        stems += [p.stem for p in repo.results_dir.glob("*.json")]
-    return {n.number for s in stems if (n := ConfigName.parse(s)) and n.series == series}
-
-
 def draft_configs(repo: Repo, series: str, sets: list[Change], sweeps: list[list[Change]]) -> list[Draft]:
     """One draft per combination of the sweeps' values (one draft without sweeps), numbered on."""
     source = latest_config(repo, series)
     text = source.read_text(encoding="utf-8")
-    first = next_free(_used_numbers(repo, series))
+    results = [p.stem for p in repo.results_dir.glob("*.json")] if repo.results_dir.is_dir() else []
+    first = next_free(used_numbers(repo.config_paths(), results)[series])  # as the gate numbers them
     drafts = []
     for offset, combo in enumerate(itertools.product(*sweeps)):
         changes = (*sets, *combo)

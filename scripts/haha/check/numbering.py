@@ -28,7 +28,8 @@ def series_of(path: Path) -> str | None:
     return parsed[0] if parsed else None
 
 
-def _used_numbers(configs: list[Path], results: list[str]) -> dict[str, set[int]]:
+def used_numbers(configs: list[Path], results: list[str]) -> dict[str, set[int]]:
+    """Series → the numbers its config files (misnamed ones too) and results basenames take."""
     used: dict[str, set[int]] = defaultdict(set)
     for path in configs:
         if parsed := _series_number(path):
@@ -49,7 +50,7 @@ def _file_name(series: str, number: int) -> str:
 
 def check_names(configs: list[Path], results: list[str], rel: dict[Path, str]) -> list[Finding]:
     """Every config file (repo-relative names in `rel`) has a valid `<series>-NNN.yml` name."""
-    used = _used_numbers(configs, results)
+    used = used_numbers(configs, results)
     findings = []
     for path in configs:
         if path.suffix == ".yml" and ConfigName.parse(path.stem):
@@ -74,7 +75,7 @@ def check_names(configs: list[Path], results: list[str], rel: dict[Path, str]) -
 
 def check_numbering(configs: list[Path], results: list[str], rel: dict[Path, str]) -> list[Finding]:
     """Numbers run 001, 002, … in each series: a repeat or a gap fails, naming the number to use."""
-    used = _used_numbers(configs, results)
+    used = used_numbers(configs, results)
     by_number: dict[tuple[str, int], list[Path]] = defaultdict(list)
     for path in configs:
         if parsed := _series_number(path):

@@ -10,13 +10,16 @@ from haha.atomic import write_atomic
 from haha.rate.ratings import load_ratings
 from haha.repo import Repo
 from haha.report import html, markdown
+from haha.report.costs import ListPrice
 from haha.report.load import find_run, load_punchlines, load_runs
 from haha.report.metrics import Norms
 from haha.report.model import Report, build
-from haha.settings import load_settings
+from haha.settings import Settings, load_settings
 
 PLOT = Path("plots/metrics.png")
 LOSS_PLOT = Path("plots/loss.png")
+COST_PLOT = Path("plots/cost.png")
+PHASE_PLOT = Path("plots/phases.png")
 
 
 @cache
@@ -30,17 +33,29 @@ def count_tokens(text: str) -> int:
     return len(_encoder().encode(text))
 
 
-def norms(repo: Repo) -> Norms:
+def report_settings(repo: Repo) -> Settings:
+    """haha.toml only: the report never depends on who runs it."""
+    return load_settings(repo.root, env={})
+
+
+def norms(repo: Repo, settings: Settings | None = None) -> Norms:
     """Training punchlines and the default max_tokens: what 'normal' means in this repo."""
-    settings = load_settings(repo.root, env={})  # haha.toml only: the report never depends on who runs it
+    settings = settings or report_settings(repo)
     return Norms.build(load_punchlines(repo.data_dir), settings.default_max_tokens, count_tokens)
 
 
 def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
     """Analyse every results file (or only the named ones) of the repo at repo_root."""
     repo = Repo(repo_root)
+    settings = report_settings(repo)
     runs = load_runs(repo.results_dir) if names is None else [find_run(repo.results_dir, n) for n in names]
-    return build(runs, norms(repo), load_ratings(repo.results_dir))
+    return build(runs, norms(repo, settings), load_ratings(repo.results_dir), list_price(settings))
+
+
+def list_price(settings: Settings) -> ListPrice | None:
+    """What a run without a bill is priced at: the first GPU type, as `haha collect` estimates it."""
+    gpus = settings.compute.gpu_types
+    return ListPrice(gpus[0].id, gpus[0].price_per_hour) if gpus else None
 
 
 def write_report(repo_root: Path) -> list[Path]:
@@ -62,9 +77,24 @@ def render_files(report: Report) -> dict[Path, bytes | None]:
         loss_plot = LOSS_PLOT.as_posix()
     else:
         files[LOSS_PLOT] = None  # a stale curve must not outlive its data
-    files[Path("README.md")] = markdown.render(report, plot, loss_plot).encode()
-    files[Path("index.html")] = html.render(report, plot, loss_plot).encode()
+    cost_plot, phase_plot = cost_plots(report, files)
+    files[Path("README.md")] = markdown.render(report, plot, loss_plot, cost_plot, phase_plot).encode()
+    files[Path("index.html")] = html.render(report, plot, loss_plot, cost_plot, phase_plot).encode()
     return files
+
+
+def cost_plots(report: Report, files: dict[Path, bytes | None]) -> tuple[str | None, str | None]:
+    """Add the cost and phase plots to `files` (None: remove a stale one); their paths, or None."""
+    from haha.report import cost_plots as draw  # lazy: matplotlib
+
+    costs = report.costs
+    priced = costs is not None and any(r.dollars is not None for r in costs.runs)
+    files[COST_PLOT] = draw.render_cost(costs) if costs is not None and priced else None
+    files[PHASE_PLOT] = draw.render_phases(costs) if costs is not None and costs.phases else None
+    return (
+        COST_PLOT.as_posix() if files[COST_PLOT] else None,
+        PHASE_PLOT.as_posix() if files[PHASE_PLOT] else None,
+    )
 
 
 def write_files(repo_root: Path, report: Report) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from haha.report import tables
+from haha.report import cost_tables, tables
 from haha.report.model import Cell, Report
 
 MAX_TEXT_CHARS = 1500
@@ -51,7 +51,7 @@ def link(v: tables.Link) -> str:
 
 
 def is_number(text: tables.CellValue) -> bool:
-    return isinstance(text, str) and text[:1] in "0123456789<" and text != ""
+    return isinstance(text, str) and text[:1] in "0123456789<$+-" and text != ""
 
 
 def table(t: tables.Table, caption: str) -> str:
@@ -145,8 +145,38 @@ def prompt_section(report: Report, number: int, prompt: str) -> str:
     )
 
 
-def render(report: Report, plot: str | None, loss_plot: str | None = None) -> str:
+def cost_section(report: Report, cost_plot: str | None = None, phase_plot: str | None = None) -> str:
+    """Money: spend per month, predicted against actual per config, and where the time went."""
+    costs = report.costs
+    assert costs is not None and costs.runs
+    words = "".join(f"<li><b>{escape(n)}</b>: {escape(t)}</li>" for n, t in cost_tables.phase_words(costs))
+    parts = [
+        f'<h2 id="cost">Cost</h2><p>{inline(cost_tables.headline(costs))}</p>'
+        f'<p class="muted">{inline(cost_tables.sources(costs))}</p>',
+        "<h3>Spend per month</h3>" + table(cost_tables.month_table(costs), "spend per month"),
+        "<h3>Predicted and actual, per config</h3>" + table(cost_tables.run_table(costs), "cost per config"),
+    ]
+    if cost_plot:
+        parts.append(
+            f'<img class="plot" src="{escape(cost_plot)}" alt="Predicted against actual cost per run; '
+            'spend per month">'
+        )
+    parts.append("<h3>Time by phase</h3>" + table(cost_tables.phase_table(costs), "time by phase"))
+    parts.append(f"<ul>{words}</ul>")
+    if phase_plot:
+        parts.append(f'<img class="plot" src="{escape(phase_plot)}" alt="Time per phase, per config">')
+    return "".join(parts)
+
+
+def render(
+    report: Report,
+    plot: str | None,
+    loss_plot: str | None = None,
+    cost_plot: str | None = None,
+    phase_plot: str | None = None,
+) -> str:
     """The whole page, in the same order as the README."""
+    has_costs = bool(report.costs and report.costs.runs)
     defined = "".join(f"<li><b>{escape(n)}</b>: {escape(t)}</li>" for n, t in tables.definitions(report))
     prompt_links = " · ".join(f'<a href="#prompt-{i}">{i}</a>' for i in range(1, len(report.prompts) + 1))
     body = [
@@ -157,6 +187,7 @@ def render(report: Report, plot: str | None, loss_plot: str | None = None) -> st
         '<a href="#funniest">Funniest</a> · <a href="#metrics">Metrics</a>'
         + (' · <a href="#plots">Plots</a>' if plot else "")
         + (' · <a href="#training">Training</a>' if loss_plot else "")
+        + (' · <a href="#cost">Cost</a>' if has_costs else "")
         + f" · Prompts: {prompt_links}</nav>",
         flags_section(report),
         '<h2 id="leaderboard">Leaderboard</h2><p class="muted">Cleanest first. Hyperparameters shown are '
@@ -175,6 +206,8 @@ def render(report: Report, plot: str | None, loss_plot: str | None = None) -> st
             f'<h2 id="training">Training</h2><img class="plot" src="{escape(loss_plot)}" alt="Training and '
             'eval loss per step, per config">'
         )
+    if has_costs:
+        body.append(cost_section(report, cost_plot, phase_plot))
     if report.prompts:
         body.append(
             '<h2 id="completions">Completions</h2><p class="muted">Seed 1 shown; open '

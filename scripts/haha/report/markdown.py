@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from haha.report import tables
+from haha.report import cost_tables, tables
 from haha.report.model import Report
 
 MAX_CELL_CHARS = 280
@@ -74,7 +74,31 @@ def prompt_section(report: Report, number: int, prompt: str) -> str:
     return f"### {number}. {escape(prompt, 1000)}\n\n{head}\n" + "\n".join(rows)
 
 
-def render(report: Report, plot: str | None, loss_plot: str | None = None) -> str:
+def cost_section(report: Report, cost_plot: str | None = None, phase_plot: str | None = None) -> str:
+    """Money: spend per month, predicted against actual per config, and where the time went."""
+    costs = report.costs
+    assert costs is not None and costs.runs
+    parts = [
+        f"## Cost\n\n{cost_tables.headline(costs)}\n\n{cost_tables.sources(costs)}",
+        f"### Spend per month\n\n{table(cost_tables.month_table(costs))}",
+        f"### Predicted and actual, per config\n\n{table(cost_tables.run_table(costs))}",
+    ]
+    if cost_plot:
+        parts.append(f"![Predicted against actual cost per run; spend per month]({cost_plot})")
+    words = "\n".join(f"- **{name}**: {text}" for name, text in cost_tables.phase_words(costs))
+    parts.append(f"### Time by phase\n\n{table(cost_tables.phase_table(costs))}\n\n{words}")
+    if phase_plot:
+        parts.append(f"![Time per phase, per config]({phase_plot})")
+    return "\n\n".join(parts)
+
+
+def render(
+    report: Report,
+    plot: str | None,
+    loss_plot: str | None = None,
+    cost_plot: str | None = None,
+    phase_plot: str | None = None,
+) -> str:
     """The whole README: flags first, since they decide which runs the rest is worth reading for."""
     parts = [
         "# Eval results",
@@ -92,6 +116,8 @@ def render(report: Report, plot: str | None, loss_plot: str | None = None) -> st
         parts.append(f"## Plots\n\n![Metrics against temperature, per config]({plot})")
     if loss_plot:
         parts.append(f"## Training\n\n![Training and eval loss per step, per config]({loss_plot})")
+    if report.costs and report.costs.runs:
+        parts.append(cost_section(report, cost_plot, phase_plot))
     if report.prompts:
         parts.append(
             "## Completions\n\nSeed 1 of each config and temperature; tags: `loop`, `too long`, "

@@ -8,6 +8,7 @@ from typing import Any
 
 from haha.rate.ratings import Rating
 from haha.report import baseline, funniest, training
+from haha.report.costs import Costs, ListPrice, build_costs
 from haha.report.flags import Flag, flags
 from haha.report.funniest import Funniest
 from haha.report.load import Run
@@ -45,6 +46,7 @@ class Report:
     funniest: Funniest | None = None
     highlight: tuple[str, ...] = ()
     runaway_chars: int = 0
+    costs: Costs | None = None
 
     def flag(self, name: str) -> Flag | None:
         return next((f for f in self.flags if f.name == name), None)
@@ -90,8 +92,13 @@ def highlighted(
     return tuple(sorted(n for n in dict.fromkeys(names) if n in known))
 
 
-def build(runs: Sequence[Run], norms: Norms, ratings: Sequence[Rating] = ()) -> Report:
-    """Analyse every run and order them for the leaderboard: cleanest first, then by name."""
+def build(
+    runs: Sequence[Run], norms: Norms, ratings: Sequence[Rating] = (), price: ListPrice | None = None
+) -> Report:
+    """Analyse every run and order them for the leaderboard: cleanest first, then by name.
+
+    `price` prices runs that carry no bill (issue 18's `meta.cost`): haha.toml's first GPU type.
+    """
     reports = sorted((analyse(r, norms) for r in runs), key=lambda r: (-r.stats.clean, r.run.name))
     more = baseline.reasons(runs)
     for name, found in training.reasons(runs).items():
@@ -117,4 +124,5 @@ def build(runs: Sequence[Run], norms: Norms, ratings: Sequence[Rating] = ()) -> 
         funniest=ranked,
         highlight=highlighted(reports, found_flags, ranked),
         runaway_chars=norms.runaway_chars,
+        costs=build_costs(runs, price),
     )

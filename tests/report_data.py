@@ -140,3 +140,76 @@ def write_votes(root: Path, file: str, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+# --- a cost history (issue 18's meta.phases / meta.cost contract) -----------------------------------
+COST_MONTHS = ("2026-09", "2026-10", "2026-11")
+# Relative error of each run's prediction by its place in the month; None: no prediction.
+PREDICTION_ERRORS = (0.10, -0.20, 0.05, -0.40, None, 0.30, -0.10, 0.16, -0.05, None)
+PRICE = 2.0  # $/h billed, and the fixture haha.toml's list price
+SETTINGS = """\
+[[compute.gpu_types]]
+id = "NVIDIA H100 80GB HBM3"
+price_per_hour = 2.0
+peak_bf16_tflops = 989
+memory_gb = 80
+"""
+
+
+def phases(k: int) -> dict[str, float]:
+    """Seconds per phase in pod order: 1,800 + 180·k in all (the first run of a month has a baseline)."""
+    found = {"boot": 240.0, "setup": 360.0, "train": 900.0 + 180 * k, "eval": 180.0}
+    if k == 0:
+        found.update(eval=120.0, baseline=60.0)
+    return {**found, "publish": 60.0, "teardown": 60.0}
+
+
+def cost_meta(month: int, k: int) -> dict[str, Any]:
+    """meta for the k-th run of a month: created_at, phases and cost exactly as issue 18 names them.
+
+    October's fourth run has no price (billed_dollars null); the 5th and 10th of each month carry no
+    prediction; September's ninth ran on two GPUs. The last of November was made at 23:30 on
+    31 October in UTC−2: November in UTC.
+    """
+    seconds = sum(phases(k).values())
+    unpriced = (month, k) == (1, 3)
+    dollars = None if unpriced else seconds / 3600 * PRICE
+    error = PREDICTION_ERRORS[k]
+    created = f"{COST_MONTHS[month]}-{k + 1:02d}T12:00:00Z"
+    if (month, k) == (2, 9):
+        created = "2026-10-31T23:30:00-02:00"
+    cost = {
+        "gpu_type": "NVIDIA H100 80GB HBM3",
+        "gpu_count": 2 if (month, k) == (0, 8) else 1,
+        "cost_per_hour": None if unpriced else PRICE,
+        "billed_seconds": seconds,
+        "billed_dollars": dollars,
+        "priced": "billed",
+        "predicted_seconds": None if error is None else seconds * (1 + error),
+        "predicted_dollars": None if error is None else seconds / 3600 * PRICE * (1 + error),
+        "predicted_from": "assumed" if error is None or k < 3 else f"{k + 4} runs",
+    }
+    return {"base_model": BASE_MODEL, "created_at": created, "phases": phases(k), "cost": cost}
+
+
+def cost_history(root: Path) -> Path:
+    """30 pod runs over three months, one older run with stage seconds only, and a local baseline.
+
+    Per month $14.50 billed (October $13.20: one run unpriced); November adds the old run's
+    3,600 s estimated at $2.00. 31 runs, $44.20; median absolute error 10% on cost, 13% on time.
+    """
+    docs = []
+    for month in range(len(COST_MONTHS)):
+        for k in range(10):
+            doc = results_doc(f"haha-llama-3-8b-lora-{month * 10 + k + 1:03d}", healthy)
+            doc["meta"] = cost_meta(month, k)
+            docs.append(doc)
+    old = results_doc("haha-smollm2-135m-lora-001", healthy, base_model="HuggingFaceTB/SmolLM2-135M-Instruct")
+    old["meta"] = {"created_at": "2026-11-28T07:54:04Z", "stage_seconds": {"train": 2700.0, "eval": 900.0}}
+    docs.append(old)
+    make_repo(root, docs)
+    (root / "haha.toml").write_text(SETTINGS)
+    local = baseline_doc(healthy)
+    local["meta"].update(created_at="2026-11-28T08:00:00Z", stage_seconds={"eval": 48.4})
+    write_baseline(root, local)
+    return root

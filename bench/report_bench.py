@@ -1,5 +1,6 @@
 """Time `write_report` over 50 results files × 165 completions (11 prompts × 5 temperatures × 3 seeds),
-plus a baseline, a training curve per config and 5,000 ratings (people and judge).
+plus a baseline, a training curve per config, 5,000 ratings (people and judge), and each config's
+phases and cost over 12 months (issue 18's meta.phases / meta.cost: the report's cost section).
 
 Run: .venv/bin/python bench/report_bench.py   (target: under 5 s)
 """
@@ -78,6 +79,19 @@ def write_ratings(root: Path, names: list[str]) -> None:
         (root / "train/results/ratings" / file).write_text("\n".join(lines) + "\n")
 
 
+def cost_meta(rng: random.Random, n: int) -> dict:
+    """created_at, phases and cost as a pod writes them; every fifth run without a prediction."""
+    phases = {"boot": rng.uniform(60, 900), "setup": rng.uniform(60, 300), "train": rng.uniform(300, 7200),
+              "eval": rng.uniform(20, 120), "publish": 30.0, "teardown": 20.0}  # fmt: skip
+    seconds = sum(phases.values())
+    predicted = None if n % 5 == 0 else seconds * rng.uniform(0.6, 1.5)
+    cost = {"gpu_type": "NVIDIA H200", "gpu_count": 1, "cost_per_hour": 3.59, "billed_seconds": seconds,
+            "billed_dollars": seconds / 3600 * 3.59, "priced": "billed", "predicted_seconds": predicted,
+            "predicted_dollars": predicted and predicted / 3600 * 3.59,
+            "predicted_from": "assumed" if n < 10 else f"{n - 1} runs"}  # fmt: skip
+    return {"created_at": f"2026-{1 + n % 12:02d}-15T12:00:00Z", "phases": phases, "cost": cost}
+
+
 def write_repo(root: Path) -> None:
     for folder in ("train/config", "train/data", "train/results"):
         (root / folder).mkdir(parents=True)
@@ -92,7 +106,7 @@ def write_repo(root: Path) -> None:
         loss = [{"step": s, "loss": 2.5 / (1 + s / 20) + rng.random() * 0.05} for s in range(1, 201)]
         for point in loss[24::25]:
             point["eval_loss"] = point["loss"] + 0.1
-        meta = {"base_model": BASE_MODEL, "train_loss": loss}
+        meta = {"base_model": BASE_MODEL, "train_loss": loss, **cost_meta(rng, n)}
         (root / "train/results" / f"{config['name']}.json").write_text(
             json.dumps({"config": config, "results": results(rng, kind), "meta": meta})
         )

@@ -12,6 +12,9 @@ from haha.report.costs import ESTIMATED, PHASES, Costs
 from haha.report.plots import _png
 
 LABEL_POINTS = 12  # beyond this many points, names would overlap: the table names them
+MAX_MONTHS = 6  # months coloured one each in the scatter; beyond, only the latest RECENT_MONTHS
+RECENT_MONTHS = 3
+GREY = "#b8bec4"
 COLOURS = ("#8c959f", "#bf8700", "#0969da", "#1a7f37", "#54aeff", "#8250df", "#cf222e")
 PHASE_COLOURS = dict(zip(PHASES, COLOURS, strict=True))
 
@@ -26,9 +29,14 @@ def _scatter(ax: Any, costs: Costs) -> None:
     top = 1.08 * max(max(r.predicted_dollars or 0.0, r.dollars or 0.0) for r in points) or 1.0
     ax.plot([0, top], [0, top], color="#8c959f", linestyle="--", linewidth=1, label="prediction = actual")
     months = sorted({r.month for r in points})
-    for i, month in enumerate(months):
+    recent = months[-RECENT_MONTHS:] if len(months) > MAX_MONTHS else months
+    older = [r for r in points if r.month not in recent]
+    if older:  # many months: a colour each would repeat; is the prediction getting better lately?
+        ax.scatter([r.predicted_dollars for r in older], [r.dollars for r in older], s=16, color=GREY,
+                   label=f"{len(months) - len(recent)} earlier months", zorder=2)  # fmt: skip
+    for i, month in enumerate(recent):
         found = [r for r in points if r.month == month]
-        ax.scatter([r.predicted_dollars for r in found], [r.dollars for r in found], s=22, color=f"C{i % 10}",
+        ax.scatter([r.predicted_dollars for r in found], [r.dollars for r in found], s=22, color=f"C{i}",
                    label=month, zorder=3)  # fmt: skip
     if len(points) <= LABEL_POINTS:
         for r in points:
@@ -56,10 +64,11 @@ def _months(ax: Any, costs: Costs) -> None:
     pad = max(0, 3 - len(labels)) * 0.5  # a lone month is a bar, not a wall
     ax.set_xlim(-0.6 - pad, len(labels) - 0.4 + pad)
     ax.set_ylim(0, 1.2 * max([m.dollars for m in costs.months] + [0.01]))
-    ax.set_title("spend per month (UTC)", fontsize=11)
+    ax.set_title("spend per month (UTC)", fontsize=11, loc="left")
     ax.set_ylabel("$")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, loc="upper left")
+    if any(estimated) and any(billed):  # above the bars, where no label sits
+        ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
 
 
 def render_cost(costs: Costs) -> bytes:

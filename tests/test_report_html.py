@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from haha.report import write_report
-from report_data import PROMPTS, standard_repo
+from report_data import PROMPTS, cost_history, standard_repo
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -55,3 +55,24 @@ def test_side_by_side_table_in_dom_and_screenshot(tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", page)
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+def test_cost_section_in_dom(tmp_path: Path) -> None:
+    """The money: three months and a total, one row per run, both plots linked."""
+    root = cost_history(tmp_path / "repo")
+    write_report(root)
+    dom = chromium(tmp_path, "--dump-dom", (root / "train/results/index.html").as_uri()).stdout
+    months = re.search(r'<table aria-label="spend per month">.*?<tbody>(.*?)</tbody>', dom, re.S)
+    assert months is not None
+    assert re.findall(r"<tr><td[^>]*>([^<]+)</td>", months.group(1)) == [
+        "2026-09",
+        "2026-10",
+        "2026-11",
+        "all",
+    ]
+    runs = re.search(r'<table aria-label="cost per config">.*?<tbody>(.*?)</tbody>', dom, re.S)
+    assert runs is not None and runs.group(1).count("<tr>") == 31
+    assert '<a href="#cost">Cost</a>' in dom
+    assert (
+        '<img class="plot" src="plots/cost.png"' in dom and '<img class="plot" src="plots/phases.png"' in dom
+    )

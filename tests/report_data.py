@@ -167,9 +167,10 @@ def phases(k: int) -> dict[str, float]:
 def cost_meta(month: int, k: int) -> dict[str, Any]:
     """meta for the k-th run of a month: created_at, phases and cost exactly as issue 18 names them.
 
-    October's fourth run has no price (billed_dollars null); the 5th and 10th of each month carry no
-    prediction; September's ninth ran on two GPUs. The last of November was made at 23:30 on
-    31 October in UTC−2: November in UTC.
+    October's fourth run has no price (billed_dollars null); September's seventh was priced at the
+    list price (no price from the provider); the 5th and 10th of each month carry no prediction;
+    September's ninth ran on two GPUs. The last of November was made at 23:30 on 31 October in UTC−2:
+    November in UTC.
     """
     seconds = sum(phases(k).values())
     unpriced = (month, k) == (1, 3)
@@ -184,7 +185,7 @@ def cost_meta(month: int, k: int) -> dict[str, Any]:
         "cost_per_hour": None if unpriced else PRICE,
         "billed_seconds": seconds,
         "billed_dollars": dollars,
-        "priced": "billed",
+        "priced": "list price" if (month, k) == (0, 6) else "billed",
         "predicted_seconds": None if error is None else seconds * (1 + error),
         "predicted_dollars": None if error is None else seconds / 3600 * PRICE * (1 + error),
         "predicted_from": "assumed" if error is None or k < 3 else f"{k + 4} runs",
@@ -195,8 +196,9 @@ def cost_meta(month: int, k: int) -> dict[str, Any]:
 def cost_history(root: Path) -> Path:
     """30 pod runs over three months, one older run with stage seconds only, and a local baseline.
 
-    Per month $14.50 billed (October $13.20: one run unpriced); November adds the old run's
-    3,600 s estimated at $2.00. 31 runs, $44.20; median absolute error 10% on cost, 13% on time.
+    Per month $14.50 (September's $1.60 of it at list price; October $13.20: one run unpriced);
+    November adds the old run's 3,600 s estimated at $2.00. 31 runs, $44.20 ($3.60 from list prices);
+    median absolute error 10% on cost, 13% on time.
     """
     docs = []
     for month in range(len(COST_MONTHS)):

@@ -24,6 +24,8 @@ from report_data import cost_history, standard_repo
 
 RESULTS = "train/results"
 CHECKOUT = Path(__file__).resolve().parents[1]
+# What the pod writes (haha.phases.POD_ORDER, the results schema): it publishes, then runs the baseline.
+POD_ORDER = ("boot", "setup", "train", "eval", "publish", "baseline", "teardown")
 
 
 def haha_report(root: Path) -> subprocess.CompletedProcess[str]:
@@ -55,7 +57,7 @@ def test_history_totals_per_month_and_prediction_error(tmp_path: Path) -> None:
     assert list(months) == ["2026-09", "2026-10", "2026-11"]
     assert [m.runs for m in costs.months] == [10, 10, 11]  # 23:30 on 31 Oct at UTC−2 is November
     assert [round(m.dollars, 2) for m in costs.months] == [14.50, 13.20, 16.50]
-    assert [round(m.estimated, 2) for m in costs.months] == [0.0, 0.0, 2.00]
+    assert [round(m.estimated, 2) for m in costs.months] == [1.60, 0.0, 2.00]  # list price, estimated
     assert [m.unpriced for m in costs.months] == [0, 1, 0]
     assert [m.seconds for m in costs.months] == [26_100, 26_100, 29_700]  # the unpriced run's time counts
     assert round(costs.dollars, 2) == 44.20
@@ -68,17 +70,9 @@ def test_history_totals_per_month_and_prediction_error(tmp_path: Path) -> None:
     assert (old.priced, old.seconds, old.dollars) == ("estimated", 3600.0, 2.0)
     assert old.phases == (("train", 2700.0), ("eval", 900.0))
     first = by_name["haha-llama-3-8b-lora-001"]
-    assert [p for p, _ in first.phases] == [
-        "boot",
-        "setup",
-        "train",
-        "eval",
-        "baseline",
-        "publish",
-        "teardown",
-    ]
+    assert [p for p, _ in first.phases] == list(POD_ORDER)
     assert first.cost_error == pytest.approx(0.10) and first.time_error == pytest.approx(0.10)
-    assert costs.phases == ("boot", "setup", "train", "eval", "baseline", "publish", "teardown")
+    assert costs.phases == POD_ORDER
 
 
 def test_haha_report_writes_the_cost_section_and_plots(tmp_path: Path) -> None:
@@ -88,15 +82,15 @@ def test_haha_report_writes_the_cost_section_and_plots(tmp_path: Path) -> None:
     text = (root / RESULTS / "README.md").read_text()
     cost = section(text, "## Cost\n", "## Completions")
     assert (
-        "31 runs cost $44.20 in all ($2.00 of it estimated). 1 run without a price is not in the totals. "
-        "The gate's predictions were off by a median 10% on cost and 13% on time (absolute error, "
-        "23 predicted runs)." in cost
+        "31 runs cost $44.20 in all ($3.60 of it estimated from list prices). 1 run without a price is not "
+        "in the totals. The gate's predictions were off by a median 10% on cost and 13% on time "
+        "(absolute error, 23 predicted runs)." in cost
     )
     months = section(cost, "### Spend per month", "###")
-    assert "| 2026-09 | 10 | 7h 15m | $14.50 | $0.00 | 0 |" in months
+    assert "| 2026-09 | 10 | 7h 15m | $14.50 | $1.60 | 0 |" in months
     assert "| 2026-10 | 10 | 7h 15m | $13.20 | $0.00 | 1 |" in months
     assert "| 2026-11 | 11 | 8h 15m | $16.50 | $2.00 | 0 |" in months
-    assert "| all | 31 | 22h 45m | $44.20 | $2.00 | 1 |" in months
+    assert "| all | 31 | 22h 45m | $44.20 | $3.60 | 1 |" in months
     runs = section(cost, "### Predicted and actual, per config", "###")
     assert (
         "| haha-llama-3-8b-lora-004 | 2026-09 | NVIDIA H100 80GB HBM3 | 23m 24s | 39m 00s | -40% | $0.78 "
@@ -118,7 +112,7 @@ def test_haha_report_writes_the_cost_section_and_plots(tmp_path: Path) -> None:
     assert "baseline:" not in runs
     phases = section(cost, "### Time by phase", "![")
     assert phases.splitlines()[2] == (
-        "| config | boot | setup | train | eval | baseline | publish | teardown | total |"
+        "| config | boot | setup | train | eval | publish | baseline | teardown | total |"
     )
     assert (
         "| haha-llama-3-8b-lora-001 | 4m 00s (13%) | 6m 00s (20%) | 15m 00s (50%) | 2m 00s (7%) "
@@ -164,7 +158,8 @@ def test_the_committed_starter_results_are_priced_as_estimates(tmp_path: Path) -
     text = (tmp_path / RESULTS / "README.md").read_text()
     cost = section(text, "## Cost\n", "## Completions")
     assert cost.startswith(
-        f"\n1 run cost {dollars} in all ({dollars} of it estimated). No run carries a prediction"
+        f"\n1 run cost {dollars} in all ({dollars} of it estimated from list prices). No run carries a "
+        "prediction"
     )
     assert (
         f"| haha-smollm2-135m-lora-001 | 2026-11 | {gpu.id} | — | 6m 33s | — | — | {dollars} | — "

@@ -54,7 +54,7 @@ def _months(ax: Any, costs: Costs) -> None:
     billed = [m.dollars - m.estimated for m in costs.months]
     xs = range(len(labels))
     ax.bar(xs, billed, color="C0", label="billed")
-    ax.bar(xs, estimated, bottom=billed, color="white", edgecolor="C0", hatch="//", label=ESTIMATED)
+    ax.bar(xs, estimated, bottom=billed, color="white", edgecolor="C0", hatch="//", label="list price")
     font = 7 if len(labels) > 6 else 9
     for x, m in zip(xs, costs.months, strict=True):
         text = f"${m.dollars:,.2f}\n{m.runs} run{'s' if m.runs != 1 else ''}"
@@ -98,7 +98,7 @@ def render_phases(costs: Costs) -> bytes:
         minutes = [(r.phase(phase) or 0.0) / 60 for r in runs]
         ax.barh(ys, minutes, left=left, height=0.7, color=PHASE_COLOURS.get(phase, "#d0d7de"), label=phase)
         left = [a + b for a, b in zip(left, minutes, strict=True)]
-    names = [r.name + (" (estimated)" if r.priced == ESTIMATED else "") for r in runs]
+    names = [r.name + (f" ({ESTIMATED})" if r.priced == ESTIMATED else "") for r in runs]
     ax.set_yticks(ys, names, fontsize=8 if len(runs) > 20 else 9)
     ax.set_ylim(-len(runs) + 0.4, 0.6)
     ax.set_xlabel("minutes")

@@ -10,8 +10,8 @@ PHASE_WORDS = {
     "setup": "container started → first training step (model download, set-up)",
     "train": "training",
     "eval": "eval",
+    "publish": "uploading the adapter",
     "baseline": "the base model's eval in the same pod",
-    "publish": "uploading the adapter and results",
     "teardown": "published → pod terminated",
 }
 
@@ -47,7 +47,7 @@ def headline(costs: Costs) -> str:
     """e.g. '31 runs cost $48.10 in all ($0.39 of it estimated). Predictions were off by …'."""
     runs = len(costs.runs)
     text = f"{runs} run{'s' if runs != 1 else ''} cost {money(costs.dollars)} in all"
-    text += f" ({money(costs.estimated)} of it estimated)." if costs.estimated else "."
+    text += f" ({money(costs.estimated)} of it estimated from list prices)." if costs.estimated else "."
     unpriced = sum(m.unpriced for m in costs.months)
     if unpriced:
         many = unpriced != 1
@@ -70,19 +70,20 @@ def sources(costs: Costs) -> str:
     price = costs.list_price
     at = f"{price.gpu_type} at ${price.per_hour:g}/h" if price else "no GPU type configured: unpriced"
     return (
-        "Actual time and cost are what each pod billed (`meta.cost`: pod created → terminated, at the "
-        "price RunPod reported; `list price` where it reported none). Results without a bill (written "
-        "before pods recorded one, or run locally) are priced as `haha collect` estimates them: the "
-        f"stage seconds (`meta.stage_seconds`) at haha.toml's first GPU type ({at}), marked "
-        f"`{ESTIMATED}`. Predictions are the gate's (`meta.cost.predicted_*`; `predicted from` says "
-        "whether from past runs or assumed); error = (predicted − actual) / actual. Baselines count only "
-        "when billed in a pod of their own: one evaluated in an experiment's pod is that pod's "
-        "`baseline` phase. Months are UTC, by `meta.created_at`."
+        "Actual time and cost are what each pod billed (`meta.cost`: pod created → terminated, at "
+        "the price RunPod reported; `list price` where it reported none, and for a local run, "
+        "haha.toml's price). Results written before runs recorded `meta.cost` are priced as "
+        "`haha collect` estimates them: the stage seconds (`meta.stage_seconds`) at haha.toml's first "
+        f"GPU type ({at}), marked `{ESTIMATED}`; both count as estimated from list prices. "
+        "Predictions are the gate's (`meta.cost.predicted_*`; `predicted from` says whether from past "
+        "runs or assumed); error = (predicted − actual) / actual. Baselines count only when billed in "
+        "a pod of their own: one evaluated in an experiment's pod is that pod's `baseline` phase. "
+        "Months are UTC, by `meta.created_at`."
     )
 
 
 def month_table(costs: Costs) -> Table:
-    headers = ("month", "runs", "time", "spend", "of which estimated", "unpriced runs")
+    headers = ("month", "runs", "time", "spend", "of which list price", "unpriced runs")
     rows = [
         (m.month, str(m.runs), duration(m.seconds), money(m.dollars), money(m.estimated), str(m.unpriced))
         for m in costs.months

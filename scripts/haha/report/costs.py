@@ -19,8 +19,10 @@ from typing import Any
 from haha.errors import InputError
 from haha.report.load import Run
 
-# Pod order (issue 18): created → container started → first step → … → terminated.
-PHASES = ("boot", "setup", "train", "eval", "baseline", "publish", "teardown")
+# Pod order (issue 18; the results schema's meta.phases): created → container started → first step →
+# training → eval → the adapter's upload → the base model's eval in the same pod → terminated.
+PHASES = ("boot", "setup", "train", "eval", "publish", "baseline", "teardown")
+BILLED = "billed"
 ESTIMATED = "estimated"
 UNDATED = "undated"
 FIX = "fix meta.cost / meta.phases to match schemas/results.schema.json, or collect the run again"
@@ -45,6 +47,12 @@ class RunCost:
     seconds: float
     dollars: float | None
     priced: str  # "billed", "list price" (from meta.cost) or "estimated" (from stage_seconds)
+
+    @property
+    def is_estimate(self) -> bool:
+        """Priced from a list price, not from what the provider billed."""
+        return self.priced != BILLED
+
     phases: tuple[tuple[str, float], ...] = ()
     predicted_seconds: float | None = None
     predicted_dollars: float | None = None
@@ -64,7 +72,8 @@ class RunCost:
 
 @dataclass(frozen=True)
 class Month:
-    """Spend in one UTC month (by `meta.created_at`): priced dollars, the estimated part of them."""
+    """Spend in one UTC month (by `meta.created_at`): priced dollars, and the part of them priced
+    from list prices rather than billed."""
 
     month: str
     runs: int
@@ -201,7 +210,7 @@ def run_cost(run: Run, price: ListPrice | None) -> RunCost | None:
         gpu_count=count or 1,
         seconds=billed if billed is not None else sum(s for _, s in phases),
         dollars=read.number(cost, "billed_dollars", "meta.cost"),
-        priced=read.text(cost, "priced", "meta.cost") or "billed",
+        priced=read.text(cost, "priced", "meta.cost") or BILLED,
         phases=phases,
         predicted_seconds=read.number(cost, "predicted_seconds", "meta.cost"),
         predicted_dollars=read.number(cost, "predicted_dollars", "meta.cost"),
@@ -220,7 +229,7 @@ def months(rows: Sequence[RunCost]) -> tuple[Month, ...]:
             runs=len(found),
             seconds=sum(r.seconds for r in found),
             dollars=sum(r.dollars for r in found if r.dollars is not None),
-            estimated=sum(r.dollars for r in found if r.dollars is not None and r.priced == ESTIMATED),
+            estimated=sum(r.dollars for r in found if r.dollars is not None and r.is_estimate),
             unpriced=sum(r.dollars is None for r in found),
         )
         for month, found in sorted(by_month.items(), key=lambda item: (item[0] == UNDATED, item[0]))

@@ -1,7 +1,7 @@
 """The cost section's pictures: predicted against actual dollars, spend per month, time per phase.
 
 Readable for one run and for fifty: names label the scatter only while there are few points, and the
-phase bars' figure grows a fixed height per run. No timestamps or version strings (plots._png).
+phase bars' figure grows a fixed height per run. No timestamps or version strings (plots.png).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from haha.report.costs import ESTIMATED, PHASES, Costs
-from haha.report.plots import _png
+from haha.report.plots import png
 
 LABEL_POINTS = 12  # beyond this many points, names would overlap: the table names them
 MAX_MONTHS = 6  # months coloured one each in the scatter; beyond, only the latest RECENT_MONTHS
@@ -82,7 +82,7 @@ def render_cost(costs: Costs) -> bytes:
     else:  # nothing to compare yet: an empty scatter would only take room
         right = fig.subplots()
     _months(right, costs)
-    return _png(fig)
+    return png(fig)
 
 
 def render_phases(costs: Costs) -> bytes:
@@ -105,4 +105,4 @@ def render_phases(costs: Costs) -> bytes:
     ax.grid(alpha=0.3, axis="x")
     ax.set_title("time per phase, per run", fontsize=11)
     fig.legend(ncol=len(costs.phases), fontsize=8, loc="outside lower center", frameon=False)
-    return _png(fig)
+    return png(fig)

@@ -58,7 +58,7 @@ def _style(report: Report, names: list[str]) -> dict[str, dict[str, object]]:
     return styles
 
 
-def _png(fig: Any) -> bytes:
+def png(fig: Any) -> bytes:
     """The figure as PNG bytes (written by the caller with the other report files, all or none)."""
     out = io.BytesIO()
     fig.savefig(out, format="png", metadata={"Software": None})
@@ -97,7 +97,7 @@ def render(report: Report) -> bytes:
             handles.append(Line2D([], [], color=GREY, linewidth=GREY_WIDTH))
             labels.append(f"{len(grey)} other configs (neither flagged nor top-ranked)")
         fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9)
-    return _png(fig)
+    return png(fig)
 
 
 def _series(run: RunReport, metric: Callable[[Stats], float | None]) -> tuple[list[float], list[float]]:
@@ -190,4 +190,4 @@ def render_loss(report: Report) -> bytes:
         y=1 - 0.1 / height,
         va="top",
     )
-    return _png(fig)
+    return png(fig)

@@ -153,8 +153,11 @@ def test_the_committed_starter_results_are_priced_as_estimates(tmp_path: Path) -
     gpu = load_settings(tmp_path, env={}).gpu()
     dollars = f"${seconds / 3600 * gpu.price_per_hour:.2f}"
 
-    written = {p.relative_to(tmp_path / RESULTS).as_posix() for p in write_report(tmp_path)}
-    assert {"plots/cost.png", "plots/phases.png"} <= written
+    first = {p: p.read_bytes() for p in write_report(tmp_path)}
+    assert {"plots/cost.png", "plots/phases.png"} <= {
+        p.relative_to(tmp_path / RESULTS).as_posix() for p in first
+    }
+    assert {p: p.read_bytes() for p in write_report(tmp_path)} == first  # same data, same bytes
     text = (tmp_path / RESULTS / "README.md").read_text()
     cost = section(text, "## Cost\n", "## Completions")
     assert cost.startswith(

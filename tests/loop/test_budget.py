@@ -50,3 +50,7 @@ def test_a_merge_over_the_monthly_limit_launches_nothing_and_says_so(make_loop) 
     assert launched["id"] == held["id"], "the held comment is edited in place"
     assert "launched" in launched["body"] and "paper deadline" in launched["body"], launched["body"]
     lp.wait_pods_gone(timeout=120)
+    # The run's status in the store keeps the reason too (what the finished comment is built from).
+    status = json.loads(lp.hub.repos[f"synagi/{NAME}"].files["status.json"])
+    assert status["state"] == "succeeded", lp.pod_logs()
+    assert status["budget_override"] == sent["HAHA_BUDGET_OVERRIDE"]

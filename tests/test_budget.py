@@ -283,3 +283,13 @@ def test_pods_in_flight_count_at_their_prediction_and_an_override_reaches_the_po
     sent = {e["key"]: e["value"] for e in deploys[-1]["env"]}
     assert sent["HAHA_BASENAME"] == SMOL and sent["HAHA_BUDGET_OVERRIDE"] == reason
     assert "HAHA_BUDGET_OVERRIDE" not in {e["key"] for e in deploys[0]["env"]}
+
+
+def test_an_override_without_a_monthly_limit_records_nothing(
+    runpod_root: Path, runpod_api: RunPodFake
+) -> None:
+    env = {"RUNPOD_API_KEY": runpod_api.api_key, "HAHA_COMPUTE": "runpod"}
+    done = haha(runpod_root, "launch", SMOL, "--override-budget", "no limit to go over", env=env)
+    assert done.returncode == 0, done.stderr
+    (deploy,) = runpod_api.calls("podFindAndDeployOnDemand")
+    assert "HAHA_BUDGET_OVERRIDE" not in {e["key"] for e in deploy["env"]}

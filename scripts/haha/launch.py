@@ -242,6 +242,8 @@ def launch_command(
     compute = get_compute(settings, repo.root, compute_kind)
     pr = runcomment.source_pr(settings, repo, configs, log)
     store = get_store(settings, repo.root)
+    if settings.budget.monthly_dollars <= 0:  # nothing to override: record none
+        budget_override = None
     launched = launch(repo, settings, compute, store, configs, now, log, pr, budget_override)
     for x in launched:
         body = runcomment.launched_body(

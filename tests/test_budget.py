@@ -116,6 +116,17 @@ def test_the_held_comment_says_why_and_how_to_launch() -> None:
     assert "$1.50" in body and "$1.00" in body and "monthly_dollars" in body and "reason" in body
 
 
+def test_the_finished_and_failed_comments_keep_an_overrides_reason() -> None:
+    from haha.runcomment import failed_body, finished_body
+    from haha.runstatus import RunStatus
+
+    forced = RunStatus("succeeded", budget_override="paper deadline (run by octocat)")
+    assert "paper deadline (run by octocat)" in finished_body("haha-x-002", forced, "PR #3", "$1.00")
+    failed = RunStatus("failed", reason="OOM", budget_override="paper deadline (run by octocat)")
+    assert "paper deadline" in failed_body("haha-x-002", failed, "logs/")
+    assert "overridden" not in finished_body("haha-x-002", RunStatus("succeeded"), "PR #3", "$1.00")
+
+
 # --- haha.toml ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "message"),

@@ -72,6 +72,7 @@ def finished_body(basename: str, status: RunStatus, where: str, cost: str) -> st
             f"- Results: {where}",
             f"- Cost: {cost}",
             f"- Pod `{status.pod_id or '?'}` on {status.gpu_type or '?'}",
+            *_override_line(status),
         ]
     )
 
@@ -86,8 +87,16 @@ def failed_body(basename: str, status: RunStatus, log_location: str) -> str:
             f"- Logs: {log_location}",
             f"- Pod `{status.pod_id or '?'}`; the config is held until it is edited or named in a "
             "manual launch",
+            *_override_line(status),
         ]
     )
+
+
+def _override_line(status: RunStatus) -> list[str]:
+    """The reason a manual launch went over the monthly spend limit, kept once the run has ended."""
+    if not status.budget_override:
+        return []
+    return [f"- Monthly spend limit overridden by a manual launch: {status.budget_override}"]
 
 
 def post(settings: Settings, pr: int | None, basename: str, body: str, log: Log) -> str | None:

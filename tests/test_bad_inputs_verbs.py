@@ -25,7 +25,7 @@ import typer.main
 from check_helpers import make_repo as make_config_repo
 from haha import cli
 from haha.rate.ratings import WINNERS
-from haha.settings import ComputeSettings, GpuType, Settings, StoreSettings, Throughput
+from haha.settings import BudgetSettings, ComputeSettings, GpuType, Settings, StoreSettings, Throughput
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from report_data import PROMPTS, healthy, make_repo, results_doc, vote
@@ -402,11 +402,17 @@ TOML_BAD: dict[str, list[object]] = {
     "large_step_mfu": [0, 1.5, math.nan],
     "small_step_tokens": [0, "x"],
     "org": [1, True],
+    "per_pr_dollars": [-1, math.nan, math.inf, "5"],
+    "monthly_dollars": [-0.5, math.nan, "100", True],
 }
 
 
 # Every field name haha.toml knows anywhere: an "unknown" key must be none of them.
-KNOWN = {n for m in (Settings, ComputeSettings, StoreSettings, Throughput, GpuType) for n in m.model_fields}
+KNOWN = {
+    n
+    for m in (Settings, ComputeSettings, StoreSettings, Throughput, GpuType, BudgetSettings)
+    for n in m.model_fields
+}
 
 
 def toml_value(value: object) -> str:

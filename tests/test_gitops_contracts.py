@@ -111,6 +111,7 @@ def test_pod_env_round_trips(local: bool) -> None:
         pr=17,
         run_argv=("python", "-c", "print('hi')"),
         passed={"HF_ENDPOINT": "http://127.0.0.1:1", "WANDB_MODE": "offline"},
+        budget_override="over the monthly limit: paper deadline (run by octocat)",
         local=LocalPod("/r", "/r/c", "/r/b.log", "/r/store", "/usr/bin/python3", ("bash", "-c", "x"))
         if local
         else None,

@@ -71,6 +71,15 @@ def emit(data: object) -> None:
 
 
 EngineOpt = Annotated[EngineChoice, typer.Option("--engine", help="auto: vLLM if installed.")]
+OverrideOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--override-budget",
+        metavar="REASON",
+        help="Launch over haha.toml's monthly spend limit, for this reason (recorded in the PR comment "
+        "and the pod's env).",
+    ),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo work whose output already exists.")]
 
 
@@ -255,13 +264,19 @@ def plan(
     configs: Annotated[list[str] | None, typer.Argument(help="Only these basenames (default: all).")] = None,
     compute: ComputeOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not ask the model store.")] = False,
+    override: OverrideOpt = None,
+    comment: Annotated[
+        bool, typer.Option("--comment", help="Say on each held run's PR why the spend limit holds it.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
     from haha.plan import plan_command
+    from haha.spend import hold_over_limit
 
     found, settings = context(repo)
     planned = plan_command(found, settings, configs or [], compute and compute.value, not no_store, say)
+    planned = hold_over_limit(found, settings, planned, clock.now(), override or None, comment, say)
     emit(planned.to_dict())
     raise typer.Exit(2 if planned.errors else 0)  # runs left out for an unreadable input: say so
 
@@ -275,6 +290,7 @@ def launch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print each deploy request (secrets as references); start none.")
     ] = False,
+    override: OverrideOpt = None,
     repo: RepoOpt = None,
 ) -> None:
     """Start a pod per planned run (never a second pod for a config that is running or done)."""
@@ -286,7 +302,8 @@ def launch(
         kind = (compute and compute.value) or settings.compute.kind
         emit(launch_dry_run(found, settings, kind, configs or [], clock.now(), say))
         return
-    launched = launch_command(found, settings, configs or [], compute and compute.value, clock.now(), say)
+    kind = compute and compute.value
+    launched = launch_command(found, settings, configs or [], kind, clock.now(), say, override or None)
     emit([x.to_dict() for x in launched])
 
 

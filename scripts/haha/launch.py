@@ -106,6 +106,7 @@ def pod_spec(
     local_root: Path | None = None,
     pr: int | None = None,
     cuda: str = "",
+    budget_override: str | None = None,
 ) -> PodSpec:
     """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
     deadline = deadline_for(settings, now)
@@ -136,6 +137,7 @@ def pod_spec(
         run_argv=settings.run_argv,
         passed=settings.passed_to_pods(),
         local=local,
+        budget_override=budget_override,
     )
     return PodSpec(
         name=str(name),
@@ -199,10 +201,12 @@ def launch(
     now: datetime,
     log: Log,
     pr: int | None = None,
+    budget_override: str | None = None,
 ) -> list[Launched]:
     """Re-plan (fresh pod list), then launch each selected run; skipped names are logged, not errors.
 
     `pr` is the pull request the runs came from: pods record it, so their end is reported there.
+    `budget_override`: why a manual launch goes over the monthly spend limit (kept in each pod's env).
     """
     if compute.kind == "runpod":
         require_pinned_image(settings)
@@ -213,7 +217,8 @@ def launch(
     if local and not settings.run_argv:  # a substituted command runs no model
         refuse_unrunnable(experiments.values(), settings)
     launched = []
-    for run, spec in zip(runs, _specs(repo, settings, runs, experiments, local, now, pr), strict=True):
+    specs = _specs(repo, settings, runs, experiments, local, now, pr, budget_override)
+    for run, spec in zip(runs, specs, strict=True):
         pod = compute.launch(spec)
         log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
         launched.append(Launched(run, pod, deadline_for(settings, now), pr))
@@ -221,7 +226,13 @@ def launch(
 
 
 def launch_command(
-    repo: Repo, settings: Settings, configs: Sequence[str], compute_kind: str | None, now: datetime, log: Log
+    repo: Repo,
+    settings: Settings,
+    configs: Sequence[str],
+    compute_kind: str | None,
+    now: datetime,
+    log: Log,
+    budget_override: str | None = None,
 ) -> list[Launched]:
     """`haha launch`: start the planned pods and say so on the PR each run came from."""
     from haha import runcomment
@@ -230,10 +241,13 @@ def launch_command(
 
     compute = get_compute(settings, repo.root, compute_kind)
     pr = runcomment.source_pr(settings, repo, configs, log)
-    launched = launch(repo, settings, compute, get_store(settings, repo.root), configs, now, log, pr=pr)
+    store = get_store(settings, repo.root)
+    if settings.budget.monthly_dollars <= 0:  # nothing to override: record none
+        budget_override = None
+    launched = launch(repo, settings, compute, store, configs, now, log, pr, budget_override)
     for x in launched:
         body = runcomment.launched_body(
-            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline
+            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline, budget_override
         )
         runcomment.post(settings, pr, x.run.config, body, log)
     return launched
@@ -258,12 +272,23 @@ def _specs(
     local: bool,
     now: datetime,
     pr: int | None,
+    budget_override: str | None = None,
 ) -> list[PodSpec]:
     """Each run's pod spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
     return [
-        pod_spec(settings, run, experiments[run.config].resources(settings), sha, now, local_root, pr, cuda)
+        pod_spec(
+            settings,
+            run,
+            experiments[run.config].resources(settings),
+            sha,
+            now,
+            local_root,
+            pr,
+            cuda,
+            budget_override,
+        )
         for run in runs
     ]
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from haha.budget import MonthlyDecision
 from haha.compute.base import Compute, Pod
 from haha.errors import HahaError, InputError
 from haha.experiment import ConfigName, Experiment
@@ -115,6 +116,8 @@ class Plan:
     failed: tuple[str, ...] = ()  # last run of this very config failed: relaunched only when named
     # Runs not planned because something they depend on is unreadable: (basename, the error).
     errors: tuple[tuple[str, str], ...] = ()
+    # The monthly spend limit's decision (haha.toml [budget]; spend.hold_over_limit): what it held, why.
+    budget: MonthlyDecision | None = None
 
     def to_json(self) -> str:
         """Deterministic JSON: sorted lists, sorted keys; `include` feeds a GitHub Actions matrix."""
@@ -130,7 +133,7 @@ class Plan:
             "stale_configs": list(self.stale_configs),
             "failed": list(self.failed),
             "errors": [{"config": name, "error": error} for name, error in self.errors],
-        }
+        } | ({"budget": self.budget.to_dict()} if self.budget else {})
 
 
 def in_flight(pods: Iterable[Pod]) -> frozenset[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from haha.budget import Held, MonthlyDecision
 from haha.clock import stamp
 from haha.repo import Repo, added_in
 from haha.runstatus import RunStatus, read_status
@@ -25,16 +26,39 @@ def marker(basename: str) -> str:
 
 
 def launched_body(
-    basename: str, pod_id: str, gpu_type: str, price_per_hour: float | None, deadline: datetime
+    basename: str,
+    pod_id: str,
+    gpu_type: str,
+    price_per_hour: float | None,
+    deadline: datetime,
+    override: str | None = None,
 ) -> str:
     price = f"${price_per_hour:.2f}/h" if price_per_hour else "price unknown"
+    lines = [
+        marker(basename),
+        f"### 🚀 `{basename}` launched",
+        "",
+        f"- Pod `{pod_id}` on {gpu_type or '?'} ({price})",
+        f"- Deadline {stamp(deadline)}: past it the pod stops itself, and the reaper terminates it",
+    ]
+    if override:
+        lines.append(f"- Monthly spend limit overridden by a manual launch: {override}")
+    return "\n".join(lines)
+
+
+def held_body(decision: MonthlyDecision, held: Held) -> str:
+    """A run the monthly spend limit holds: the numbers, and the two ways to launch it."""
     return "\n".join(
         [
-            marker(basename),
-            f"### 🚀 `{basename}` launched",
+            marker(held.config),
+            f"### ⏸️ `{held.config}` held: over the monthly spend limit",
             "",
-            f"- Pod `{pod_id}` on {gpu_type or '?'} ({price})",
-            f"- Deadline {stamp(deadline)}: past it the pod stops itself, and the reaper terminates it",
+            f"- {decision.why(held)}",
+            "- Nothing was launched for it. To run it: raise `monthly_dollars` in `haha.toml`'s `[budget]` "
+            "(a PR; then run the launch workflow by hand, as a merge that touches only `haha.toml` plans "
+            f"nothing), or run the launch workflow by hand (Actions → launch → Run workflow) with config "
+            f"`{held.config}` and a reason: that launches it over the limit once, and the reason is recorded "
+            "here and in the pod's environment",
         ]
     )
 
@@ -48,6 +72,7 @@ def finished_body(basename: str, status: RunStatus, where: str, cost: str) -> st
             f"- Results: {where}",
             f"- Cost: {cost}",
             f"- Pod `{status.pod_id or '?'}` on {status.gpu_type or '?'}",
+            *_override_line(status),
         ]
     )
 
@@ -62,8 +87,16 @@ def failed_body(basename: str, status: RunStatus, log_location: str) -> str:
             f"- Logs: {log_location}",
             f"- Pod `{status.pod_id or '?'}`; the config is held until it is edited or named in a "
             "manual launch",
+            *_override_line(status),
         ]
     )
+
+
+def _override_line(status: RunStatus) -> list[str]:
+    """The reason a manual launch went over the monthly spend limit, kept once the run has ended."""
+    if not status.budget_override:
+        return []
+    return [f"- Monthly spend limit overridden by a manual launch: {status.budget_override}"]
 
 
 def post(settings: Settings, pr: int | None, basename: str, body: str, log: Log) -> str | None:

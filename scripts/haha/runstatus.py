@@ -40,6 +40,7 @@ class RunStatus:
     pod_seconds: float | None = None
     reaped_at: str | None = None
     log_location: str | None = None
+    budget_override: str | None = None  # why a manual launch went over the monthly spend limit
 
     @property
     def final(self) -> bool:

@@ -78,6 +78,16 @@ class StoreSettings(_Frozen):
     private: bool = True
 
 
+class BudgetSettings(_Frozen):
+    """Spend limits in USD. 0 (the default) is no limit. Numbers only: a quoted "50" is refused, so a
+    limit is never read other than the reviewer read it."""
+
+    # `haha check` fails a PR whose new configs are predicted to cost more than this, together.
+    per_pr_dollars: float = Field(0.0, ge=0, strict=True)
+    # `haha plan` holds runs that would take this UTC month's spend over this.
+    monthly_dollars: float = Field(0.0, ge=0, strict=True)
+
+
 class Settings(_Frozen):
     org: str = "synagi"
     github_repo: str = "synagi/haha"
@@ -88,6 +98,7 @@ class Settings(_Frozen):
     compute: ComputeSettings = ComputeSettings()
     store: StoreSettings = StoreSettings()
     throughput: Throughput = Throughput()
+    budget: BudgetSettings = BudgetSettings()
     # Secrets: from the environment only.
     runpod_api_key: SecretStr | None = None
     hf_token: SecretStr | None = None
@@ -257,6 +268,16 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
             fix=f"set {ENV_ONLY[key]} in the environment",
         )
     return text, data
+
+
+def setting_line(root: Path, *loc: str) -> int | None:
+    """The line of a haha.toml key under `root` (e.g. "budget", "per_pr_dollars"), for findings that
+    name a setting; None without the file or the key."""
+    path = root / SETTINGS_FILE
+    try:
+        return _toml_line(path.read_text(encoding="utf-8"), loc)
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 _TABLE = re.compile(r"\[\s*([^\[\]]+?)\s*\]")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from haha.budget import per_pr_finding
 from haha.check.axolotl_schema import check_config_schema, schema_missing
 from haha.check.datasets import MAX_DATASET_BYTES, DatasetScan, digest, leaks, scan_dataset
 from haha.check.estimate import ConfigCost, estimate
@@ -21,7 +23,7 @@ from haha.evalspec import MAX_EVAL_CHARS, EvalCheck, check_eval
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
 from haha.repo import CONFIG_DIR, DATA_DIR, Change, Repo
-from haha.settings import Settings
+from haha.settings import Settings, setting_line
 from haha.yamlfile import MAX_YAML_BYTES
 
 
@@ -50,6 +52,7 @@ class CheckReport:
     configs_checked: int
     base: str | None = None
     against: str | None = None  # the ref records were compared with (base, or the default branch)
+    per_pr_dollars: float = 0.0  # haha.toml [budget]: the new configs' predicted total may not exceed it
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)
@@ -307,5 +310,28 @@ def run_check(
     compare = base or against
     if compare is not None:
         run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
+    run.findings += _over_budget(repo, settings, costs)
     stats = sorted(run.stats.values(), key=lambda s: s.file)
-    return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare)
+    limit = settings.budget.per_pr_dollars
+    return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare, per_pr_dollars=limit)
+
+
+def _over_budget(repo: Repo, settings: Settings, costs: list[ConfigCost]) -> list[Finding]:
+    """The per-PR spend limit, read from the checkout's own haha.toml: the PR's, so raising the limit
+    is part of the diff its reviewer approves."""
+    line = setting_line(repo.root, "budget", "per_pr_dollars")
+    found = per_pr_finding([(c.config, c.dollars) for c in costs], settings.budget.per_pr_dollars, line)
+    return [found] if found else []
+
+
+def predict_costs(repo: Repo, settings: Settings, names: Iterable[str]) -> dict[str, ConfigCost]:
+    """The gate's own estimate of each named config, as `haha check` shows it for a new one (the
+    monthly budget in `haha plan` prices runs with it); configs it cannot price are left out."""
+    run = _Run(repo, settings)
+    data_files = {p.name for p in repo.data_paths()}
+    out = {}
+    for name in names:
+        loaded = run.load(repo.config_path(name))
+        if isinstance(loaded, Experiment) and (result := _check_config(run, loaded, data_files, True)):
+            out[name] = result
+    return out

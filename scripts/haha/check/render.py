@@ -131,6 +131,15 @@ def _gpu_note(report: CheckReport) -> str:
     return note
 
 
+def budget_note(report: CheckReport) -> str:
+    """The new configs' predicted total against haha.toml's per-PR limit (empty without a limit)."""
+    if report.per_pr_dollars <= 0 or not report.costs:
+        return ""
+    total = sum(c.dollars for c in report.costs if c.dollars is not None)
+    verdict = "over" if total > report.per_pr_dollars else "within"
+    return f"predicted total ${total:,.2f}, {verdict} the per-PR limit of ${report.per_pr_dollars:,.2f}"
+
+
 def render_text(report: CheckReport, color: bool = False, width: int = 140, findings: bool = True) -> str:
     """A terminal view: cost and dataset tables, then findings (worst first) and the verdict."""
     out = io.StringIO()
@@ -146,6 +155,8 @@ def render_text(report: CheckReport, color: bool = False, width: int = 140, find
             row = _cost_row(cost)
             table.add_row(row[0], *row[2:])
         console.print(table)
+        if note := budget_note(report):
+            console.print(note, markup=False)
     if report.datasets:
         table = Table(
             Column(_DATA_HEAD[0], no_wrap=True), *_DATA_HEAD[1:], title="Datasets", title_justify="left"
@@ -191,6 +202,7 @@ def render_markdown(report: CheckReport) -> str:
     if report.costs:
         lines += ["### New configs", "", f"_{_gpu_note(report)}_", ""]
         lines += _md_table(_COST_HEAD, [_cost_row(c) for c in report.costs])
+        lines += [f"_{note}_", ""] if (note := budget_note(report)) else []
     if report.datasets:
         lines += ["### Datasets", "", *_md_table(_DATA_HEAD, [_data_row(d) for d in report.datasets])]
     if report.findings:

@@ -57,6 +57,7 @@ class RunRecord:
             finished_at=clock.stamp(now) if final else None,
             pod_seconds=round((now - self.started).total_seconds(), 1) if final else None,
             log_location=f"{self._store().location(self.pod.basename)}/{LOGS_DIR}/pod.log",
+            budget_override=self.pod.budget_override,
         )
 
     def running(self, now: datetime) -> None:

@@ -24,7 +24,7 @@ TERMINATE_TRIES = 4
 TERMINATE_BACKOFF_S = 2.0
 _CARRIED = (
     "mode", "pod_id", "pod_name", "gpu_type", "gpu_count", "cost_per_hour", "git_ref", "config_sha256", "pr",
-    "started_at", "deadline",
+    "started_at", "deadline", "budget_override",
 )  # fmt: skip
 
 
@@ -128,4 +128,5 @@ def _told(pod: PodEnv) -> dict[str, object]:
         "git_ref": pod.ref or None,
         "pr": pod.pr,
         "deadline": clock.stamp(pod.deadline),
+        "budget_override": pod.budget_override,
     }

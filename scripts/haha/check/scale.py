@@ -340,6 +340,24 @@ def check_block(exp: Experiment, settings: Settings) -> list[Finding]:
     return [Finding.from_error(problem) for problem in exp.block_problems(settings)]
 
 
+def check_nodes(exp: Experiment, res: Resources) -> list[Finding]:
+    """Several nodes train (haha.train, tested with two loopback nodes) but `haha launch` rents one pod."""
+    if res.nodes == 1:
+        return []
+    return [
+        _finding(
+            exp,
+            Severity.WARNING,
+            f"haha.nodes is {res.nodes}: `haha launch` does not create RunPod Instant Clusters yet, so "
+            "merging this config starts no run; it trains on a cluster whose nodes each run "
+            f"`haha run {exp.basename}` (README: Multi-GPU and multi-node)",
+            "haha.nodes",
+            "create the cluster by hand (RunPod console → Instant Clusters) and run it there, or use one "
+            "pod: remove haha.nodes (up to 8 GPUs with haha.gpus)",
+        )
+    ]
+
+
 def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Finding]:
     """DeepSpeed or FSDP, not both; referenced DeepSpeed files exist in the repo and in the image."""
     c = exp.config
@@ -456,7 +474,7 @@ def check_global_batch(
     """A warning when the rows per optimizer step differ from the previous config of the series."""
     if previous is None:
         return []
-    before = world_of(previous, resources_or_default(previous, settings).gpus)
+    before = world_of(previous, resources_or_default(previous, settings).world)
     if before.global_batch == world.global_batch:
         return []
     target = before.global_batch
@@ -551,11 +569,12 @@ def check_scale(
     config before it in its series (previous_in_series), already parsed by the caller."""
     findings = check_block(exp, settings)
     res = resources_or_default(exp, settings)
-    world = world_of(exp, res.gpus)
+    world = world_of(exp, res.world)  # every GPU of every node: data parallel and sharding span them all
+    findings += check_nodes(exp, res)
     findings += check_sharding(exp, root, res.gpus)
     findings += check_global_batch(exp, settings, previous, world)
     types = [g for g in settings.compute.gpu_types if g.id in res.gpu_types]
-    memory, found = check_memory(exp, settings, world, Sharding.of(exp.config, root, res.gpus), types)
+    memory, found = check_memory(exp, settings, world, Sharding.of(exp.config, root, res.world), types)
     findings += found
     smallest = min((g.memory_gb for g in types), default=None)
     view = ScaleView(

@@ -86,7 +86,7 @@ class TrainOutcome:
     wandb_run_id: str | None = None  # the W&B run that holds this adapter's training curves
     first_step_at: float | None = None  # unix time of the first logged training step (this attempt)
     processes: int = 1  # training processes, one per GPU (haha.gpus)
-    nodes: int = 1  # machines that trained together (haha.nodes); only node 0 holds the adapter
+    nodes: int = 1  # machines that trained together (haha.nodes); node 0 evaluates and publishes
 
 
 def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
@@ -317,7 +317,9 @@ def train(
     seconds = time.monotonic() - started
     adapter = find_adapter(output_dir)
     if cluster is not None and not cluster.primary and streamed.code == 0:
-        adapter = output_dir  # global rank 0, on node 0, saves the adapter; this node only trained
+        # Axolotl 0.19.0 saves a LoRA adapter on every node's local rank 0, but with DeepSpeed or FSDP
+        # through the Trainer on global rank 0 alone: a worker node may hold none, and needs none.
+        adapter = output_dir
     if streamed.code != 0 or adapter is None:
         raise _failure(streamed.code, streamed.tail, log_file)
     tokens, run_id = streamed.tokens, config["wandb_run_id"]

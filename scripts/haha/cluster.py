@@ -5,8 +5,8 @@ RunPod sets these on every node of an Instant Cluster (docs.runpod.io/instant-cl
 node; "all ports are available"), `NODE_RANK` (0 on the primary), `NUM_NODES`, `NUM_TRAINERS` (GPUs per
 node) and `WORLD_SIZE` (NUM_NODES × NUM_TRAINERS). A run reads the first four; torchrun's static
 rendezvous (`--nnodes --node_rank --master_addr --master_port`) then gives node 0's first process
-global rank 0, the one that saves the adapter. `haha.settings` reads the environment and calls
-`cluster_from_env`; nothing else here touches it.
+global rank 0 (the Trainer's logging and, with DeepSpeed or FSDP, its saving rank). `haha.settings`
+reads the environment and calls `cluster_from_env`; nothing else here touches it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ClusterNode:
 
     @property
     def primary(self) -> bool:
-        """Node 0: the node whose rank-0 process saves the adapter, and that evaluates and publishes."""
+        """Node 0: the node that holds global rank 0, and that evaluates and publishes."""
         return self.node_rank == 0
 
     def torchrun_args(self, processes: int) -> list[str]:

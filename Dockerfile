@@ -45,12 +45,15 @@ COPY scripts/ scripts/
 # The RUN below was tried outside Docker (no engine here) on Debian bookworm / Python 3.11: both envs
 # installed in 206 s, 9.8 GB on disk, torch's files one inode in both; axolotl 0.19.0 and vllm 0.32.0
 # (torch 2.13.0+cu130) import, and the eval env's haha reads its packaged schemas.
-# Expected image size (estimated, not built): ~9.7 GiB unpacked, ~4.4 GiB to pull.
+# Expected image size (estimated, not built): ~10.0 GiB unpacked, ~4.5 GiB to pull.
 # `python tools/check_cuda_sets.py --unpacked` sums each pinned wheel's uncompressed file sizes from its
-# zip directory (HTTP range requests): train 6.22 GiB + eval 7.87 GiB, of which 4.72 GiB is shared, so
-# 9.36 GiB with the hard links (14.1 GiB without); plus ~0.35 GiB for the slim base, git and gcc. The
-# wheels themselves are 4.22 GiB (the same script without --unpacked), about what the compressed
+# zip directory (HTTP range requests): train 6.47 GiB + eval 7.87 GiB, of which 4.73 GiB is shared, so
+# 9.61 GiB with the hard links (14.3 GiB without); plus ~0.35 GiB for the slim base, git and gcc. The
+# wheels themselves are 4.29 GiB (the same script without --unpacked), about what the compressed
 # layers weigh. torch alone is 1.0 GiB unpacked, vllm 0.8, triton 0.7, cuBLAS 0.6, cuDNN 0.5.
+# DeepSpeed (train env; 2026-12-05) is an sdist built here into a pure-Python wheel (not counted above);
+# its ops compile when first used, and the CPU-offload ones need g++ and CUDA headers, not in this image.
+# The 206 s install try above predates DeepSpeed.
 RUN XDG_CACHE_HOME=/tmp/haha-build-cache tools/install-env.sh /opt/haha/train train-cuda \
  && XDG_CACHE_HOME=/tmp/haha-build-cache tools/install-env.sh /opt/haha/eval eval-cuda \
  && haha --help > /dev/null \

@@ -37,6 +37,9 @@ PLATFORM = "x86_64-manylinux_2_36"
 SDIST_ONLY = (
     "axolotl-contribs-lgpl",
     "axolotl-contribs-mit",
+    # DeepSpeed publishes only an sdist; with DS_BUILD_OPS unset (0 on Linux, its setup.py) it builds a
+    # pure-Python wheel without torch and compiles its ops JIT on first use.
+    "deepspeed",
     "langdetect",
     "rouge-score",
     "sqlitedict",

@@ -21,6 +21,8 @@ WORKSPACE_DATA = WORKSPACE / "data"
 # The top-level key of a config that belongs to the pipeline, not to Axolotl: read, then removed.
 HAHA_KEY = "haha"
 MAX_GPUS = 8  # one RunPod pod; more needs several nodes (README: Multi-GPU and multi-node)
+# Nodes of one multi-node run (haha.nodes): RunPod clusters of 2-8 nodes (dstack PR #3214 drives those).
+MAX_NODES = 8
 NAME_RE = re.compile(r"^(?P<series>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})$")
 
 
@@ -70,17 +72,25 @@ class Resources:
     """What a config's `haha:` block asks of compute, with haha.toml's defaults filled in.
 
     `gpus`: GPUs in the one pod (one training process each); `gpu_types`: RunPod GPU type ids in
-    fallback order (plans are priced on the first).
+    fallback order (plans are priced on the first); `nodes`: machines of `gpus` GPUs each that train
+    together (a RunPod Instant Cluster; 1 is one pod).
     """
 
     gpus: int
     gpu_types: tuple[str, ...]
+    nodes: int = 1
+
+    @property
+    def world(self) -> int:
+        """Every GPU of the run, all nodes: the data-parallel world ZeRO and FSDP shard over."""
+        return self.gpus * self.nodes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gpus": self.gpus, "gpu_types": list(self.gpu_types)}
+        nodes = {"nodes": self.nodes} if self.nodes > 1 else {}
+        return {"gpus": self.gpus, "gpu_types": list(self.gpu_types), **nodes}
 
 
-_BLOCK_KEYS = ("gpus", "gpu_types")
+_BLOCK_KEYS = ("gpus", "gpu_types", "nodes")
 
 
 def _is_int(value: object) -> bool:
@@ -179,6 +189,15 @@ class Experiment:
                     "cluster, see README)",
                 )
             )
+        nodes = block.get("nodes")
+        if "nodes" in block and (not _is_int(nodes) or not 1 <= nodes <= MAX_NODES):
+            problems.append(
+                self.fail(
+                    f"{HAHA_KEY}.nodes is {nodes!r}; it must be a whole number from 1 to {MAX_NODES}",
+                    f"{HAHA_KEY}.nodes",
+                    f"set {HAHA_KEY}.nodes to 1..{MAX_NODES} (machines of haha.gpus GPUs each)",
+                )
+            )
         if "gpu_types" in block:
             types = block.get("gpu_types")
             if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
@@ -214,7 +233,7 @@ class Experiment:
         block = self.haha_block or {}
         gpus = block.get("gpus", settings.compute.gpu_count)
         types = block.get("gpu_types") or [g.id for g in settings.compute.gpu_types]
-        return Resources(gpus=gpus, gpu_types=tuple(types))
+        return Resources(gpus=gpus, gpu_types=tuple(types), nodes=block.get("nodes", 1))
 
     @property
     def base_model(self) -> str:

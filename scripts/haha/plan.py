@@ -317,6 +317,14 @@ def plan_command(
 def with_resources(repo: Repo, run: PlannedRun) -> PlannedRun:
     """The run with the GPUs its pod gets: haha.gpus / haha.gpu_types, else haha.toml's [compute]."""
     resources = Experiment.load(repo.config_path(run.config)).resources(load_settings(repo.root, {}))
+    if resources.nodes > 1:  # not planned (plan.errors); the gate warns about it too (check/scale.py)
+        raise InputError(
+            f"haha.nodes is {resources.nodes}: launch rents single pods, not RunPod Instant Clusters",
+            file=repo.config_path(run.config),
+            field="haha.nodes",
+            fix=f"run `haha run {run.config}` on every node of a cluster you created (README: Multi-GPU "
+            "and multi-node), or remove haha.nodes",
+        )
     return replace(run, gpus=resources.gpus, gpu_types=resources.gpu_types)
 
 

@@ -239,6 +239,11 @@ def run_experiment(
     outcome = train(pre.exp, repo, pre.workdir, train_settings, device, log, force=retrain)
     summary.stage_seconds["train"] = round(time.monotonic() - started, 1)
     summary.adapter = outcome.adapter_dir
+    if outcome.nodes > 1 and settings.cluster is not None and not settings.cluster.primary:
+        rank = settings.cluster.node_rank
+        log(f"run: node {rank} of {outcome.nodes} trained; node 0 evaluates, writes results and publishes")
+        summary.adapter = None
+        return summary
 
     started = time.monotonic()
     evaluated = evaluate(pre, outcome.adapter_dir, repo, settings, engine, log)
@@ -342,7 +347,7 @@ def run_meta(
         "created_at": stamp(),
         "engine": evaluated.engine,
         "eval": {**evaluated.mode, **eval_placement(pre.exp, device)},
-        "train": {"processes": outcome.processes},
+        "train": {"processes": outcome.processes, **({"nodes": outcome.nodes} if outcome.nodes > 1 else {})},
         "versions": versions,
         "base_model": pre.exp.base_model,
         "adapter": adapter_location,

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
+from haha.cluster import ClusterNode, cluster_from_env
 from haha.errors import InputError
 from haha.podenv import PodEnv, argv_from_env, passed_through
 
@@ -124,6 +125,9 @@ class Settings(_Frozen):
     repo_url: str | None = None  # where pods clone from (default: the GitHub repo)
     run_argv: tuple[str, ...] | None = None  # replaces a pod's `haha run` (tests inject faults with it)
     github_step_summary: Path | None = None  # the Actions job summary file
+    cluster: ClusterNode | None = (
+        None  # this node of a multi-node run (NUM_NODES, NODE_RANK, …: haha.cluster)
+    )
     # The mapping this came from: what child processes inherit.
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -319,6 +323,7 @@ def _derived(env: Mapping[str, str]) -> dict[str, Any]:
         out["hf_offline"] = env["HF_HUB_OFFLINE"].strip().upper() in _TRUE
     if env.get("HAHA_RUN_ARGV"):
         out["run_argv"] = argv_from_env(env["HAHA_RUN_ARGV"], "HAHA_RUN_ARGV")
+    out["cluster"] = cluster_from_env(env)
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from haha.clock import now
+from haha.cluster import ClusterNode
 from haha.errors import RunFailed
 from haha.experiment import Experiment
 from haha.repo import Repo
@@ -85,6 +86,7 @@ class TrainOutcome:
     wandb_run_id: str | None = None  # the W&B run that holds this adapter's training curves
     first_step_at: float | None = None  # unix time of the first logged training step (this attempt)
     processes: int = 1  # training processes, one per GPU (haha.gpus)
+    nodes: int = 1  # machines that trained together (haha.nodes); node 0 evaluates and publishes
 
 
 def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
@@ -128,6 +130,26 @@ def processes_for(exp: Experiment, settings: Settings, device: Device) -> int:
     return gpus
 
 
+def cluster_for(exp: Experiment, settings: Settings) -> ClusterNode | None:
+    """This machine's node of the config's `haha.nodes` (None for one node); refuses a mismatch.
+
+    Several nodes: every node runs `haha run` with RunPod's cluster variables (haha.cluster), and
+    torchrun's rendezvous joins them; a config that asks for nodes on a lone machine would wait forever.
+    """
+    nodes, cluster = exp.resources(settings).nodes, settings.cluster
+    if nodes == 1:
+        return None
+    if cluster is None or cluster.num_nodes != nodes:
+        seen = "NUM_NODES is unset" if cluster is None else f"NUM_NODES is {cluster.num_nodes}"
+        raise RunFailed(
+            f"the config asks for {nodes} nodes ({exp.path}: haha.nodes) but {seen} here",
+            fix=f"run it on a {nodes}-node cluster (every node: haha run with NUM_NODES={nodes}, its "
+            "NODE_RANK and the primary's PRIMARY_ADDR/PRIMARY_PORT, as RunPod sets them), "
+            "or remove haha.nodes",
+        )
+    return cluster
+
+
 def eval_placement(exp: Experiment, device: Device) -> dict[str, Any]:
     """What results record in meta.eval about GPUs: eval always uses one (no tensor parallelism, which
     changes sampled completions), and whether the base model's bf16 weights fit it (None: unknown)."""
@@ -166,6 +188,7 @@ def axolotl_config(
     Built from `exp.config`, which never holds the `haha:` block: Axolotl does not see it.
     """
     processes = processes_for(exp, settings, device)
+    world = processes * exp.resources(settings).nodes
     config = repo_file_paths(localize(exp.config, repo, workdir), repo)
     config["output_dir"] = str(output_dir_for(exp, repo, workdir))  # also where `haha eval` looks
     config["wandb_project"] = settings.wandb_project
@@ -177,7 +200,7 @@ def axolotl_config(
         config["wandb_entity"] = settings.wandb_entity
     overrides: dict[str, Any] = {}
     if device.kind == "cpu":
-        overrides = cpu_overrides(config, processes)
+        overrides = cpu_overrides(config, world)
         for key, (_, now) in overrides.items():
             if now is None:
                 config.pop(key, None)
@@ -196,31 +219,41 @@ def wandb_run_id(basename: str, pod_id: str | None) -> str:
     return "-".join(p for p in (basename, f"{now():%Y%m%dT%H%M%SZ}", pod) if p)
 
 
-def train_command(config_file: Path, processes: int, config: dict[str, Any]) -> list[str]:
+def train_command(
+    config_file: Path, processes: int, config: dict[str, Any], cluster: ClusterNode | None = None
+) -> list[str]:
     """One process: Axolotl's module directly (faster). Several, or DeepSpeed/FSDP: Axolotl's launcher.
 
     `axolotl train CFG --launcher torchrun -- --standalone --nproc_per_node N` is Axolotl 0.19.0's
     own multi-GPU entry (axolotl/cli/utils/train.py): it execs `torchrun ... -m axolotl.cli.train CFG`,
     one process per GPU, on a free local port (`--standalone`). The same command runs in the pod and,
-    with gloo, on CPU.
+    with gloo, on CPU. A node of a cluster swaps `--standalone` for torchrun's static rendezvous at
+    the primary node (ClusterNode.torchrun_args); not `--rdzv_endpoint`, for which Axolotl 0.19.0 adds
+    a random `--rdzv_id` per node (`_add_default_rdzv_args`), so two nodes would never meet.
     """
     sharded = config.get("deepspeed") or config.get("fsdp") or config.get("fsdp_version")
+    if cluster is not None:
+        launcher = ["--launcher", "torchrun", "--", *cluster.torchrun_args(processes)]
+        return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_file), *launcher]
     if processes > 1 or sharded:
         launcher = ["--launcher", "torchrun", "--", "--standalone", "--nproc_per_node", str(processes)]
         return [str(Path(sys.executable).parent / "axolotl"), "train", str(config_file), *launcher]
     return [sys.executable, "-m", "axolotl.cli.train", str(config_file)]
 
 
-def launch_env(base: Mapping[str, str], device: Device, processes: int) -> dict[str, str]:
+def launch_env(
+    base: Mapping[str, str], device: Device, processes: int, world: int | None = None
+) -> dict[str, str]:
     """`base`, the child's environment, made ready for the launcher.
 
     The launcher finds `torchrun` on PATH: this environment's bin folder goes first.
 
-    Several CPU processes: accelerate's MULTI_CPU mode (gloo), one thread each so they do not fight.
+    Several CPU processes (`world`: on every node together, default `processes`): accelerate's
+    MULTI_CPU mode (gloo), one thread each so the processes of this machine do not fight.
     """
     bin_dir = str(Path(sys.executable).parent)
     out = {**base, "PATH": os.pathsep.join(p for p in (bin_dir, base.get("PATH", "")) if p)}
-    if device.kind == "cpu" and processes > 1:
+    if device.kind == "cpu" and (world or processes) > 1:
         out["ACCELERATE_USE_CPU"] = "true"
         out.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     return out
@@ -261,10 +294,17 @@ def train(
     if overrides:
         log(f"train: no CUDA device, CPU overrides applied: {', '.join(overrides)}")
     processes = processes_for(exp, settings, device)
-    if processes > 1:
+    cluster = cluster_for(exp, settings)
+    nodes = cluster.num_nodes if cluster else 1
+    if cluster is not None:
+        log(
+            f"train: node {cluster.node_rank} of {nodes}, {processes} process(es) here, rendezvous at "
+            f"{cluster.master_addr}:{cluster.master_port}"
+        )
+    elif processes > 1:
         log(f"train: {processes} processes through Axolotl's torchrun launcher")
     child_env = {
-        **launch_env(settings.child_env(), device, processes),
+        **launch_env(settings.child_env(), device, processes, processes * nodes),
         "AXOLOTL_DO_NOT_TRACK": "1",
         "WANDB_MODE": config["wandb_mode"],
         "WANDB_DIR": str(workdir),
@@ -272,15 +312,19 @@ def train(
         "PYTHONUNBUFFERED": "1",
     }
     started = time.monotonic()
-    streamed = _stream(train_command(config_file, processes, config), workdir, child_env, log_file, log)
+    argv = train_command(config_file, processes, config, cluster)
+    streamed = _stream(argv, workdir, child_env, log_file, log)
     seconds = time.monotonic() - started
     adapter = find_adapter(output_dir)
+    if cluster is not None and not cluster.primary and streamed.code == 0:
+        # Axolotl 0.19.0 saves a LoRA adapter on every node's local rank 0, but with DeepSpeed or FSDP
+        # through the Trainer on global rank 0 alone: a worker node may hold none, and needs none.
+        adapter = output_dir
     if streamed.code != 0 or adapter is None:
         raise _failure(streamed.code, streamed.tail, log_file)
     tokens, run_id = streamed.tokens, config["wandb_run_id"]
-    (workdir / "train.json").write_text(
-        json.dumps({"tokens": tokens, "seconds": seconds, "wandb_run_id": run_id, "processes": processes})
-    )
+    record = {"tokens": tokens, "seconds": seconds, "wandb_run_id": run_id, "processes": processes}
+    (workdir / "train.json").write_text(json.dumps({**record, **({"nodes": nodes} if nodes > 1 else {})}))
     return TrainOutcome(
         adapter,
         seconds,
@@ -291,6 +335,7 @@ def train(
         wandb_run_id=run_id,
         first_step_at=streamed.first_step_at,
         processes=processes,
+        nodes=nodes,
     )
 
 

@@ -18,6 +18,10 @@ from haha.settings import GpuType, Throughput
 # stragglers, the last uneven batch), so N GPUs run at 0.9^log2(N): 2 → 90%, 4 → 81%, 8 → 73%. An assumed
 # round number, typical of DDP/ZeRO-2 on one NVLink node; not measured here (docs/calibration.md).
 SCALING_PER_DOUBLING = 0.9
+# Across nodes the all-reduce leaves NVLink for the cluster network (RunPod's Instant Clusters: a
+# high-bandwidth inter-node fabric, docs.runpod.io/instant-clusters), slower than NVLink: each doubling
+# of nodes keeps 80%, on top of the per-node figure. An assumption like the one above, not measured.
+NODE_SCALING_PER_DOUBLING = 0.8
 CALIBRATION_PEAK_TFLOPS = 989.0  # the H200 the [throughput] points were measured on (datasheet, dense bf16)
 LOW_UTILISATION = 0.10
 FLOPS_PER_PARAM_TOKEN = 6  # forward + backward, the same convention the calibration MFU uses
@@ -93,9 +97,16 @@ def scaling_efficiency(gpu_count: int) -> float:
     return SCALING_PER_DOUBLING ** math.log2(gpu_count) if gpu_count > 1 else 1.0
 
 
-def train_seconds(flops: float, mfu: float, peak_tflops: float, gpu_count: int = 1) -> float:
-    """Wall time at the predicted per-GPU MFU over `gpu_count` GPUs at `scaling_efficiency`."""
-    return flops / (mfu * peak_tflops * 1e12 * gpu_count * scaling_efficiency(gpu_count))
+def cluster_efficiency(gpu_count: int, nodes: int = 1) -> float:
+    """scaling_efficiency of the GPUs of one node × NODE_SCALING_PER_DOUBLING per doubling of nodes."""
+    across = NODE_SCALING_PER_DOUBLING ** math.log2(nodes) if nodes > 1 else 1.0
+    return scaling_efficiency(gpu_count) * across
+
+
+def train_seconds(flops: float, mfu: float, peak_tflops: float, gpu_count: int = 1, nodes: int = 1) -> float:
+    """Wall time at the predicted per-GPU MFU over `gpu_count` GPUs on each of `nodes` nodes."""
+    gpus = gpu_count * nodes
+    return flops / (mfu * peak_tflops * 1e12 * gpus * cluster_efficiency(gpu_count, nodes))
 
 
 def dollars(train_s: float, overhead_minutes: float, gpu: GpuType, gpu_count: int = 1) -> float:

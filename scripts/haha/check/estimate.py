@@ -41,7 +41,8 @@ class ConfigCost:
     total_hours: float | None
     dollars: float | None  # the whole pod: every GPU, training plus overhead
     gpus: int = 1
-    scaling_efficiency: float = 1.0  # cost.scaling_efficiency(gpus)
+    scaling_efficiency: float = 1.0  # cost.cluster_efficiency(gpus, nodes)
+    nodes: int = 1  # machines of `gpus` GPUs each (haha.nodes); dollars are for all of them
     global_batch: int | None = None
     memory_gib: float | None = None  # predicted per GPU (check/scale.py's model)
     gpu_memory_gib: float | None = None
@@ -102,7 +103,8 @@ def estimate(
     params, source = estimate_params(exp.base_model)
     seconds = None
     if params is not None and mfu > 0:
-        seconds = cost.train_seconds(cost.training_flops(params, tokens), mfu, gpu.peak_bf16_tflops, count)
+        flops = cost.training_flops(params, tokens)
+        seconds = cost.train_seconds(flops, mfu, gpu.peak_bf16_tflops, count, resources.nodes)
     result = ConfigCost(
         config=exp.basename,
         base_model=exp.base_model,
@@ -118,9 +120,10 @@ def estimate(
         mfu=mfu,
         train_seconds=seconds,
         total_hours=None if seconds is None else seconds / 3600 + overhead / 60,
-        dollars=None if seconds is None else cost.dollars(seconds, overhead, gpu, count),
+        dollars=None if seconds is None else cost.dollars(seconds, overhead, gpu, count * resources.nodes),
         gpus=count,
-        scaling_efficiency=cost.scaling_efficiency(count),
+        scaling_efficiency=cost.cluster_efficiency(count, resources.nodes),
+        nodes=resources.nodes,
         global_batch=scale.global_batch if scale else None,
         memory_gib=scale.memory_gib if scale else None,
         gpu_memory_gib=scale.gpu_memory_gib if scale else None,

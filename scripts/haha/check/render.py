@@ -63,7 +63,7 @@ def _cost_row(c: ConfigCost) -> list[str]:
         f"{c.long_rows} {c.long_rows_action}" if c.long_rows else "0",
         human_count(c.train_tokens),
         f"{c.tokens_per_step:.0f}",
-        f"{c.gpus} ({c.scaling_efficiency:.0%})" if c.gpus > 1 else "1",
+        _gpus(c),
         "?" if c.global_batch is None else str(c.global_batch),
         _memory(c),
         f"{c.mfu:.1%}",
@@ -119,15 +119,25 @@ def _memory(c: ConfigCost) -> str:
     return f"{c.memory_gib:.1f}{of}"
 
 
+def _gpus(c: ConfigCost) -> str:
+    """GPUs per pod, × nodes, with the scaling efficiency the time assumes."""
+    count = f"{c.gpus} × {c.nodes} nodes" if c.nodes > 1 else str(c.gpus)
+    return f"{count} ({c.scaling_efficiency:.0%})" if c.gpus * c.nodes > 1 else "1"
+
+
 def _gpu_note(report: CheckReport) -> str:
     gpus = sorted({c.gpu for c in report.costs})
     if not gpus:
         return ""
     note = f"predicted on {', '.join(gpus)}; total time includes pod overhead; cost is for every GPU"
-    if any(c.gpus > 1 for c in report.costs):
+    if any(c.gpus * c.nodes > 1 for c in report.costs):
         from haha.check.cost import SCALING_PER_DOUBLING
 
         note += f"; data-parallel scaling {SCALING_PER_DOUBLING:.0%} per doubling of GPUs"
+    if any(c.nodes > 1 for c in report.costs):
+        from haha.check.cost import NODE_SCALING_PER_DOUBLING
+
+        note += f", {NODE_SCALING_PER_DOUBLING:.0%} per doubling of nodes"
     return note
 
 

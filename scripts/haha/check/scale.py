@@ -8,11 +8,16 @@ Memory model (per GPU, roughly; good to a factor of ~1.5, meant to catch "does n
 size a run to the last GiB):
 
 - weights: params × bytes in the load precision (`load_in_4bit` 0.5, `load_in_8bit` 1, bf16/fp16 2,
-  else fp32 4); sharded over the GPUs by ZeRO-3 and FSDP only;
+  else fp32 4); sharded over every GPU of the run (all nodes) by ZeRO-3 and FSDP only;
 - trainable state: LoRA params (scaled from Llama-3-8B, where r=32 on every linear layer is 84M params:
   params × r × 3.3e-4) or every param for a full finetune, at 16 bytes each (fp32 weight or master copy,
-  fp32 gradient, two Adam moments; 8-bit optimizers 10 bytes); ZeRO-1 shards the optimizer part,
-  ZeRO-2 the gradients too, ZeRO-3 and FSDP all of it;
+  fp32 gradient, two Adam moments; 8-bit optimizers 10 bytes). DeepSpeed ZeRO partitions it as its
+  paper does (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter
+  Models", §5 and Fig. 1, https://arxiv.org/abs/1910.02054; DeepSpeed's docs,
+  https://www.deepspeed.ai/tutorials/zero/): stage 1 (P_os) shards the optimizer state (master copy and
+  moments), stage 2 (P_os+g) the gradients too, stage 3 (P_os+g+p) the parameters too, each over the
+  data-parallel world; FSDP shards all of it. `offload_optimizer: {device: cpu}` (ZeRO-Offload, used by
+  Axolotl's zero2.json) keeps the optimizer state in CPU memory, `offload_param` (stage 3) the weights;
 - activations: tokens per micro-batch per GPU (micro_batch × sequence_len ÷ context_parallel_size) ×
   hidden × layers × 34 bytes without gradient checkpointing (Korthikanti et al. 2022, bf16, attention
   scores not stored as with SDPA/flash attention), or × 2 bytes per layer boundary plus one layer's
@@ -33,9 +38,14 @@ from typing import Any
 from haha.check.params import _cached_config, estimate_params
 from haha.experiment import ConfigName, Experiment, Resources, number_or
 from haha.findings import Finding, Severity
+from haha.schemas import refuse_constant
 from haha.settings import GpuType, Settings
+from haha.yamlfile import line_index
 
 GIB = 1024**3
+MAX_DEEPSPEED_BYTES = 256 * 1024  # Axolotl's ZeRO JSONs are ~1 KB; the same bound as a config
+MAX_DEEPSPEED_DEPTH = 32
+ZERO_STAGES = (0, 1, 2, 3)  # deepspeed.runtime.zero.config.ZeroStageEnum
 TRAIN_REQUIREMENTS = Path("requirements") / "train-cuda.txt"  # what the pod image trains with
 LORA_PARAMS_PER_RANK = 84e6 / 32 / 8.03e9  # Llama-3-8B, r=32, all linear layers: 84M trainable
 STATE_BYTES = 16  # per trainable param: fp32 weight/master 4 + gradient 4 + Adam moments 8
@@ -112,7 +122,8 @@ def zero_stage(config: dict[str, Any], root: Path | None) -> int | None:
         except (OSError, ValueError):
             data = None
     if isinstance(data, dict):
-        stage = (data.get("zero_optimization") or {}).get("stage")
+        zero = data.get("zero_optimization")
+        stage = zero.get("stage") if isinstance(zero, dict) else None
         if isinstance(stage, int):
             return stage
     if isinstance(value, str) and (m := _ZERO.search(PurePosixPath(value).name)):
@@ -120,22 +131,136 @@ def zero_stage(config: dict[str, Any], root: Path | None) -> int | None:
     return None
 
 
+def deepspeed_json(config: dict[str, Any], root: Path | None) -> dict[str, Any]:
+    """The DeepSpeed JSON: inline, or the repo's file when it reads as a JSON object; else {}."""
+    value = config.get("deepspeed")
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and root is not None:
+        try:
+            data = json.loads((root / value).read_text()[: MAX_DEEPSPEED_BYTES + 1])
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _offloaded(zero: dict[str, Any], key: str) -> bool:
+    """`offload_optimizer` / `offload_param` with a device other than "none" (DeepSpeed's default)."""
+    part = zero.get(key)
+    return isinstance(part, dict) and str(part.get("device") or "none").lower() != "none"
+
+
 @dataclass(frozen=True)
 class Sharding:
-    """Which parts of the training state are split over the GPUs (divided by `ways`)."""
+    """Which parts of the training state are split over the GPUs (divided by `ways`, every GPU of
+    the run: GPUs per node × nodes), and which ZeRO-Offload keeps in CPU memory instead."""
 
     weights: bool
     gradients: bool
     optimizer: bool
     ways: int
+    optimizer_offloaded: bool = False
+    weights_offloaded: bool = False
 
     @classmethod
     def of(cls, config: dict[str, Any], root: Path | None, gpus: int) -> Sharding:
         if fsdp_set(config):
             return cls(True, True, True, gpus)
-        stage = zero_stage(config, root) if config.get("deepspeed") else None
-        stage = stage or 0
-        return cls(stage >= 3, stage >= 2, stage >= 1, gpus)
+        if not config.get("deepspeed"):
+            return cls(False, False, False, gpus)
+        stage = zero_stage(config, root) or 0
+        zero = deepspeed_json(config, root).get("zero_optimization")
+        zero = zero if isinstance(zero, dict) else {}
+        return cls(
+            stage >= 3,
+            stage >= 2,
+            stage >= 1,
+            gpus,
+            optimizer_offloaded=stage >= 1 and _offloaded(zero, "offload_optimizer"),
+            weights_offloaded=stage >= 3 and _offloaded(zero, "offload_param"),
+        )
+
+
+# --- the DeepSpeed JSON -------------------------------------------------------------------------------
+AXOLOTL_DS_DIR = "deepspeed_configs"  # Axolotl's ZeRO JSONs, committed here (deepspeed_configs/README.md)
+
+
+def axolotl_ds_names(root: Path) -> str:
+    names = sorted(p.name for p in (root / AXOLOTL_DS_DIR).glob("*.json"))
+    return ", ".join(names) or "none committed"
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (a deep document must not exhaust the stack here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def check_deepspeed_file(root: Path, rel: str) -> list[Finding]:
+    """A repo-local DeepSpeed JSON read as the gate reads any file it is handed: bounded in size and
+    depth, strict JSON (no NaN), an object, and a ZeRO stage DeepSpeed knows. Errors name the JSON."""
+    path = root / rel
+
+    def error(message: str, fix: str, line: int | None = None, field: str | None = None) -> Finding:
+        return Finding(Severity.ERROR, message, rel, line, field, fix)
+
+    try:
+        size = path.stat().st_size
+        text = path.read_text(encoding="utf-8") if size <= MAX_DEEPSPEED_BYTES else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return [error(f"cannot read the DeepSpeed config: {exc}", "commit it as UTF-8 JSON")]
+    if size > MAX_DEEPSPEED_BYTES:
+        return [error(f"over {MAX_DEEPSPEED_BYTES:,} bytes", "a DeepSpeed config is ~1 KB: trim it")]
+    try:
+        data = json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        return [error(f"not valid JSON: {exc.msg}", "fix the JSON syntax at that line", exc.lineno)]
+    except (ValueError, RecursionError) as exc:
+        return [error(f"not valid JSON: {exc}", "write numbers as JSON numbers")]
+    if not isinstance(data, dict):
+        return [error("a DeepSpeed config must be a JSON object", 'e.g. {"zero_optimization": {"stage": 2}}')]
+    if _depth(data) > MAX_DEEPSPEED_DEPTH:
+        return [error(f"nested more than {MAX_DEEPSPEED_DEPTH} levels deep", "flatten it")]
+    return _zero_findings(data, line_index(text), rel, None, "")
+
+
+def _zero_findings(
+    data: dict[str, Any], lines: dict[str, int], file: str, line: int | None, prefix: str
+) -> list[Finding]:
+    """`zero_optimization` is an object whose `stage` is one of DeepSpeed's 0-3."""
+    zero = data.get("zero_optimization")
+    if zero is None:
+        return []
+    if not isinstance(zero, dict):
+        return [
+            Finding(
+                Severity.ERROR,
+                "zero_optimization must be an object",
+                file,
+                lines.get("zero_optimization", line),
+                f"{prefix}zero_optimization",
+                'e.g. "zero_optimization": {"stage": 2}',
+            )
+        ]
+    stage = zero.get("stage", 0)
+    if isinstance(stage, bool) or stage not in ZERO_STAGES:
+        return [
+            Finding(
+                Severity.ERROR,
+                f"zero_optimization.stage is {stage!r}; DeepSpeed's ZeRO stages are 0, 1, 2 and 3",
+                file,
+                lines.get("zero_optimization.stage", line),
+                f"{prefix}zero_optimization.stage",
+                "set stage to 2 (shards optimizer state and gradients) or 3 (also the weights)",
+            )
+        ]
+    return []
 
 
 # --- memory -----------------------------------------------------------------------------------------
@@ -186,13 +311,16 @@ def memory_per_gpu(exp: Experiment, params: float, world: World, sharding: Shard
     """The memory model of the module docstring, for one GPU."""
     c = exp.config
     weights = params * load_bytes(c) / (sharding.ways if sharding.weights else 1)
+    if sharding.weights_offloaded:
+        weights = 0.0
     trainable = trainable_params(c, params)
     moments = (STATE_BYTES_8BIT if "8bit" in str(c.get("optimizer") or "") else STATE_BYTES) - 8
-    state = (
-        trainable * 4 / (sharding.ways if sharding.weights else 1)  # fp32 LoRA weights / master copy
-        + trainable * 4 / (sharding.ways if sharding.gradients else 1)  # fp32 gradients
-        + trainable * moments / (sharding.ways if sharding.optimizer else 1)  # Adam moments
-    )
+    optimizer = trainable * (4 + moments)  # fp32 master copy (or fp32 LoRA weights) + Adam moments
+    if sharding.optimizer:  # ZeRO-1 and up, FSDP
+        optimizer /= sharding.ways
+    if sharding.optimizer_offloaded:
+        optimizer = 0.0
+    state = optimizer + trainable * 4 / (sharding.ways if sharding.gradients else 1)  # fp32 gradients
     tokens = world.micro_batch_size * number_or(c.get("sequence_len"), 512) / world.context_parallel_size
     hl, layers = hidden_layers(exp.base_model, params)
     if c.get("gradient_checkpointing"):
@@ -210,6 +338,24 @@ def eval_weights_gib(params: float) -> float:
 # --- the checks -------------------------------------------------------------------------------------
 def check_block(exp: Experiment, settings: Settings) -> list[Finding]:
     return [Finding.from_error(problem) for problem in exp.block_problems(settings)]
+
+
+def check_nodes(exp: Experiment, res: Resources) -> list[Finding]:
+    """Several nodes train (haha.train, tested with two loopback nodes) but `haha launch` rents one pod."""
+    if res.nodes == 1:
+        return []
+    return [
+        _finding(
+            exp,
+            Severity.WARNING,
+            f"haha.nodes is {res.nodes}: `haha launch` does not create RunPod Instant Clusters yet, so "
+            "merging this config starts no run; it trains on a cluster whose nodes each run "
+            f"`haha run {exp.basename}` (README: Multi-GPU and multi-node)",
+            "haha.nodes",
+            "create the cluster by hand (RunPod console → Instant Clusters) and run it there, or use one "
+            "pod: remove haha.nodes (up to 8 GPUs with haha.gpus)",
+        )
+    ]
 
 
 def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Finding]:
@@ -246,10 +392,31 @@ def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Findin
                     Severity.ERROR,
                     f"deepspeed config {ds} does not exist in the repo",
                     "deepspeed",
-                    f"commit it as {ds} (Axolotl's are in its repository's deepspeed_configs/; "
-                    "its wheel does not install them)",
+                    f"use one of Axolotl's ZeRO configs in {AXOLOTL_DS_DIR}/ ({axolotl_ds_names(root)}), "
+                    f"or commit your own JSON as {ds}",
                 )
             )
+        else:
+            findings += check_deepspeed_file(root, ds)
+    elif isinstance(ds, dict):
+        findings += _zero_findings(ds, {}, str(exp.path), exp.line("deepspeed"), "deepspeed.")
+    zero = deepspeed_json(c, root).get("zero_optimization") if ds else None
+    offloads = [
+        k for k in ("offload_optimizer", "offload_param") if isinstance(zero, dict) and _offloaded(zero, k)
+    ]
+    if offloads:
+        findings.append(
+            _finding(
+                exp,
+                Severity.WARNING,
+                f"the DeepSpeed config offloads to CPU memory ({', '.join(offloads)}): DeepSpeed then "
+                "compiles its CPU Adam op when training starts (a C++ compiler and the CUDA toolkit's "
+                "headers), which the pod image does not carry; not tried on a GPU here",
+                "deepspeed",
+                "use deepspeed_configs/zero1.json, zero3.json or zero3_bf16.json (no offload), unless the "
+                "GPUs' memory is what stops the run",
+            )
+        )
     if ds and root is not None and (root / TRAIN_REQUIREMENTS).is_file():
         pinned = (root / TRAIN_REQUIREMENTS).read_text()
         if not re.search(r"^deepspeed==", pinned, re.MULTILINE):
@@ -307,7 +474,7 @@ def check_global_batch(
     """A warning when the rows per optimizer step differ from the previous config of the series."""
     if previous is None:
         return []
-    before = world_of(previous, resources_or_default(previous, settings).gpus)
+    before = world_of(previous, resources_or_default(previous, settings).world)
     if before.global_batch == world.global_batch:
         return []
     target = before.global_batch
@@ -402,11 +569,12 @@ def check_scale(
     config before it in its series (previous_in_series), already parsed by the caller."""
     findings = check_block(exp, settings)
     res = resources_or_default(exp, settings)
-    world = world_of(exp, res.gpus)
+    world = world_of(exp, res.world)  # every GPU of every node: data parallel and sharding span them all
+    findings += check_nodes(exp, res)
     findings += check_sharding(exp, root, res.gpus)
     findings += check_global_batch(exp, settings, previous, world)
     types = [g for g in settings.compute.gpu_types if g.id in res.gpu_types]
-    memory, found = check_memory(exp, settings, world, Sharding.of(exp.config, root, res.gpus), types)
+    memory, found = check_memory(exp, settings, world, Sharding.of(exp.config, root, res.world), types)
     findings += found
     smallest = min((g.memory_gb for g in types), default=None)
     view = ScaleView(

@@ -172,6 +172,9 @@ def _truthy(value: Any) -> bool:
     return isinstance(value, bool | int | str) and value in _TRUE
 
 
+DEEPSPEED_REFUSES = ("muon", "polora", "q_galore_adamw8bit")  # Axolotl 0.19.0's optimizers without ZeRO
+
+
 def check_axolotl_validators(exp: Experiment) -> list[Finding]:
     """Axolotl's own model validators that fail at load time, restated so the PR gate sees them."""
     c = exp.config
@@ -202,6 +205,22 @@ def check_axolotl_validators(exp: Experiment) -> list[Finding]:
                     "adapter qlora needs load_in_4bit: true (Axolotl refuses it at load time)",
                     "adapter",
                     "set load_in_4bit: true, or use adapter: lora",
+                )
+            )
+    # axolotl/utils/schemas/validation.py: check_muon_deepspeed_fsdp, check_polora, the q_galore_adamw8bit
+    # check and check_ple_cpu_offload (all mode="before") refuse these beside any `deepspeed:`
+    if c.get("deepspeed"):
+        optimizer = str(c.get("optimizer") or "")
+        key = "optimizer" if optimizer in DEEPSPEED_REFUSES else "ple_cpu_offload"
+        if key == "optimizer" or _truthy(c.get("ple_cpu_offload")):
+            findings.append(
+                _error(
+                    exp,
+                    f"{key} {c.get(key)!r} is not compatible with DeepSpeed (Axolotl refuses it)",
+                    key,
+                    "use fsdp_version: 2 with fsdp_config instead of deepspeed, or another optimizer"
+                    if key == "optimizer"
+                    else "remove ple_cpu_offload, or shard without DeepSpeed",
                 )
             )
     # axolotl/utils/schemas/validation.py, check_batch_size_fields (mode="before")

@@ -1,0 +1,87 @@
+"""`haha check` on `haha: {nodes: N}`: the block, cost over every node, sharding over every GPU."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from check_helpers import LLAMA, ROOT, check, edit_config, errors, make_repo, only, warnings
+from haha.check import cost
+from haha.settings import load_settings
+
+NEXT = "train/config/haha-llama-3-8b-lora-002.yml"
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path)
+    shutil.copytree(ROOT / "deepspeed_configs", root / "deepspeed_configs")
+    return root
+
+
+def add_next(root: Path, **changes: object) -> None:
+    (root / NEXT).write_text((root / LLAMA).read_text())
+    edit_config(root, NEXT, **changes)
+
+
+def cost_of(root: Path, name: str = "haha-llama-3-8b-lora-002"):
+    (found,) = [c for c in check(root).costs if c.config == name]
+    return found
+
+
+def test_efficiency_across_nodes_is_point_eight_per_doubling() -> None:
+    assert cost.cluster_efficiency(8, 1) == pytest.approx(0.729)
+    assert cost.cluster_efficiency(8, 2) == pytest.approx(0.729 * 0.8)
+    assert cost.cluster_efficiency(8, 4) == pytest.approx(0.729 * 0.64)
+    assert cost.cluster_efficiency(1, 2) == pytest.approx(0.8)
+
+
+def test_two_nodes_cost_every_gpu_of_both(root: Path) -> None:
+    add_next(root, haha={"gpus": 8, "nodes": 2, "gpu_types": [H100]}, micro_batch_size=1)
+    two = cost_of(root)
+    edit_config(root, NEXT, haha={"gpus": 8, "gpu_types": [H100]})
+    one = cost_of(root)
+    assert (two.gpus, two.nodes, one.nodes) == (8, 2, 1)
+    assert two.scaling_efficiency == pytest.approx(0.729 * 0.8)
+    # Twice the GPUs at 80% of the efficiency: 1 / (2 × 0.8) of the one-node time.
+    assert two.train_seconds == pytest.approx(one.train_seconds / (2 * 0.8))
+    settings = load_settings(root, {})
+    overhead_h = settings.compute.overhead_minutes / 60
+    price = settings.gpu(H100).price_per_hour
+    assert two.dollars == pytest.approx((two.train_seconds / 3600 + overhead_h) * price * 16)
+    assert two.global_batch == 16 * one.global_batch / 8
+
+
+def test_nodes_config_passes_the_gate_with_a_launch_warning(root: Path) -> None:
+    add_next(root, haha={"gpus": 2, "nodes": 2}, micro_batch_size=1)
+    report = check(root)
+    assert not [f for f in errors(report) if f.file == NEXT] and report.exit_code == 0
+    found = only(warnings(report), "does not create RunPod Instant Clusters")
+    assert (found.file, found.field) == (NEXT, "haha.nodes") and found.line is not None
+
+
+@pytest.mark.parametrize("nodes", [0, 9, "2", True, 1.5])
+def test_bad_nodes_names_file_line_field_and_fix(root: Path, nodes: object) -> None:
+    add_next(root, haha={"nodes": nodes})
+    found = only(errors(check(root)), "haha.nodes is")
+    assert (found.file, found.field) == (NEXT, "haha.nodes")
+    assert found.line is not None and "1..8" in found.fix
+
+
+def test_zero3_shards_over_every_gpu_of_every_node(root: Path) -> None:
+    """ZeRO's data-parallel world spans the nodes: 2 nodes × 4 GPUs hold what 1 node × 8 holds."""
+    big = {"adapter": None, "lora_r": None, "optimizer": "adamw_torch", "micro_batch_size": 1}
+    add_next(
+        root,
+        haha={"gpus": 4, "nodes": 2, "gpu_types": [H100]},
+        deepspeed="deepspeed_configs/zero3.json",
+        **big,
+    )
+    two_nodes = cost_of(root).memory_gib
+    edit_config(root, NEXT, haha={"gpus": 8, "gpu_types": [H100]})
+    one_node = cost_of(root).memory_gib
+    edit_config(root, NEXT, haha={"gpus": 4, "gpu_types": [H100]})
+    four = cost_of(root).memory_gib
+    assert two_nodes == pytest.approx(one_node) and four > two_nodes + 10

@@ -53,6 +53,8 @@ class PodEnv:
     run_argv: tuple[str, ...] | None = None  # replaces `haha run|eval` (tests inject faults with it)
     passed: dict[str, str] = field(default_factory=dict)
     local: LocalPod | None = None
+    # A shared pod: every config it runs, in order (`basename` is the one running now); () otherwise.
+    basenames: tuple[str, ...] = ()
     # Set by the provider, not by launch: which pod this is, and when its container started.
     pod_id: str | None = None
     gpu_count: int | None = None
@@ -76,6 +78,8 @@ class PodEnv:
             env["HAHA_BOOT"] = self.boot_b64
         if self.pr is not None:
             env["HAHA_PR"] = str(self.pr)
+        if self.basenames:
+            env["HAHA_BASENAMES"] = ",".join(self.basenames)
         if self.run_argv is not None:
             env["HAHA_RUN_ARGV"] = json.dumps(list(self.run_argv))
         if self.local is not None:
@@ -124,6 +128,7 @@ class PodEnv:
             else None,
             passed=passed_through(env),
             local=local,
+            basenames=tuple(b for b in env.get("HAHA_BASENAMES", "").split(",") if b),
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
         )
 

@@ -50,6 +50,9 @@ class CheckReport:
     configs_checked: int
     base: str | None = None
     against: str | None = None  # the ref records were compared with (base, or the default branch)
+    # Shared pods ([compute] configs_per_pod): the gate shows what sharing the pod overhead saves.
+    configs_per_pod: int = 1
+    overhead_minutes: float = 0.0
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)
@@ -308,4 +311,7 @@ def run_check(
     if compare is not None:
         run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
     stats = sorted(run.stats.values(), key=lambda s: s.file)
-    return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare)
+    c = settings.compute
+    return CheckReport(
+        run.findings, costs, stats, len(scope.configs), base, compare, c.configs_per_pod, c.overhead_minutes
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -184,3 +185,21 @@ def test_haha_reap_marks_every_config_of_a_shared_pod_that_never_started(
     for name in (NEW, OTHER):
         status = store.fetch_status(name)
         assert status["state"] == "failed" and status["pod_id"] == pod_id
+
+
+def test_each_config_of_a_shared_pod_gets_its_own_env_deadline_and_clock() -> None:
+    from haha.pod.shared import each_config, turn
+    from haha.podenv import PodEnv
+
+    pod = PodEnv("a-001", "train", "abc", "url", NOW + timedelta(hours=11), "p", "runpod", "hf")
+    pod = PodEnv.from_env({**pod.to_env(), "HAHA_BASENAMES": "a-001,a-002"}, "", NOW, 6.0)
+    pod = replace(pod, boot_epoch=NOW.timestamp())
+
+    assert pod.basenames == ("a-001", "a-002") and not pod.waited_its_turn
+    first = turn(pod, "a-001", True, NOW, 6.0)
+    late = turn(pod, "a-002", False, NOW + timedelta(hours=8), 6.0)
+    assert (first.deadline, first.boot_epoch) == (NOW + timedelta(hours=6), NOW.timestamp())
+    assert (late.deadline, late.boot_epoch) == (pod.deadline, None)  # never past the pod's own
+    assert late.waited_its_turn and late.to_env()["HAHA_BASENAME"] == "a-002"
+    assert [p.basename for p in each_config(pod)] == ["a-001", "a-002"]
+    assert [p.basename for p in each_config(replace(pod, basenames=()))] == ["a-001"]

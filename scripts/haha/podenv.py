@@ -60,6 +60,11 @@ class PodEnv:
     gpu_count: int | None = None
     boot_epoch: float | None = None
 
+    @property
+    def waited_its_turn(self) -> bool:
+        """A later config of a shared pod: the pod's boot was billed to the first config, not to it."""
+        return bool(self.basenames) and self.basename != self.basenames[0]
+
     def to_env(self) -> dict[str, str]:
         env = {
             "HAHA_BASENAME": self.basename,

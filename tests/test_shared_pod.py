@@ -141,6 +141,10 @@ def test_haha_plan_and_launch_put_two_configs_of_one_base_model_in_one_pod(
     assert [i["config"] for i in apart["include"]] == [NEW, OTHER]  # off by default: a pod each
 
     set_compute(two_new, configs_per_pod=2)
+    dry = haha(two_new, "launch", "--dry-run", OTHER, env=ENV)  # naming either config shows the pod
+    assert dry.returncode == 0, dry.stderr
+    (request,) = json.loads(dry.stdout)
+    assert (request["config"], request["configs"]) == (NEW, [NEW, OTHER])
     done = haha(two_new, "plan", "--compute", "runpod", env=env)
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
@@ -203,3 +207,25 @@ def test_each_config_of_a_shared_pod_gets_its_own_env_deadline_and_clock() -> No
     assert late.waited_its_turn and late.to_env()["HAHA_BASENAME"] == "a-002"
     assert [p.basename for p in each_config(pod)] == ["a-001", "a-002"]
     assert [p.basename for p in each_config(replace(pod, basenames=()))] == ["a-001"]
+
+
+def test_haha_reap_of_an_overdue_shared_pod_marks_only_the_configs_that_did_not_end_in_it(
+    two_new: Path, runpod_api: RunPodFake
+) -> None:
+    from haha.runstatus import RunStatus, write_status
+
+    overdue = PodName.make(NEW, "1234567", datetime.now(UTC) - timedelta(minutes=5), (OTHER,))
+    pod_id = runpod_api.add_pod(str(overdue))
+    store = get_store(load_settings(two_new, {}), two_new)
+    write_status(store, NEW, RunStatus("succeeded", pod_id=pod_id, pod_name=str(overdue)))
+    write_status(store, OTHER, RunStatus("failed", pod_id="pod-of-an-earlier-run"))  # not this pod's end
+
+    done = haha(two_new, "reap", env={**ENV, "RUNPOD_API_KEY": runpod_api.api_key})
+
+    assert done.returncode == 0, done.stderr
+    assert [c["podId"] for c in runpod_api.calls("podTerminate")] == [pod_id]
+    reaped = json.loads(done.stdout.splitlines()[-1])
+    assert [(r["config"], r["marked_failed"]) for r in reaped] == [(NEW, False), (OTHER, True)]
+    assert store.fetch_status(NEW)["state"] == "succeeded"
+    other = store.fetch_status(OTHER)
+    assert (other["state"], other["pod_id"]) == ("failed", pod_id) and "deadline" in other["reason"]

@@ -17,7 +17,7 @@ FIRST, SECOND = "haha-tiny-001", "haha-tiny-002"
 
 
 def test_two_configs_of_one_merge_train_in_one_pod(make_loop) -> None:
-    lp: Loop = make_loop(prepare=shared_pods(2))
+    lp: Loop = make_loop(prepare=shared_pods(2), server_seconds=3600)  # two trainings on a busy CPU
     files = experiment_files(FIRST) | experiment_files(SECOND)  # one base model, one dataset
     pr, before, sha = merge_experiment(lp, FIRST, files)
     secrets = {k: v for k, v in SECRETS.items() if k != "WANDB_API_KEY"}  # no W&B fake (see test_launch)
@@ -41,7 +41,7 @@ def test_two_configs_of_one_merge_train_in_one_pod(make_loop) -> None:
     assert len(lp.runpod.calls("podFindAndDeployOnDemand")) == 1
 
     # The pod trains both, one after another, then ends itself once.
-    lp.wait_pods_gone(timeout=1500)
+    lp.wait_pods_gone(timeout=3000)
     assert lp.runpod.starter.starts == {pod_id: 1}, lp.pod_logs()
     assert list(lp.runpod.terminated) == [pod_id]
     statuses = {}

@@ -316,6 +316,35 @@ def test_two_configs_share_one_pod_and_a_failure_does_not_stop_the_next(
     FAULTS.append(("one of two configs in a shared pod fails", "the next still ran; retry ran only it"))
 
 
+def test_in_a_shared_pod_the_watchdog_stops_only_the_config_that_overruns(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each config gets deadline_hours from when its turn comes: the one that hangs is stopped at its
+    own deadline, and the next still runs within the pod's."""
+    second = "haha-smollm2-135m-lora-002"
+    config = repo_root / "train" / "config"
+    (config / f"{second}.yml").write_text((config / f"{SMOL}.yml").read_text())
+    toml = repo_root / "haha.toml"
+    text = toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2")
+    text = text.replace("deadline_hours = 6.0", "deadline_hours = 0.004")  # 14.4 s per config
+    toml.write_text(text.replace("overhead_minutes = 20.0", "overhead_minutes = 0.0"))  # the pod: 28.8 s
+    git(repo_root, "add", "-A")
+    git(repo_root, "commit", "-qm", "a second SmolLM2 config; shared pods with short deadlines")
+    run_argv(monkeypatch, f"sleep-for={SMOL}")
+
+    launched = launch_local(repo_root, (SMOL,))
+    assert [x.configs for x in launched] == [(SMOL, second)]
+    wait_done(repo_root, seconds=90)
+
+    store = store_of(repo_root)
+    hung, then = store.fetch_status(SMOL), store.fetch_status(second)
+    assert hung["state"] == "failed" and "deadline" in hung["reason"], hung
+    assert then["state"] == "succeeded", dump_logs(repo_root)
+    assert store.fetch_results(second)["config"]["name"] == second
+    assert statuses(repo_root) == [TERMINATED]
+    FAULTS.append(("a config in a shared pod hangs", "stopped at its own deadline; the next still ran"))
+
+
 def haha_cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The installed `haha` process, as a workflow step or a pod runs it."""
     done = subprocess.run(

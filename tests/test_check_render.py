@@ -80,3 +80,25 @@ def test_github_format_writes_the_job_summary(
 def test_unknown_format_is_refused(root: Path) -> None:
     with pytest.raises(ValueError, match="unknown format"):
         check_command(*context(root), None, "xml")
+
+
+@pytest.mark.parametrize("per_pod", [1, 2])
+def test_the_gate_shows_what_a_shared_pod_saves_when_the_option_is_on(root: Path, per_pod: int) -> None:
+    second = "haha-smollm2-135m-lora-002"
+    shutil.copy(root / SMOL, root / f"train/config/{second}.yml")  # the same base model and GPUs
+    toml = root / "haha.toml"
+    toml.write_text(toml.read_text().replace("\nconfigs_per_pod = 1", f"\nconfigs_per_pod = {per_pod}"))
+    report = check(root)
+    smol = next(c for c in report.costs if c.config == second)
+    hourly = smol.dollars / smol.total_hours  # type: ignore[operator]
+
+    out = render_markdown(report)
+
+    line = f"{SMOL.rsplit('/', 1)[-1].removesuffix('.yml')} + {second} run one after another in one pod"
+    saved = f"the pod overhead paid once saves 20 min (${20 / 60 * hourly:.2f})"
+    if per_pod == 1:
+        assert "Shared pods" not in out and "Shared pods" not in render_text(report)
+    else:
+        assert f"Shared pods (configs_per_pod = 2): {line}; {saved}" in out
+        assert "haha-llama-3-8b-lora-001 +" not in out  # another base model: a pod of its own
+        assert "Shared pods" in render_text(report, width=400)

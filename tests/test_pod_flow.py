@@ -274,6 +274,77 @@ def test_merge_of_two_configs_then_rerun_after_partial_failure(
     )
 
 
+def test_two_configs_share_one_pod_and_a_failure_does_not_stop_the_next(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configs_per_pod = 2: two configs of one base model run one after another in one pod, each with
+    its own status and results; the retry after the first one failed runs only that one."""
+    second = "haha-smollm2-135m-lora-002"
+    config = repo_root / "train" / "config"
+    (config / f"{second}.yml").write_text((config / f"{SMOL}.yml").read_text())
+    toml = repo_root / "haha.toml"
+    toml.write_text(toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2"))
+    git(repo_root, "add", "-A")
+    git(repo_root, "commit", "-qm", "a second SmolLM2 config; shared pods on")
+    run_argv(monkeypatch, f"fail-for={SMOL}")
+    gate = repo_root.parent / "release-pods"
+    monkeypatch.setenv("FAKE_RUN_GATE", str(gate))  # hold the pods in flight until released
+
+    launched = launch_local(repo_root)
+    assert sorted((x.run.config, x.configs) for x in launched) == [(LLAMA, ()), (SMOL, (SMOL, second))]
+    assert launch_local(repo_root) == []  # both configs of the shared pod are in flight
+    gate.touch()
+    wait_done(repo_root)
+    assert statuses(repo_root) == [TERMINATED, TERMINATED]  # two pods for three configs
+
+    store = store_of(repo_root)
+    first, then = store.fetch_status(SMOL), store.fetch_status(second)
+    assert (first["state"], then["state"]) == ("failed", "succeeded"), dump_logs(repo_root)
+    assert first["pod_id"] == then["pod_id"] and then["started_at"] >= first["finished_at"]
+    assert store.fetch_results(SMOL) is None and store.fetch_results(second)["config"]["name"] == second
+    sent = sorted((d["client_payload"]["basename"], d["client_payload"]["state"]) for d in github.dispatches)
+    assert sent == [(LLAMA, "succeeded"), (SMOL, "failed"), (second, "succeeded")]
+
+    repo = Repo(repo_root)
+    collect(repo, store, None, print)
+    run_argv(monkeypatch, "ok")
+    (again,) = launch_local(repo_root, (SMOL,))  # the retry: only what is still missing
+    assert (again.run.config, again.configs) == (SMOL, ())
+    wait_done(repo_root)
+    collect(repo, store, None, print)
+    assert load_plan(repo, compute_for(repo_root), store).done == (LLAMA, SMOL, second)
+    FAULTS.append(("one of two configs in a shared pod fails", "the next still ran; retry ran only it"))
+
+
+def test_in_a_shared_pod_the_watchdog_stops_only_the_config_that_overruns(
+    repo_root: Path, github: GitHubFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each config gets deadline_hours from when its turn comes: the one that hangs is stopped at its
+    own deadline, and the next still runs within the pod's."""
+    second = "haha-smollm2-135m-lora-002"
+    config = repo_root / "train" / "config"
+    (config / f"{second}.yml").write_text((config / f"{SMOL}.yml").read_text())
+    toml = repo_root / "haha.toml"
+    text = toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2")
+    text = text.replace("deadline_hours = 6.0", "deadline_hours = 0.004")  # 14.4 s per config
+    toml.write_text(text.replace("overhead_minutes = 20.0", "overhead_minutes = 0.0"))  # the pod: 28.8 s
+    git(repo_root, "add", "-A")
+    git(repo_root, "commit", "-qm", "a second SmolLM2 config; shared pods with short deadlines")
+    run_argv(monkeypatch, f"sleep-for={SMOL}")
+
+    launched = launch_local(repo_root, (SMOL,))
+    assert [x.configs for x in launched] == [(SMOL, second)]
+    wait_done(repo_root, seconds=90)
+
+    store = store_of(repo_root)
+    hung, then = store.fetch_status(SMOL), store.fetch_status(second)
+    assert hung["state"] == "failed" and "deadline" in hung["reason"], hung
+    assert then["state"] == "succeeded", dump_logs(repo_root)
+    assert store.fetch_results(second)["config"]["name"] == second
+    assert statuses(repo_root) == [TERMINATED]
+    FAULTS.append(("a config in a shared pod hangs", "stopped at its own deadline; the next still ran"))
+
+
 def haha_cli(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The installed `haha` process, as a workflow step or a pod runs it."""
     done = subprocess.run(

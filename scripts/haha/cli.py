@@ -313,10 +313,10 @@ def pod(
     repo: RepoOpt = None,
 ) -> None:
     """Inside a pod: run, publish, notify GitHub, terminate this pod (on every path)."""
-    from haha.pod import PodRun
+    from haha.pod import run_pod
 
     found, settings = context(repo)
-    raise typer.Exit(PodRun(found, settings, config, say).run())
+    raise typer.Exit(run_pod(found, settings, config, say))
 
 
 @app.command("pod-terminate")
@@ -330,7 +330,7 @@ def pod_terminate(
 
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
-    from haha.pod import mark_failed_if_unfinished, terminate_self
+    from haha.pod import each_config, mark_failed_if_unfinished, terminate_self
 
     root = repo.resolve() if repo else Path.cwd()
     settings = load_settings(root, os.environ)
@@ -339,7 +339,8 @@ def pod_terminate(
         if pod.basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
             logs = [log_file] if log_file else []
-            mark_failed_if_unfinished(settings, root, pod, reason, logs, say)
+            for one in each_config(pod):  # a shared pod: every config that recorded no end
+                mark_failed_if_unfinished(settings, root, one, reason, logs, say)
     except Exception as exc:  # terminating matters more than the record
         say(f"pod-terminate: could not record the failure: {exc}")
     finally:

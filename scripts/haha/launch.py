@@ -20,7 +20,7 @@ from typing import Any
 from haha.compute.base import Compute, Pod, PodSpec
 from haha.errors import InputError
 from haha.experiment import Experiment, Resources
-from haha.plan import Plan, PlannedRun, load_plan
+from haha.plan import Plan, PlannedRun, load_plan, share_pods
 from haha.podenv import LocalPod, PodEnv
 from haha.podname import PodName
 from haha.repo import Repo
@@ -77,9 +77,15 @@ def volume_env(settings: Settings) -> dict[str, str]:
     return {"HF_HOME": home, "HF_HUB_CACHE": f"{home}/hub"}
 
 
-def deadline_for(settings: Settings, now: datetime) -> datetime:
-    """When a pod launched `now` must have ended (its own watchdog; the reaper allows a minute more)."""
-    return now + timedelta(hours=settings.compute.deadline_hours)
+def deadline_for(settings: Settings, now: datetime, configs: int = 1) -> datetime:
+    """When a pod launched `now` must have ended (its own watchdog; the reaper allows a minute more).
+
+    A shared pod of several configs lives for each one's deadline_hours, the overhead counted once.
+    """
+    from haha.sharedpod import pod_hours
+
+    c = settings.compute
+    return now + timedelta(hours=pod_hours(c.deadline_hours, c.overhead_minutes, configs))
 
 
 def secret_ref(name: str) -> str:
@@ -107,11 +113,13 @@ def pod_spec(
     pr: int | None = None,
     cuda: str = "",
     budget_override: str | None = None,
+    more: tuple[str, ...] = (),
 ) -> PodSpec:
-    """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
-    deadline = deadline_for(settings, now)
+    """Everything one pod needs. `local_root` set: a pod on this machine that shares this store.
+    `more`: the configs a shared pod runs after `run`'s (same mode, base model and GPUs)."""
+    deadline = deadline_for(settings, now, 1 + len(more))
     # The name's deadline (the reaper's) is rounded up to the minute: never before the pod's own.
-    name = PodName.make(run.config, sha, deadline + timedelta(minutes=1))
+    name = PodName.make(run.config, sha, deadline + timedelta(minutes=1), more)
     local = None
     if local_root is not None:
         checkouts = local_root / ".haha" / "checkouts"
@@ -138,6 +146,7 @@ def pod_spec(
         passed=settings.passed_to_pods(),
         local=local,
         budget_override=budget_override,
+        basenames=(run.config, *more) if more else (),
     )
     return PodSpec(
         name=str(name),
@@ -172,9 +181,10 @@ class Launched:
     pod: Pod
     deadline: datetime
     pr: int | None = None  # the pull request the run came from
+    configs: tuple[str, ...] = ()  # a shared pod: every config it runs, this run's first
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "config": self.run.config,
             "mode": self.run.mode,
             "pod": self.pod.id,
@@ -182,6 +192,7 @@ class Launched:
             "gpu_type": self.pod.gpu_type,
             "pr": self.pr,
         }
+        return out | ({"configs": list(self.configs)} if self.configs else {})
 
 
 def select(plan: Plan, names: Sequence[str]) -> tuple[list[PlannedRun], list[str]]:
@@ -213,16 +224,32 @@ def launch(
     wanted = [_basename(n) for n in names]
     plan = load_plan(repo, compute, store, retry=wanted)  # naming a config is asking to retry it
     local = compute.kind == "local"
+    plan = share_pods(repo, plan, settings.compute.configs_per_pod)
     runs, experiments = _selected(repo, plan, wanted, log, "launch: {name}: {why}; not launching")
     if local and not settings.run_argv:  # a substituted command runs no model
         refuse_unrunnable(experiments.values(), settings)
     launched = []
-    specs = _specs(repo, settings, runs, experiments, local, now, pr, budget_override)
-    for run, spec in zip(runs, specs, strict=True):
+    pods = pods_to_launch(plan, runs)
+    specs = _specs(repo, settings, pods, experiments, local, now, pr, budget_override)
+    for group, spec in zip(pods, specs, strict=True):
+        run, configs = group[0], tuple(r.config for r in group) if len(group) > 1 else ()
         pod = compute.launch(spec)
-        log(f"launch: {run.config} ({run.mode}) → {compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}")
-        launched.append(Launched(run, pod, deadline_for(settings, now), pr))
+        shared = f" (shared with {', '.join(configs[1:])})" if configs else ""
+        where = f"{compute.kind} pod {pod.id} {pod.name} on {pod.gpu_type}"
+        log(f"launch: {run.config} ({run.mode}){shared} → {where}")
+        launched.append(Launched(run, pod, deadline_for(settings, now, len(group)), pr, configs))
     return launched
+
+
+def pods_to_launch(plan: Plan, selected: Sequence[PlannedRun]) -> list[tuple[PlannedRun, ...]]:
+    """The pods that start the selected runs: a shared pod starts whole, with every config it names."""
+    planned = {r.config: r for r in plan.runs}
+    pods: list[tuple[PlannedRun, ...]] = []
+    for run in selected:
+        group = tuple(planned[c] for c in run.pod) if run.pod else (run,)
+        if group not in pods:
+            pods.append(group)
+    return pods
 
 
 def launch_command(
@@ -246,10 +273,11 @@ def launch_command(
         budget_override = None
     launched = launch(repo, settings, compute, store, configs, now, log, pr, budget_override)
     for x in launched:
-        body = runcomment.launched_body(
-            x.run.config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline, budget_override
-        )
-        runcomment.post(settings, pr, x.run.config, body, log)
+        for config in x.configs or (x.run.config,):  # each config of a shared pod has its own comment
+            body = runcomment.launched_body(
+                config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline, budget_override
+            )
+            runcomment.post(settings, pr, config, body + runcomment.shared_note(config, x.configs), log)
     return launched
 
 
@@ -261,20 +289,21 @@ def _selected(
     runs, skipped = select(plan, wanted)
     for name in skipped:
         log(skipped_line.format(name=name, why=_why_not(plan, name)))
-    return runs, {run.config: Experiment.load(repo.config_path(run.config)) for run in runs}
+    names = {c for run in runs for c in (run.pod or (run.config,))}
+    return runs, {name: Experiment.load(repo.config_path(name)) for name in sorted(names)}
 
 
 def _specs(
     repo: Repo,
     settings: Settings,
-    runs: Sequence[PlannedRun],
+    pods: Sequence[tuple[PlannedRun, ...]],
     experiments: Mapping[str, Experiment],
     local: bool,
     now: datetime,
     pr: int | None,
     budget_override: str | None = None,
 ) -> list[PodSpec]:
-    """Each run's pod spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
+    """Each pod's spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
     return [
@@ -287,9 +316,10 @@ def _specs(
             local_root,
             pr,
             cuda,
-            budget_override,
+            budget_override=budget_override,
+            more=tuple(r.config for r in more),
         )
-        for run in runs
+        for run, *more in pods
     ]
 
 
@@ -334,12 +364,17 @@ def dry_run(
 
         plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), get_store(settings, repo.root))
     skip = "launch --dry-run: {name}: {why}; would not launch"
+    plan = share_pods(repo, plan, settings.compute.configs_per_pod)
     runs, experiments = _selected(repo, plan, wanted, log, skip)
     out = []
-    for run, spec in zip(runs, _specs(repo, settings, runs, experiments, not runpod, now, None), strict=True):
+    pods = pods_to_launch(plan, runs)
+    specs = _specs(repo, settings, pods, experiments, not runpod, now, None)
+    for (run, *more), spec in zip(pods, specs, strict=True):
         refs = settings.compute.secret_refs if runpod else {}
         spec = replace(spec, secrets=shown_secrets(settings, refs))
         item: dict[str, Any] = {"config": run.config, "mode": run.mode, "compute": compute_kind}
+        if more:
+            item["configs"] = [run.config, *(r.config for r in more)]
         if runpod:
             item |= {"gpu_types": list(spec.gpu_types), "mutation": DEPLOY}
             item["input"] = deploy_input(spec, spec.gpu_types[0]) if spec.gpu_types else None

@@ -104,6 +104,13 @@ class PlannedRun:
     # The pod's GPUs, from the config's `haha:` block over haha.toml (filled by load_plan).
     gpus: int | None = None
     gpu_types: tuple[str, ...] | None = None
+    # A shared pod's configs in the order it runs them, on each of them (None: a pod of its own).
+    pod: tuple[str, ...] | None = None
+
+    @property
+    def leads_pod(self) -> bool:
+        """This run starts a pod: its own, or a shared one named after it."""
+        return self.pod is None or self.pod[0] == self.config
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,10 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "include": [{k: v for k, v in asdict(r).items() if v is not None} for r in self.runs],
+            # One matrix entry per pod: a shared pod's later configs launch with its first.
+            "include": [
+                {k: v for k, v in asdict(r).items() if v is not None} for r in self.runs if r.leads_pod
+            ],
             "count": len(self.runs),
             "done": list(self.done),
             "in_flight": list(self.in_flight),
@@ -137,9 +147,10 @@ class Plan:
 
 
 def in_flight(pods: Iterable[Pod]) -> frozenset[str]:
-    """Basenames that have a pod still alive (any Haha-named pod not EXITED or TERMINATED)."""
+    """Basenames that have a pod still alive (any Haha-named pod not EXITED or TERMINATED); every
+    config a shared pod names is in flight, whether it runs now or waits its turn."""
     names = (PodName.parse(p.name) for p in pods if p.status not in STOPPED)
-    return frozenset(n.basename for n in names if n is not None)
+    return frozenset(b for n in names if n is not None for b in n.basenames)
 
 
 def make_plan(
@@ -301,8 +312,10 @@ def plan_command(
     plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), store, retry=wanted)
     if configs:
         plan = replace(plan, runs=tuple(r for r in plan.runs if r.config in wanted))
+    plan = share_pods(repo, plan, settings.compute.configs_per_pod)
     for run in plan.runs:
-        log(f"plan: {run.config} ({run.mode}): {run.reason}")
+        shared = f", in the shared pod of {', '.join(run.pod)}" if run.pod else ""
+        log(f"plan: {run.config} ({run.mode}): {run.reason}{shared}")
     for name in plan.stale_configs:
         log(f"plan: warning: {name} changed after it was trained; it is not retrained (add a new config)")
     for name in plan.failed:
@@ -333,3 +346,35 @@ def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
     if status is None or status.state != "failed":
         return False
     return status.config_sha256 in (None, config_sha256)
+
+
+# --- shared pods ([compute] configs_per_pod) ------------------------------------------------------
+def share_key(run: PlannedRun, base_model: str) -> tuple[object, ...] | None:
+    """What configs must have in common to share a pod: mode, base model and the pod's GPUs."""
+    if not base_model or run.gpus is None or run.gpu_types is None:
+        return None
+    return (run.mode, base_model, run.gpus, run.gpu_types)
+
+
+def pods_of(
+    runs: Sequence[PlannedRun], base_models: Mapping[str, str], per_pod: int
+) -> list[tuple[PlannedRun, ...]]:
+    """The planned runs in pods: up to `per_pod` with one share_key each, in plan order (pure)."""
+    from haha.sharedpod import group
+
+    if per_pod <= 1:
+        return [(run,) for run in runs]
+    return group(runs, lambda r: share_key(r, base_models.get(r.config, "")), per_pod)
+
+
+def share_pods(repo: Repo, plan: Plan, per_pod: int) -> Plan:
+    """The plan with each shared pod's configs recorded on its runs (unchanged when per_pod is 1)."""
+    if per_pod <= 1:
+        return plan
+    bases = {r.config: Experiment.load(repo.config_path(r.config)).base_model for r in plan.runs}
+    runs = []
+    for pod in pods_of(plan.runs, bases, per_pod):
+        names = tuple(r.config for r in pod) if len(pod) > 1 else None
+        runs.extend(replace(r, pod=names) for r in pod)
+    order = {r.config: i for i, r in enumerate(plan.runs)}
+    return replace(plan, runs=tuple(sorted(runs, key=lambda r: order[r.config])))

@@ -55,10 +55,17 @@ class PodEnv:
     local: LocalPod | None = None
     # Why a manual launch went over the monthly spend limit (haha.toml [budget]): kept with the pod.
     budget_override: str | None = None
+    # A shared pod: every config it runs, in order (`basename` is the one running now); () otherwise.
+    basenames: tuple[str, ...] = ()
     # Set by the provider, not by launch: which pod this is, and when its container started.
     pod_id: str | None = None
     gpu_count: int | None = None
     boot_epoch: float | None = None
+
+    @property
+    def waited_its_turn(self) -> bool:
+        """A later config of a shared pod: the pod's boot was billed to the first config, not to it."""
+        return bool(self.basenames) and self.basename != self.basenames[0]
 
     def to_env(self) -> dict[str, str]:
         env = {
@@ -80,6 +87,8 @@ class PodEnv:
             env["HAHA_PR"] = str(self.pr)
         if self.budget_override:
             env["HAHA_BUDGET_OVERRIDE"] = self.budget_override
+        if self.basenames:
+            env["HAHA_BASENAMES"] = ",".join(self.basenames)
         if self.run_argv is not None:
             env["HAHA_RUN_ARGV"] = json.dumps(list(self.run_argv))
         if self.local is not None:
@@ -129,6 +138,7 @@ class PodEnv:
             passed=passed_through(env),
             local=local,
             budget_override=env.get("HAHA_BUDGET_OVERRIDE") or None,
+            basenames=tuple(b for b in env.get("HAHA_BASENAMES", "").split(",") if b),
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
         )
 

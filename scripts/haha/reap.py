@@ -51,10 +51,14 @@ class BootTimeout:
 
     minutes: float
     deadline_hours: float
+    overhead_minutes: float = 0.0  # a shared pod's lifetime counts it once (sharedpod.pod_hours)
 
     def launched_at(self, name: PodName) -> datetime:
-        """When launch named the pod (its name's deadline is launch + deadline_hours + up to a minute)."""
-        return name.deadline - timedelta(hours=self.deadline_hours, minutes=1)
+        """When launch named the pod (its name's deadline is launch + its lifetime + up to a minute)."""
+        from haha.sharedpod import pod_hours
+
+        hours = pod_hours(self.deadline_hours, self.overhead_minutes, len(name.basenames))
+        return name.deadline - timedelta(hours=hours, minutes=1)
 
     def overdue(self, name: PodName, now: datetime) -> bool:
         return now - self.launched_at(name) >= timedelta(minutes=self.minutes)
@@ -99,10 +103,11 @@ class Reaped:
     reap: Reap
     marked_failed: bool
     report: str  # an issue URL, or "printed"
+    config: str = ""  # which of the pod's configs (a shared pod has several); empty: the pod's own
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "config": self.reap.name.basename,
+            "config": self.config or self.reap.name.basename,
             "pod": self.reap.pod.id,
             "marked_failed": self.marked_failed,
             "report": self.report,
@@ -119,11 +124,11 @@ def reap(
 ) -> list[Reaped]:
     """Terminate, then mark failed (unless the run recorded its own end), then report."""
     pods = compute.list_pods()
-    boot = BootTimeout(settings.compute.boot_timeout_minutes, settings.compute.deadline_hours)
+    c = settings.compute
+    boot = BootTimeout(c.boot_timeout_minutes, c.deadline_hours, c.overhead_minutes)
     statuses = _statuses(store, boot_candidates(pods, now, boot), log)
     done = []
     for item in decide(pods, now, statuses, boot):
-        basename = item.name.basename
         log(f"reap: {item.pod.name} ({item.pod.id}, {item.pod.status}): {item.reason}")
         if dry_run:
             continue
@@ -132,30 +137,59 @@ def reap(
         never_started = item.boot_timeout_minutes is not None
         launch_pr = _launch_pr(compute, item.pod.id, log) if never_started else None
         compute.terminate(item.pod.id)
-        try:
-            status = read_status(store, basename)
-        except HahaError as exc:  # unreadable: the run recorded no end we can trust; reaping goes on
-            log(f"reap: {basename}: status unreadable ({exc}); recording it as failed")
-            status = None
-        marked = never_started or not is_final(status)
-        if marked:
-            pr = launch_pr or (status.pr if status else None)
-            status = RunStatus(
-                state="failed",
-                reason=item.reason,
-                pod_id=item.pod.id,
-                pod_name=item.pod.name,
-                pr=pr,
-                reaped_at=stamp(now),
-                log_location=f"{store.location(basename)}/{LOGS_DIR}/pod.log",
-            )
-            write_status(store, basename, status)
-            if status.pr is not None:
-                body = runcomment.failed_body(basename, status, status.log_location or "")
-                runcomment.post(settings, status.pr, basename, body, log)
-        tail = _tail(store, basename, compute.log_file(item.pod.id))
-        done.append(Reaped(item, marked, _report(settings, item, status, marked, tail, log)))
+        report = ""
+        for basename in item.name.basenames:  # a shared pod: each of its configs that has not ended
+            marked, status = _mark(store, settings, item, basename, never_started, launch_pr, now, log)
+            if not report:  # one report per pod, with the log of the config it is named after
+                tail = _tail(store, basename, compute.log_file(item.pod.id))
+                report = _report(settings, item, status, marked, tail, log)
+            done.append(Reaped(item, marked, report, basename))
     return done
+
+
+def _mark(
+    store: ModelStore,
+    settings: Settings,
+    item: Reap,
+    basename: str,
+    never_started: bool,
+    launch_pr: int | None,
+    now: datetime,
+    log: Log,
+) -> tuple[bool, RunStatus | None]:
+    """Record one config of a reaped pod as failed unless it recorded its own end (and tell its PR)."""
+    try:
+        status = read_status(store, basename)
+    except HahaError as exc:  # unreadable: the run recorded no end we can trust; reaping goes on
+        log(f"reap: {basename}: status unreadable ({exc}); recording it as failed")
+        status = None
+    marked = never_started or not is_final(status) or not _this_pods(status, item.pod)
+    if not marked:
+        return False, status
+    pr = launch_pr or (status.pr if status else None)
+    status = RunStatus(
+        state="failed",
+        reason=item.reason,
+        pod_id=item.pod.id,
+        pod_name=item.pod.name,
+        pr=pr,
+        reaped_at=stamp(now),
+        log_location=f"{store.location(basename)}/{LOGS_DIR}/pod.log",
+    )
+    write_status(store, basename, status)
+    if status.pr is not None:
+        body = runcomment.failed_body(basename, status, status.log_location or "")
+        runcomment.post(settings, status.pr, basename, body, log)
+    return True, status
+
+
+def _this_pods(status: RunStatus | None, pod: Pod) -> bool:
+    """A final status of this pod's own run (a single-config pod's status is always taken as such, as
+    before; a shared pod's later config may still hold the end of an earlier run)."""
+    parsed = PodName.parse(pod.name)
+    if parsed is None or len(parsed.basenames) == 1:
+        return True
+    return reported_start(status, pod)
 
 
 def _launch_pr(compute: Compute, pod_id: str, log: Log) -> int | None:

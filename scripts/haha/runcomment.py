@@ -77,6 +77,15 @@ def finished_body(basename: str, status: RunStatus, where: str, cost: str) -> st
     )
 
 
+def shared_note(basename: str, configs: Sequence[str]) -> str:
+    """A line for a config in a shared pod: which configs share it and when this one runs."""
+    if len(configs) < 2 or basename not in configs:
+        return ""
+    others = ", ".join(f"`{c}`" for c in configs if c != basename)
+    turn = list(configs).index(basename) + 1
+    return f"\n- Shares its pod with {others}: runs {turn} of {len(configs)}, one after another"
+
+
 def failed_body(basename: str, status: RunStatus, log_location: str) -> str:
     return "\n".join(
         [

@@ -71,6 +71,9 @@ class ComputeSettings(_Frozen):
     # A pod whose run has not reported `running` in the store this long after launch is reaped:
     # its image did not pull, or it crashed before `haha pod`.
     boot_timeout_minutes: float = Field(30.0, gt=0)
+    # Shared pods: at most this many planned configs with one base model and the same GPUs run in one
+    # pod, one after another, paying the image pull and model download once. 1: a pod per config.
+    configs_per_pod: int = Field(1, ge=1, le=8)
 
 
 class StoreSettings(_Frozen):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -36,3 +37,16 @@ def small_eval(root: Path) -> None:
     (root / "train/eval/eval.json").write_text(json.dumps(spec, indent=2) + "\n")
     (root / f"train/config/{STARTER}.yml").unlink()
     (root / f"train/results/{STARTER}.json").unlink()
+
+
+def shared_pods(per_pod: int) -> Callable[[Path], None]:
+    """A base repo prepared as `small_eval`, with `[compute] configs_per_pod = per_pod` in haha.toml."""
+
+    def prepare(root: Path) -> None:
+        small_eval(root)
+        toml = root / "haha.toml"
+        text = toml.read_text()
+        assert "\nconfigs_per_pod = 1" in text, "haha.toml's [compute] lost its configs_per_pod line"
+        toml.write_text(text.replace("\nconfigs_per_pod = 1", f"\nconfigs_per_pod = {per_pod}"))
+
+    return prepare

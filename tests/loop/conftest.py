@@ -61,11 +61,12 @@ def hf_cache() -> Path:
 def make_loop(
     tmp_path: Path, tool_cache: Path, hf_cache: Path, uv_env: dict[str, str]
 ) -> Iterator[LoopFactory]:
-    """`make_loop(prepare=None)`: start the fakes over a fresh repo (optionally changed by `prepare`)."""
+    """`make_loop(prepare=None, server_seconds=1500)`: start the fakes (serving that long) over a fresh
+    repo (optionally changed by `prepare`)."""
     opened = []
 
-    def factory(prepare: Callable[[Path], None] | None = None) -> Loop:
-        ctx = loop(tmp_path, tool_cache, hf_cache, prepare)
+    def factory(prepare: Callable[[Path], None] | None = None, server_seconds: float = 1500) -> Loop:
+        ctx = loop(tmp_path, tool_cache, hf_cache, prepare, server_seconds)
         opened.append(ctx)
         started = ctx.__enter__()
         started.extra_env.update(uv_env)

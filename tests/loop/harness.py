@@ -163,6 +163,7 @@ class Loop:
     work: Path = field(init=False)  # a person's clone (origin = the fake)
     runs: list[ActRun] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)  # --env for every act run
+    server_seconds: float = 1500  # how long the fakes serve (a pod that trains twice needs longer)
     _stack: ExitStack = field(default_factory=ExitStack)
     _ca: CA = field(init=False)
 
@@ -178,8 +179,10 @@ class Loop:
             repo=REPO, git_root=self.tmp / "github", tokens=dict(TOKENS), grants=dict(GRANTS), job_of=peer_job
         )
         self.github.init_from(src)
-        self.github_server = self._stack.enter_context(GitHubServer(self.github, self._ca, max_seconds=1500))
-        self.hub, self.hub_url = self._stack.enter_context(serve(HubFake(token=HF_TOKEN), 1500))
+        seconds = self.server_seconds
+        server = GitHubServer(self.github, self._ca, max_seconds=seconds)
+        self.github_server = self._stack.enter_context(server)
+        self.hub, self.hub_url = self._stack.enter_context(serve(HubFake(token=HF_TOKEN), seconds))
         starter = PodStarter(
             start_command=_start_command(),
             image_env=self.image_env(),
@@ -188,7 +191,7 @@ class Loop:
         self.runpod = RunPodFake(
             api_key=RUNPOD_KEY, starter=starter, prices=_prices(src), registry_auths=registry_auths()
         )
-        _, self.runpod_url = self._stack.enter_context(serve_runpod(self.runpod, 1500))
+        _, self.runpod_url = self._stack.enter_context(serve_runpod(self.runpod, self.server_seconds))
         starter.image_env["RUNPOD_API_BASE_URL"] = self.runpod_url
         self.work = self.tmp / "work"
         self.git("clone", "-q", self.github.clone_url(), str(self.work), cwd=self.tmp)
@@ -517,9 +520,13 @@ def commit_all(dest: Path, message: str) -> None:
 
 @contextmanager
 def loop(
-    tmp: Path, tool_cache: Path, hf_cache: Path, prepare: Callable[[Path], None] | None = None
+    tmp: Path,
+    tool_cache: Path,
+    hf_cache: Path,
+    prepare: Callable[[Path], None] | None = None,
+    server_seconds: float = 1500,
 ) -> Iterator[Loop]:
-    the_loop = Loop(tmp, tool_cache, hf_cache)
+    the_loop = Loop(tmp, tool_cache, hf_cache, server_seconds=server_seconds)
     try:
         yield the_loop.start(prepare)
     finally:

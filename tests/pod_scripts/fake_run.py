@@ -6,6 +6,7 @@ argv[1] picks the behaviour, as a test would pick a config that fails in that wa
   eval-oom      finish "training", then die with CUDA's out-of-memory error during eval
   sleep         hang (for deadline tests)
   fail-for=NAME crash for basename NAME, else ok
+  sleep-for=NAME hang for basename NAME, else ok (a shared pod's watchdog stops only that one)
 With FAKE_RUN_GATE set to a path, it first waits (up to 60 s) for that file, so a test can hold pods
 in flight for as long as it needs them there.
 """
@@ -35,6 +36,8 @@ def main() -> None:
     print(f"fake run: {basename} ({mode}, {os.environ.get('HAHA_MODE')})", flush=True)
     if mode.startswith("fail-for="):
         mode = "train-crash" if mode.split("=", 1)[1] == basename else "ok"
+    if mode.startswith("sleep-for="):
+        mode = "sleep" if mode.split("=", 1)[1] == basename else "ok"
     if mode == "ok":
         print("train: step 1/1 loss 1.23", flush=True)
         write_fake_results(Path.cwd(), basename)

@@ -53,6 +53,9 @@ class CheckReport:
     base: str | None = None
     against: str | None = None  # the ref records were compared with (base, or the default branch)
     per_pr_dollars: float = 0.0  # haha.toml [budget]: the new configs' predicted total may not exceed it
+    # Shared pods ([compute] configs_per_pod): the gate shows what sharing the pod overhead saves.
+    configs_per_pod: int = 1
+    overhead_minutes: float = 0.0
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)
@@ -312,8 +315,18 @@ def run_check(
         run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
     run.findings += _over_budget(repo, settings, costs)
     stats = sorted(run.stats.values(), key=lambda s: s.file)
-    limit = settings.budget.per_pr_dollars
-    return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare, per_pr_dollars=limit)
+    c = settings.compute
+    return CheckReport(
+        run.findings,
+        costs,
+        stats,
+        len(scope.configs),
+        base,
+        compare,
+        per_pr_dollars=settings.budget.per_pr_dollars,
+        configs_per_pod=c.configs_per_pod,
+        overhead_minutes=c.overhead_minutes,
+    )
 
 
 def _over_budget(repo: Repo, settings: Settings, costs: list[ConfigCost]) -> list[Finding]:

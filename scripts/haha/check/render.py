@@ -150,6 +150,34 @@ def budget_note(report: CheckReport) -> str:
     return f"predicted total ${total:,.2f}, {verdict} the per-PR limit of ${report.per_pr_dollars:,.2f}"
 
 
+def saving_line(report: CheckReport) -> str:
+    """Which new configs would share a pod, and the overhead that saves (empty: nothing shared)."""
+    from haha.sharedpod import group, saving
+
+    if report.configs_per_pod <= 1:
+        return ""
+    pods = group(
+        report.costs,
+        lambda c: (c.base_model, c.gpu, c.gpus) if c.base_model else None,
+        report.configs_per_pod,
+    )
+    shared = [pod for pod in pods if len(pod) > 1]
+    if not shared:
+        return ""
+    minutes, dollars = 0.0, 0.0
+    for pod in shared:
+        first = pod[0]
+        hourly = first.dollars / first.total_hours if first.dollars and first.total_hours else None
+        more, cost = saving([len(pod)], report.overhead_minutes, hourly)
+        minutes, dollars = minutes + more, dollars + (cost or 0.0)
+    which = "; ".join(" + ".join(c.config for c in pod) for pod in shared)
+    money = f" (${dollars:.2f})" if dollars else ""
+    return (
+        f"Shared pods (configs_per_pod = {report.configs_per_pod}): {which} run one after another "
+        f"in one pod; the pod overhead paid once saves {minutes:.0f} min{money}"
+    )
+
+
 def render_text(report: CheckReport, color: bool = False, width: int = 140, findings: bool = True) -> str:
     """A terminal view: cost and dataset tables, then findings (worst first) and the verdict."""
     out = io.StringIO()
@@ -167,6 +195,8 @@ def render_text(report: CheckReport, color: bool = False, width: int = 140, find
         console.print(table)
         if note := budget_note(report):
             console.print(note, markup=False)
+        if line := saving_line(report):
+            console.print(line, markup=False)
     if report.datasets:
         table = Table(
             Column(_DATA_HEAD[0], no_wrap=True), *_DATA_HEAD[1:], title="Datasets", title_justify="left"
@@ -213,6 +243,8 @@ def render_markdown(report: CheckReport) -> str:
         lines += ["### New configs", "", f"_{_gpu_note(report)}_", ""]
         lines += _md_table(_COST_HEAD, [_cost_row(c) for c in report.costs])
         lines += [f"_{note}_", ""] if (note := budget_note(report)) else []
+        if line := saving_line(report):
+            lines += [line, ""]
     if report.datasets:
         lines += ["### Datasets", "", *_md_table(_DATA_HEAD, [_data_row(d) for d in report.datasets])]
     if report.findings:

@@ -76,9 +76,13 @@ class PodRun:
         log: Log,
         now: Callable[[], datetime] = clock.now,
         log_interval_s: float = LOG_INTERVAL_S,
+        pod: PodEnv | None = None,
+        terminate: bool = True,
     ) -> None:
+        # `pod`, `terminate`: a shared pod (pod.shared) gives each config its env, terminates once.
         self.repo, self.settings, self.now = repo, settings, now
-        self.pod = settings.pod_env(basename, now())
+        self.pod = pod or settings.pod_env(basename, now())
+        self.terminate, self.interrupted = terminate, False  # interrupted: by a signal
         self.workdir = workdir_for(repo, self.pod.basename, settings)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.workdir / "pod.log"
@@ -86,7 +90,8 @@ class PodRun:
         self._say = log
         self._store: ModelStore | None = None
         started = datetime.fromtimestamp(self.pod.boot_epoch, UTC) if self.pod.boot_epoch else now()
-        self.record = RunRecord(settings, self.store, self.pod, started, self._config_sha256(), self.say)
+        sha = config_sha256(repo, self.pod.basename)
+        self.record = RunRecord(settings, self.store, self.pod, started, sha, self.say)
         self.child = ChildRun(self._log_out)
         self.watchdog = Watchdog(self.pod.deadline, now, self._upload_logs, self._expired, log_interval_s)
         self._lock = threading.Lock()
@@ -104,7 +109,8 @@ class PodRun:
         if already_ended(previous, self.pod.pod_id):
             assert previous is not None
             self.say(f"pod: this pod already {previous.state}; a restarted container only terminates")
-            terminate_self(self.settings, self.pod, self.say)
+            if self.terminate:
+                terminate_self(self.settings, self.pod, self.say)
             return 0 if previous.state == "succeeded" else 1
         rc: int | None = None
         error: str | None = None
@@ -123,13 +129,15 @@ class PodRun:
                 )
         except BaseException as exc:  # anything: SystemExit from SIGTERM too
             error = f"pod: {type(exc).__name__}: {exc}"
+            self.interrupted = isinstance(exc, (SystemExit, KeyboardInterrupt))
             self.say(error)
         finally:
             self.child.stop()
             ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
             self._finish(ok, None if ok else self._reason(rc, error))
             self.watchdog.finished()
-            terminate_self(self.settings, self.pod, self.say)
+            if self.terminate:
+                terminate_self(self.settings, self.pod, self.say)
         return 0 if ok else 1
 
     def say(self, message: str) -> None:
@@ -207,12 +215,13 @@ class PodRun:
         results = self.repo.results_path(self.pod.basename) if ok else None
         self.record.finish(status, results, self._logs(), self._baseline if ok else None)
 
-    def _config_sha256(self) -> str | None:
-        """Which config file this run was for: plan retries a failed config once it is edited."""
-        try:
-            return sha256_file(self.repo.config_path(self.pod.basename))
-        except (InputError, OSError):
-            return None
+
+def config_sha256(repo: Repo, basename: str) -> str | None:
+    """Which config file this run was for: plan retries a failed config once it is edited."""
+    try:
+        return sha256_file(repo.config_path(basename))
+    except (InputError, OSError):
+        return None
 
 
 def _sigterm_to_exit(signum: int, frame: object) -> None:

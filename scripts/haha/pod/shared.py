@@ -1,0 +1,103 @@
+"""A shared pod (HAHA_BASENAMES): its configs run one after another, each as its own run.
+
+Each config gets a `PodRun` of its own: its own status (started_at when its turn came; the first one's
+is when the container started, so the boot is billed once), results, logs, W&B run, Hub repo and
+dispatch. A failed config does not stop the next. Each has its own deadline, `deadline_hours` from
+when its turn came but never past the pod's: the watchdog stops only the config that overruns. A
+config whose turn comes after the pod's deadline, or after a signal ended the pod, is marked failed
+without running. The pod terminates once, after the last config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from haha import clock
+from haha.pod.lifecycle import PodRun
+from haha.pod.teardown import mark_failed_if_unfinished, terminate_self
+from haha.pod.watchdog import LOG_INTERVAL_S
+from haha.podenv import PodEnv
+from haha.repo import Repo
+from haha.settings import Settings
+
+Log = Callable[[str], None]
+
+
+def each_config(pod: PodEnv) -> list[PodEnv]:
+    """The pod's env as each of its configs sees it (a pod of one config: just itself)."""
+    return [replace(pod, basename=b) for b in pod.basenames] if pod.basenames else [pod]
+
+
+def turn(pod: PodEnv, basename: str, first: bool, start: datetime, hours: float) -> PodEnv:
+    """One config's env in a shared pod: its name, its own deadline within the pod's, and a boot
+    epoch only for the first (later configs start their clock when their turn comes)."""
+    deadline = min(pod.deadline, start + timedelta(hours=hours))
+    return replace(pod, basename=basename, deadline=deadline, boot_epoch=pod.boot_epoch if first else None)
+
+
+class SharedPodRun:
+    """`haha pod` for a pod that names several configs. `run()` returns 0 when every config succeeded."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        settings: Settings,
+        pod: PodEnv,
+        log: Log,
+        now: Callable[[], datetime] = clock.now,
+        log_interval_s: float = LOG_INTERVAL_S,
+    ) -> None:
+        self.repo, self.settings, self.pod, self.log, self.now = repo, settings, pod, log, now
+        self.log_interval_s = log_interval_s
+
+    def run(self) -> int:
+        codes: list[int] = []
+        stop: str | None = None
+        try:
+            for i, basename in enumerate(self.pod.basenames):
+                start = self.now()
+                if stop is None and start >= self.pod.deadline:
+                    stop = (
+                        f"the shared pod's deadline {clock.stamp(self.pod.deadline)} passed before its turn"
+                    )
+                if stop is not None:
+                    self._skip(basename, stop)
+                    codes.append(1)
+                    continue
+                self.log(f"pod: shared pod, config {i + 1} of {len(self.pod.basenames)}: {basename}")
+                hours = self.settings.compute.deadline_hours
+                one = PodRun(
+                    self.repo,
+                    self.settings,
+                    basename,
+                    self.log,
+                    self.now,
+                    self.log_interval_s,
+                    pod=turn(self.pod, basename, i == 0, start, hours),
+                    terminate=False,
+                )
+                codes.append(one.run())
+                if one.interrupted:
+                    stop = "the shared pod was stopped before its turn"
+        finally:
+            terminate_self(self.settings, self.pod, self.log)
+        return 0 if codes and not any(codes) else 1
+
+    def _skip(self, basename: str, reason: str) -> None:
+        self.log(f"pod: {basename}: not run: {reason}")
+        try:
+            mark_failed_if_unfinished(
+                self.settings, self.repo.root, replace(self.pod, basename=basename), reason, [], self.log
+            )
+        except Exception as exc:  # the next config and the teardown matter more than this record
+            self.log(f"store: could not record {basename} as failed: {exc}")
+
+
+def run_pod(repo: Repo, settings: Settings, basename: str, log: Log) -> int:
+    """`haha pod`: a shared pod when its env names several configs, else the one config's run."""
+    pod = settings.pod_env(basename, clock.now())
+    if len(pod.basenames) > 1:
+        return SharedPodRun(repo, settings, pod, log).run()
+    return PodRun(repo, settings, basename, log).run()

@@ -122,6 +122,14 @@ def test_success_publishes_notifies_and_terminates_then_collect_is_idempotent(
     body = write_pr_body(repo, store, load_settings(repo_root, {}), [SMOL], repo_root / "body.md")
     text = body.read_text()
     assert "Duration: 11 min 00 s" in text and "Cost:" in text and SMOL in text
+    # The pod's own phases and bill (issue 18): launch's clock → boot.sh's → the pod's wrap-up.
+    meta = json.loads(repo.results_path(SMOL).read_text())["meta"]
+    assert list(meta["phases"]) == ["boot", "teardown"]  # the fake run measures no run phases
+    assert 0 <= meta["phases"]["boot"] < 60 and 0 <= meta["phases"]["teardown"] < 60
+    cost = meta["cost"]
+    assert (cost["gpu_type"], cost["priced"], cost["cost_per_hour"]) == ("local", "billed", 0.0)
+    assert meta["phases"]["boot"] <= cost["billed_seconds"] < 120 and cost["billed_dollars"] == 0.0
+    assert f"Phases: boot {meta['phases']['boot']:.0f} s" in text
     git(repo_root, "add", "-A", "train")
     git(repo_root, "commit", "-qm", "collect")
 

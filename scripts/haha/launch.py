@@ -20,6 +20,7 @@ from typing import Any
 from haha.compute.base import Compute, Pod, PodSpec
 from haha.errors import InputError
 from haha.experiment import Experiment, Resources
+from haha.phases import Prediction
 from haha.plan import Plan, PlannedRun, load_plan
 from haha.podenv import LocalPod, PodEnv
 from haha.podname import PodName
@@ -106,6 +107,7 @@ def pod_spec(
     local_root: Path | None = None,
     pr: int | None = None,
     cuda: str = "",
+    prediction: Prediction | None = None,
 ) -> PodSpec:
     """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
     deadline = deadline_for(settings, now)
@@ -136,6 +138,8 @@ def pod_spec(
         run_argv=settings.run_argv,
         passed=settings.passed_to_pods(),
         local=local,
+        launched_at=now.timestamp(),
+        prediction=prediction,
     )
     return PodSpec(
         name=str(name),

@@ -19,6 +19,7 @@ from typing import Literal
 
 from haha.clock import stamp
 from haha.errors import InputError
+from haha.phases import Prediction
 
 Mode = Literal["train", "eval"]
 # Plain settings passed through from where `haha launch` runs, so a pod talks to the same services
@@ -53,6 +54,10 @@ class PodEnv:
     run_argv: tuple[str, ...] | None = None  # replaces `haha run|eval` (tests inject faults with it)
     passed: dict[str, str] = field(default_factory=dict)
     local: LocalPod | None = None
+    # When launch asked for the pod (unix seconds: billing starts about then) and what the gate predicted
+    # it would cost: the run's meta.phases.boot and meta.cost.predicted_* (haha.phases).
+    launched_at: float | None = None
+    prediction: Prediction | None = None
     # Set by the provider, not by launch: which pod this is, and when its container started.
     pod_id: str | None = None
     gpu_count: int | None = None
@@ -76,6 +81,10 @@ class PodEnv:
             env["HAHA_BOOT"] = self.boot_b64
         if self.pr is not None:
             env["HAHA_PR"] = str(self.pr)
+        if self.launched_at is not None:
+            env["HAHA_LAUNCHED_AT"] = f"{self.launched_at:.3f}"
+        if self.prediction is not None:
+            env["HAHA_PREDICTED"] = json.dumps(self.prediction.to_dict())
         if self.run_argv is not None:
             env["HAHA_RUN_ARGV"] = json.dumps(list(self.run_argv))
         if self.local is not None:
@@ -125,6 +134,8 @@ class PodEnv:
             passed=passed_through(env),
             local=local,
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
+            launched_at=_float(env, "HAHA_LAUNCHED_AT"),
+            prediction=_prediction(env.get("HAHA_PREDICTED", "")),
         )
 
 
@@ -152,6 +163,25 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError as exc:
         raise InputError(f"{name} must be a whole number, not {raw!r}", field=name) from exc
+
+
+def _float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number, not {raw!r}", field=name) from exc
+
+
+def _prediction(raw: str) -> Prediction | None:
+    """HAHA_PREDICTED: a JSON object {seconds, dollars, from}; anything else means none was recorded."""
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return Prediction.from_dict(data) if isinstance(data, dict) else None
 
 
 def argv_from_env(raw: str, name: str) -> list[str]:

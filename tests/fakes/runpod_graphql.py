@@ -345,6 +345,9 @@ class RunPodFake:
             "containerRegistryAuthId": args.get("containerRegistryAuthId"),
             "runtime": None,  # RunPod reports no runtime until the container runs
             "host": host,
+            # When billing starts (RunPod bills a pod per second from its creation until it is
+            # terminated: docs.runpod.io/pods/pricing); not a GraphQL field, tests compare meta.cost to it.
+            "createdAt": time.time(),
         }
         if not self._pulls(args["imageName"], args.get("containerRegistryAuthId")):
             # The pod exists and bills while RunPod retries the pull; no container, no boot script.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from haha.phases import POD_ORDER
 
 from loop.configs import experiment_files, small_eval
 from loop.harness import (
@@ -128,6 +129,17 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     jsonschema.Draft202012Validator(schema).validate(document)
     report = lp.github.show(RESULTS_BRANCH, "train/results/README.md").decode()
     assert NEW in report
+    # Where the time and money went (issue 18): every phase of the pod, in pod order, billed at the
+    # price RunPod reported, for about as long as RunPod billed (created → terminated, by its clock).
+    meta, pod = document["meta"], lp.runpod.terminated[pod_id]
+    assert {"boot", "setup", "train", "eval", "publish", "teardown"} <= set(meta["phases"]), meta["phases"]
+    assert list(meta["phases"]) == [p for p in POD_ORDER if p in meta["phases"]]
+    cost = meta["cost"]
+    assert (cost["priced"], cost["cost_per_hour"]) == ("billed", pod["costPerHr"])
+    assert cost["gpu_type"] == pod["machine"]["gpuDisplayName"] and cost["gpu_count"] == 1
+    assert abs(cost["billed_seconds"] - sum(meta["phases"].values())) < 1
+    assert 0 <= (pod["terminatedAt"] - pod["createdAt"]) - cost["billed_seconds"] < 30
+    assert cost["billed_dollars"] == round(cost["billed_seconds"] / 3600 * pod["costPerHr"], 4)
 
     # The run-status comment, edited in place: finished, with the results PR and the cost.
     (finished,) = run_comments(lp, pr, NEW)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from haha.check import cost
+from haha.check.history import PastRun, predict_overhead, predict_speed, source_of
 from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
 from haha.experiment import Experiment, number_or
@@ -45,6 +47,11 @@ class ConfigCost:
     global_batch: int | None = None
     memory_gib: float | None = None  # predicted per GPU (check/scale.py's model)
     gpu_memory_gib: float | None = None
+    # Issue 18: the pod's other billed seconds, and where each prediction came from (check/history.py).
+    overhead_seconds: float | None = None
+    overhead_from: str = "assumed"
+    train_from: str = "assumed"
+    predicted_from: str = "assumed"  # meta.cost.predicted_from: "7 runs", "assumed", or which part
 
     @property
     def long_share(self) -> float:
@@ -76,12 +83,19 @@ def kept_lengths(lengths: list[int], sequence_len: int, action: str) -> list[int
 
 
 def estimate(
-    exp: Experiment, lengths: list[int], tokenizer: str, settings: Settings, scale: ScaleView | None = None
+    exp: Experiment,
+    lengths: list[int],
+    tokenizer: str,
+    settings: Settings,
+    scale: ScaleView | None = None,
+    history: Sequence[PastRun] | None = None,
 ) -> tuple[ConfigCost, list[Finding]]:
     """The cost of `exp` given its rows' token lengths, plus findings on long rows and low utilisation.
 
     Priced on the first GPU type of the config's `haha:` block (haha.toml's list by default), for
     all of its `gpus`, each at the per-GPU MFU of its micro-batch and with cost.scaling_efficiency.
+    With a `history` (check/history.py), overhead and training speed come from past runs where it has
+    enough of them; haha.toml's overhead_minutes and [throughput] curve otherwise.
     """
     shape = shape_of(exp)
     action = LONG_ROW_ACTIONS.get(str(exp.config.get("excess_length_strategy")), "dropped")
@@ -90,7 +104,10 @@ def estimate(
     tokens = cost.training_tokens(sum(kept), len(kept), shape)
     resources = resources_or_default(exp, settings)
     gpu, count = settings.gpu(resources.gpu_types[0] if resources.gpu_types else None), resources.gpus
-    overhead = settings.compute.overhead_minutes
+    past = history or ()
+    overhead_p = predict_overhead(past, gpu.id, exp.base_model, settings.compute.overhead_minutes * 60)
+    speed = predict_speed(past, gpu.id, exp.base_model)
+    overhead = overhead_p.value / 60
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)
     max_steps = exp.number("max_steps", 0)
@@ -101,7 +118,9 @@ def estimate(
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
     params, source = estimate_params(exp.base_model)
     seconds = None
-    if params is not None and mfu > 0:
+    if params is not None and speed is not None:  # the speed past runs reached on this GPU type
+        seconds = cost.training_flops(params, tokens) / (speed.value * count * cost.scaling_efficiency(count))
+    elif params is not None and mfu > 0:
         seconds = cost.train_seconds(cost.training_flops(params, tokens), mfu, gpu.peak_bf16_tflops, count)
     result = ConfigCost(
         config=exp.basename,
@@ -124,6 +143,10 @@ def estimate(
         global_batch=scale.global_batch if scale else None,
         memory_gib=scale.memory_gib if scale else None,
         gpu_memory_gib=scale.gpu_memory_gib if scale else None,
+        overhead_seconds=overhead_p.value,
+        overhead_from=overhead_p.source,
+        train_from=speed.source if speed is not None else "assumed",
+        predicted_from=source_of(overhead_p, speed),
     )
     fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
     findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)

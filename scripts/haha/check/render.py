@@ -68,9 +68,18 @@ def _cost_row(c: ConfigCost) -> list[str]:
         _memory(c),
         f"{c.mfu:.1%}",
         human_duration(c.train_seconds),
+        human_duration(c.overhead_seconds),
         human_duration(total),
         "?" if c.dollars is None else f"${c.dollars:.2f}",
+        predicted_from(c),
     ]
+
+
+def predicted_from(c: ConfigCost) -> str:
+    """Where the time and cost came from: past runs of this repo, or haha.toml's assumptions."""
+    if c.predicted_from == "assumed":
+        return "assumed (haha.toml)"
+    return c.predicted_from if c.predicted_from.startswith("overhead") else f"from {c.predicted_from}"
 
 
 _COST_HEAD = [
@@ -85,8 +94,10 @@ _COST_HEAD = [
     "GiB/GPU",
     "predicted MFU",
     "train time",
+    "overhead",
     "total time",
     "cost",
+    "predicted",
 ]
 _DATA_HEAD = [
     "dataset",

@@ -129,6 +129,9 @@ def test_success_publishes_notifies_and_terminates_then_collect_is_idempotent(
     cost = meta["cost"]
     assert (cost["gpu_type"], cost["priced"], cost["cost_per_hour"]) == ("local", "billed", 0.0)
     assert meta["phases"]["boot"] <= cost["billed_seconds"] < 120 and cost["billed_dollars"] == 0.0
+    # The gate's prediction, recorded at launch: no GPU history in this repo, so haha.toml's assumption.
+    assert cost["predicted_from"] == "assumed" and cost["predicted_seconds"] > 20 * 60
+    assert cost["predicted_dollars"] > 0 and "; predicted $" in text
     assert f"Phases: boot {meta['phases']['boot']:.0f} s" in text
     git(repo_root, "add", "-A", "train")
     git(repo_root, "commit", "-qm", "collect")

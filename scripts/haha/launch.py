@@ -267,9 +267,36 @@ def _specs(
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
     return [
-        pod_spec(settings, run, experiments[run.config].resources(settings), sha, now, local_root, pr, cuda)
+        pod_spec(
+            settings,
+            run,
+            experiments[run.config].resources(settings),
+            sha,
+            now,
+            local_root,
+            pr,
+            cuda,
+            _prediction(repo, settings, run),
+        )
         for run in runs
     ]
+
+
+def _prediction(repo: Repo, settings: Settings, run: PlannedRun) -> Prediction | None:
+    """The gate's time and cost for a training run, recorded in its pod so the results can be compared
+    with it (meta.cost.predicted_*). Best effort: a config the gate cannot price launches all the same."""
+    if run.mode != "train":
+        return None
+    try:
+        from haha.check.gate import predicted_cost
+
+        found = predicted_cost(repo, settings, repo.config_path(run.config))
+    except Exception:  # never let a prediction stop a launch
+        return None
+    if found is None or found.total_hours is None:
+        return None
+    dollars = None if found.dollars is None else round(found.dollars, 4)
+    return Prediction(round(found.total_hours * 3600, 1), dollars, found.predicted_from)
 
 
 def _cuda(repo: Repo) -> str:

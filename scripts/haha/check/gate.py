@@ -319,3 +319,12 @@ def run_check(
         run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
     stats = sorted(run.stats.values(), key=lambda s: s.file)
     return CheckReport(run.findings, costs, stats, len(scope.configs), base, compare)
+
+
+def predicted_cost(repo: Repo, settings: Settings, path: Path) -> ConfigCost | None:
+    """The gate's estimate of one config, history included (launch records it in the pod's env)."""
+    run = _Run(repo, settings)
+    loaded = run.load(path)
+    if isinstance(loaded, Finding):
+        return None
+    return _check_config(run, loaded, {p.name for p in repo.data_paths()}, costed=True)

@@ -12,12 +12,14 @@ from haha.check.history import (
     MIN_RUNS,
     RECENT_RUNS,
     PastRun,
+    curve_flops,
     load_history,
     past_run,
     predict_overhead,
     predict_speed,
 )
 from haha.check.render import render_markdown
+from haha.settings import load_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,9 +29,14 @@ PARAMS = {LLAMA: 8.03e9, SMOL: 134.5e6}
 ASSUMED = 1200.0
 
 
-def run(i: int, overhead: float, gpu: str = "h200", model: str = LLAMA, flops: float = 2e14) -> PastRun:
+def run(i: int, overhead: float, gpu: str = "h200", model: str = LLAMA, share: float = 0.7) -> PastRun:
     created = f"2026-12-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"  # later i: more recent
-    return PastRun(f"x-{i:03d}", model, gpu, created, overhead, flops)
+    return PastRun(f"x-{i:03d}", model, gpu, created, overhead, share)
+
+
+def flat(gpu_type: str, tokens_per_step: float) -> float | None:
+    """A curve that predicts 1e14 FLOP/s per GPU for 100,000-token micro-batches on an H200."""
+    return 1e14 if "H200" in gpu_type and tokens_per_step == 100_000 else None
 
 
 def document(overhead: float, train_s: float, tokens: int, device: str = "1x H200") -> dict:
@@ -48,20 +55,25 @@ def document(overhead: float, train_s: float, tokens: int, device: str = "1x H20
         "predicted_from": "assumed",
     }
     meta = {"base_model": LLAMA, "device": device, "created_at": "2026-12-01T00:00:00Z"}
-    return {"meta": meta | {"phases": phases, "cost": cost, "tokens_trained": tokens}}
+    # Ten logged steps of two micro-batches each: tokens ÷ 20 per micro-batch.
+    meta |= {"train_loss": [{"step": s, "loss": 1.0} for s in range(1, 11)], "tokens_trained": tokens}
+    config = {"name": "x-001", "default_system_message": "", "gradient_accumulation_steps": 2}
+    return {"config": config, "results": [], "meta": meta | {"phases": phases, "cost": cost}}
 
 
-def test_a_past_run_is_its_overhead_without_training_or_baseline_and_its_achieved_flops() -> None:
-    past = past_run("x-001", document(600.0, 100.0, 1_000_000), PARAMS.get)
+def test_a_past_run_is_its_overhead_and_its_speed_as_a_share_of_the_curve() -> None:
+    past = past_run("x-001", document(600.0, 100.0, 2_000_000), PARAMS.get, flat)
     assert past is not None and past.gpu == "h200"
-    assert past.overhead_seconds == pytest.approx(600.0)
-    assert past.flops_per_gpu_second == pytest.approx(6 * 8.03e9 * 1_000_000 / 100.0)
+    assert past.overhead_seconds == pytest.approx(600.0)  # no training, no baseline
+    assert past.speed_share == pytest.approx(6 * 8.03e9 * 2_000_000 / 100.0 / 1e14)
+    unknown_shape = past_run("x-001", document(600.0, 100.0, 1_000_000), PARAMS.get, flat)
+    assert unknown_shape is not None and unknown_shape.speed_share is None
 
 
 def test_cpu_runs_and_files_without_phases_predict_nothing() -> None:
-    assert past_run("x-001", document(600.0, 100.0, 10, device="cpu (x86_64)"), PARAMS.get) is None
-    assert past_run("x-001", {"meta": {"stage_seconds": {"train": 3.0}}}, PARAMS.get) is None
-    assert past_run("x-001", {"config": {}}, PARAMS.get) is None
+    assert past_run("x-001", document(600.0, 100.0, 10, device="cpu (x86_64)"), PARAMS.get, flat) is None
+    assert past_run("x-001", {"meta": {"stage_seconds": {"train": 3.0}}}, PARAMS.get, flat) is None
+    assert past_run("x-001", {"config": {}}, PARAMS.get, flat) is None
 
 
 def test_too_few_runs_fall_back_to_haha_toml_and_say_so() -> None:
@@ -111,10 +123,10 @@ def test_one_outlier_stays_out_of_the_prediction(seed: int, n: int, outlier: flo
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), noise=st.floats(0.0, 0.3))
 def test_speed_with_known_noise_is_recovered(seed: int, noise: float) -> None:
-    """Runs whose speed is a known value times lognormal noise: the prediction is near the known value."""
+    """Runs whose speed is a known share times lognormal noise: the prediction is near the known share."""
     rng = random.Random(seed)
-    true = 3e14
-    runs = [run(i, 600.0, flops=true * rng.lognormvariate(0.0, noise)) for i in range(9)]
+    true = 0.6
+    runs = [run(i, 600.0, share=true * rng.lognormvariate(0.0, noise)) for i in range(9)]
     predicted = predict_speed(runs, "NVIDIA H200", LLAMA)
     assert predicted is not None and predicted.runs == 9
     assert abs(predicted.value / true - 1) < 1.5 * noise + 1e-9
@@ -138,8 +150,9 @@ def test_the_gate_prices_new_configs_from_history_and_says_so(tmp_path: Path) ->
     after = {c.config: c for c in report.costs}["haha-llama-3-8b-lora-001"]
     assert (after.predicted_from, after.overhead_from, after.train_from) == ("4 runs", *["from 4 runs"] * 2)
     assert after.overhead_seconds == pytest.approx(300.0)
-    flops = 6 * 8.03e9 * 2_000_000 / 100.0
-    assert after.train_seconds == pytest.approx(6 * 8.03e9 * after.train_tokens / flops)
+    share = 6 * 8.03e9 * 2_000_000 / 100.0 / curve_flops(load_settings(root, {}))("H200 SXM", 100_000)
+    assert after.train_seconds == pytest.approx(before.train_seconds / share)
+    assert after.mfu == pytest.approx(before.mfu * share)
     assert after.dollars == pytest.approx((after.train_seconds + 300.0) / 3600 * 3.59)
     assert "| from 4 runs |" in render_markdown(report)
 
@@ -147,4 +160,4 @@ def test_the_gate_prices_new_configs_from_history_and_says_so(tmp_path: Path) ->
 def test_load_history_skips_unreadable_files(tmp_path: Path) -> None:
     write_history(tmp_path, 2, overhead=300.0)
     (tmp_path / "broken.json").write_text("{")
-    assert [r.config for r in load_history(tmp_path, PARAMS.get)] == ["haha-old-001", "haha-old-002"]
+    assert [r.config for r in load_history(tmp_path, PARAMS.get, flat)] == ["haha-old-001", "haha-old-002"]

@@ -116,11 +116,11 @@ def estimate(
         # optimizer step being global_batch ÷ micro_batch_size micro-batches of `per_step` tokens.
         tokens = max_steps * per_step * scale.global_batch / shape.micro_batch_size
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
+    if speed is not None:  # the share of the curve's speed past runs reached on this GPU type
+        mfu *= speed.value
     params, source = estimate_params(exp.base_model)
     seconds = None
-    if params is not None and speed is not None:  # the speed past runs reached on this GPU type
-        seconds = cost.training_flops(params, tokens) / (speed.value * count * cost.scaling_efficiency(count))
-    elif params is not None and mfu > 0:
+    if params is not None and mfu > 0:
         seconds = cost.train_seconds(cost.training_flops(params, tokens), mfu, gpu.peak_bf16_tflops, count)
     result = ConfigCost(
         config=exp.basename,

@@ -10,7 +10,7 @@ from haha.check.axolotl_schema import check_config_schema, schema_missing
 from haha.check.datasets import MAX_DATASET_BYTES, DatasetScan, digest, leaks, scan_dataset
 from haha.check.estimate import ConfigCost, estimate
 from haha.check.frozen import check_datasets_frozen, check_frozen, check_results_frozen
-from haha.check.history import PastRun, load_history
+from haha.check.history import PastRun, curve_flops, load_history
 from haha.check.numbering import check_names, check_numbering, series_of
 from haha.check.params import estimate_params
 from haha.check.records import check_records, ratings_paths, results_paths
@@ -115,7 +115,9 @@ class _Run:
     def history(self) -> list[PastRun]:
         """The repo's past runs (check/history.py), read once and only when a config is costed."""
         if self._history is None:
-            self._history = load_history(self.repo.results_dir, lambda m: estimate_params(m)[0])
+            self._history = load_history(
+                self.repo.results_dir, lambda m: estimate_params(m)[0], curve_flops(self.settings)
+            )
         return self._history
 
     def load(self, path: Path) -> Experiment | Finding:

@@ -2,8 +2,10 @@
 
 Each results file with `meta.phases` (issue 18) is one past run: its overhead (boot + setup + eval +
 publish + teardown: every billed second that is neither training nor the one-off baseline) and its
-training speed as achieved FLOP/s per GPU (6 × params × tokens trained ÷ train seconds ÷ GPUs, the
-cost model's own convention, so runs of other base models and shapes still say what the GPU reaches).
+training speed as a share of what the [throughput] curve predicted for its shape: achieved FLOP/s per
+GPU (6 × params × tokens trained ÷ train seconds ÷ GPUs, the cost model's own convention) over the
+curve's FLOP/s at its tokens per micro-batch (tokens trained ÷ logged steps ÷ gradient accumulation
+÷ GPUs). A share carries over to configs of other shapes and base models on the same GPU type.
 
 A prediction takes the most recent runs of the narrowest scope that has enough of them — same GPU type
 and base model, then same GPU type, then (overhead only) any — and their median, which one odd run
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from haha.check import cost
 from haha.phases import gpu_key
+from haha.settings import Settings
 
 OVERHEAD_PHASES = ("boot", "setup", "eval", "publish", "teardown")
 MIN_RUNS = 3  # fewer than this in a scope: widen it (a median of one or two is one run's luck)
@@ -36,7 +40,7 @@ class PastRun:
     gpu: str  # phases.gpu_key of the GPU type it ran on
     created_at: str  # ISO 8601: sorts in time order
     overhead_seconds: float
-    flops_per_gpu_second: float | None  # achieved training FLOP/s per GPU; None: not measurable
+    speed_share: float | None  # achieved ÷ the curve's training FLOP/s for its shape; None: not measurable
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,12 @@ class Predicted:
         return f"from {self.runs} run{'s' if self.runs != 1 else ''}" if self.runs else "assumed"
 
 
+# The curve's FLOP/s per GPU for (GPU type as the provider named it, tokens per micro-batch); None: unknown.
+Expected = Callable[[str, float], float | None]
+
+
 def past_run(
-    name: str, document: Mapping[str, Any], params_of: Callable[[str], float | None]
+    name: str, document: Mapping[str, Any], params_of: Callable[[str], float | None], expected: Expected
 ) -> PastRun | None:
     """A results document as a past run; None where it measured no phases or ran on a CPU."""
     meta = document.get("meta")
@@ -66,21 +74,38 @@ def past_run(
         return None
     numbers = {k: float(v) for k, v in phases.items() if isinstance(v, (int, float))}
     base_model = str(meta.get("base_model") or "")
-    flops = None
+    gpus = max(int(cost.get("gpu_count") or 1), 1)
+    share = None
     train_s, tokens, params = numbers.get("train"), meta.get("tokens_trained"), params_of(base_model)
-    if train_s and isinstance(tokens, int) and tokens > 0 and params:
-        flops = 6 * params * tokens / train_s / max(int(cost.get("gpu_count") or 1), 1)
+    steps = _steps(meta) * max(_number((document.get("config") or {}).get("gradient_accumulation_steps")), 1)
+    if train_s and isinstance(tokens, int) and tokens > 0 and params and steps:
+        per_step = tokens / steps / gpus
+        if curve := expected(str(cost["gpu_type"]), per_step):
+            share = 6 * params * tokens / train_s / gpus / curve
     return PastRun(
         config=name,
         base_model=base_model,
         gpu=gpu_key(str(cost["gpu_type"])),
         created_at=str(meta.get("created_at") or ""),
         overhead_seconds=sum(numbers.get(k, 0.0) for k in OVERHEAD_PHASES),
-        flops_per_gpu_second=flops,
+        speed_share=share,
     )
 
 
-def load_history(results_dir: Path, params_of: Callable[[str], float | None]) -> list[PastRun]:
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _steps(meta: Mapping[str, Any]) -> float:
+    """Optimizer steps the run logged (meta.train_loss), 0 when it logged none."""
+    losses = meta.get("train_loss")
+    steps = [p.get("step") for p in losses if isinstance(p, Mapping)] if isinstance(losses, list) else []
+    return max((_number(s) for s in steps), default=0.0)
+
+
+def load_history(
+    results_dir: Path, params_of: Callable[[str], float | None], expected: Expected
+) -> list[PastRun]:
     """Every past run in train/results/*.json (unreadable files are the gate's to report, not ours)."""
     runs = []
     for path in sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []:
@@ -88,7 +113,7 @@ def load_history(results_dir: Path, params_of: Callable[[str], float | None]) ->
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(document, dict) and (run := past_run(path.stem, document, params_of)):
+        if isinstance(document, dict) and (run := past_run(path.stem, document, params_of, expected)):
             runs.append(run)
     return runs
 
@@ -118,9 +143,9 @@ def predict_overhead(runs: Sequence[PastRun], gpu: str, base_model: str, assumed
 
 
 def predict_speed(runs: Sequence[PastRun], gpu: str, base_model: str) -> Predicted | None:
-    """Achieved training FLOP/s per GPU on this GPU type (same base model first); None: too few runs."""
-    for scope, found in _scopes(runs, gpu, base_model)[:2]:  # another GPU type's speed says nothing
-        median, n = _median_of_recent(found, lambda r: r.flops_per_gpu_second)
+    """The share of the curve's speed runs reached on this GPU type (same base model first); None: too few."""
+    for scope, found in _scopes(runs, gpu, base_model)[:2]:  # another GPU type's share says nothing
+        median, n = _median_of_recent(found, lambda r: r.speed_share)
         if n >= MIN_RUNS:
             return Predicted(median, n, scope)
     return None
@@ -134,3 +159,16 @@ def source_of(overhead: Predicted, speed: Predicted | None) -> str:
         return "assumed"
     training = speed.source if speed is not None else "assumed"
     return f"overhead {overhead.source}, training {training}"
+
+
+def curve_flops(settings: Settings) -> Expected:
+    """haha.toml's [throughput] curve as FLOP/s per GPU, for a GPU type as the provider names it."""
+    curve = cost.fit_mfu(settings.throughput)
+
+    def expected(gpu_type: str, tokens_per_step: float) -> float | None:
+        gpu = next((g for g in settings.compute.gpu_types if gpu_key(g.id) == gpu_key(gpu_type)), None)
+        if gpu is None:
+            return None
+        return cost.gpu_mfu(curve, tokens_per_step, gpu.peak_bf16_tflops) * gpu.peak_bf16_tflops * 1e12
+
+    return expected

@@ -91,11 +91,20 @@ def cost_meta(
 
 def phases_text(phases: Mapping[str, float]) -> str:
     """`boot 3 min, setup 40 s, …` for a PR body."""
-    return ", ".join(f"{k} {_short(v)}" for k, v in ordered(phases).items())
+    return ", ".join(f"{k} {human_duration(v)}" for k, v in ordered(phases).items())
 
 
-def _short(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+def human_duration(seconds: float | None) -> str:
+    """`<1 s`, `25 s`, `12 min`, `3.5 h` (`?` for unknown)."""
+    if seconds is None:
+        return "?"
+    if seconds < 1:
+        return "<1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def gpu_key(name: str) -> str:

@@ -11,7 +11,8 @@ from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
 from haha.experiment import Experiment, number_or
 from haha.findings import Finding, Severity
-from haha.settings import Settings
+from haha.phases import human_duration
+from haha.settings import GpuType, Settings
 
 # Axolotl's defaults for the keys the estimate reads (AxolotlInputConfig, 0.19.0).
 DEFAULT_SEQUENCE_LEN = 512
@@ -148,7 +149,11 @@ def estimate(
         train_from=speed.source if speed is not None else "assumed",
         predicted_from=source_of(overhead_p, speed),
     )
-    fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
+    share = speed.value if speed is not None else 1.0
+    fixes = [
+        _priced(change, after * share, result, gpu, overhead)
+        for change, after in cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
+    ]
     findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
     if kept and cost.train_rows(len(kept), shape.val_set_size) == 0:
         findings.append(
@@ -182,8 +187,22 @@ def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> lis
     ]
 
 
+def _priced(change: str, mfu: float, before: ConfigCost, gpu: GpuType, overhead_minutes: float) -> str:
+    """`micro_batch_size: 8 → MFU 4%, train 20 min → 9 min, $2.40 → $1.80`: one fix, before and after.
+
+    The same training tokens at the MFU after the change (the train time scales with 1/MFU).
+    """
+    text = f"{change} → MFU {mfu:.0%}"
+    if before.train_seconds is None or mfu <= 0:
+        return text
+    seconds = before.train_seconds * before.mfu / mfu
+    dollars = cost.dollars(seconds, overhead_minutes, gpu, before.gpus)
+    text += f", train {human_duration(before.train_seconds)} → {human_duration(seconds)}"
+    return text + ("" if before.dollars is None else f", ${before.dollars:.2f} → ${dollars:.2f}")
+
+
 def _findings(
-    exp: Experiment, result: ConfigCost, sequence_len: int, longest: int, fixes: list[tuple[str, float]]
+    exp: Experiment, result: ConfigCost, sequence_len: int, longest: int, fixes: list[str]
 ) -> list[Finding]:
     """Warnings about rows lost to sequence_len and about a GPU left idle, each with its fix."""
     findings = []
@@ -217,8 +236,7 @@ def _findings(
                 f"useful tokens per micro-batch); below {cost.LOW_UTILISATION:.0%} most of the paid GPU time "
                 "is overhead",
                 "micro_batch_size",
-                "predicted utilisation after: "
-                + "; ".join(f"{change} → {after:.0%}" for change, after in fixes),
+                "predicted after each change (same tokens; pod overhead unchanged): " + "; ".join(fixes),
             )
         )
     return findings

@@ -10,6 +10,7 @@ from rich.table import Column, Table
 from haha.check.estimate import ConfigCost
 from haha.check.gate import CheckReport, DatasetStats
 from haha.findings import Finding, Severity
+from haha.phases import human_duration
 
 MARKER = "<!-- haha-check -->"
 MAX_MARKDOWN_FINDINGS = 100  # a PR comment holds 65,536 characters
@@ -23,18 +24,6 @@ def human_count(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return f"{n:.0f}"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 1:
-        return "<1 s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def summary_line(report: CheckReport) -> str:

@@ -58,6 +58,7 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     import re
 
     lp: Loop = make_loop(prepare=small_eval)
+    lp.runpod.pull_seconds = 3.0  # the image pull: the run's meta.phases.boot must see it
     pr, before, sha = merge_experiment(lp, NEW, experiment_files(NEW))
 
     # No W&B key: there is no W&B fake, and with a key haha trains with W&B online (whatever
@@ -134,6 +135,7 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     meta, pod = document["meta"], lp.runpod.terminated[pod_id]
     assert {"boot", "setup", "train", "eval", "publish", "teardown"} <= set(meta["phases"]), meta["phases"]
     assert list(meta["phases"]) == [p for p in POD_ORDER if p in meta["phases"]]
+    assert 3.0 <= meta["phases"]["boot"] < 60
     cost = meta["cost"]
     assert (cost["priced"], cost["cost_per_hour"]) == ("billed", pod["costPerHr"])
     assert cost["gpu_type"] == pod["machine"]["gpuDisplayName"] and cost["gpu_count"] == 1

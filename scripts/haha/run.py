@@ -300,6 +300,7 @@ def evaluate_only(
     force: bool = False,
 ) -> RunSummary:
     """`haha eval`: re-evaluate a trained config; adapter from --adapter, the work folder or the store."""
+    run_started = time.time()
     pre = preflight(repo, name, settings)
     results_file = _results_file(repo, pre.exp.basename, force)
     adapter = adapter or find_adapter(output_dir_for(pre.exp, repo, pre.workdir))
@@ -313,11 +314,16 @@ def evaluate_only(
             fix=f"run `haha run {pre.exp.basename}` first or pass --adapter PATH",
         )
     device = Device.detect()
-    started = time.monotonic()
+    started, eval_from = time.monotonic(), time.time()
     evaluated = evaluate(pre, adapter, repo, settings, engine, log)
     seconds = {"eval": round(time.monotonic() - started, 1)}
     outcome = TrainOutcome(adapter, 0.0, None, pre.workdir / "train.log", skipped=True)
     meta = run_meta(pre, repo, settings, device, outcome, evaluated, str(adapter), seconds)
+    setup_from = settings.boot_epoch or run_started
+    meta |= {
+        "phases": run_phases(setup_from, None, eval_from, seconds["eval"]),
+        "cost": _list_price_cost(settings, time.time() - setup_from, device),
+    }
     document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     summary = RunSummary(
         pre.exp.basename, write_results(document, results_file), adapter, stage_seconds=seconds

@@ -23,6 +23,7 @@ from fakes.github_api import GitHubFake
 from haha.collect import collect, pending, write_pr_body
 from haha.compute.local import RUNNING, TERMINATED, LocalCompute
 from haha.launch import launch
+from haha.phases import human_duration
 from haha.plan import load_plan, sha256_file
 from haha.repo import Repo
 from haha.settings import load_settings
@@ -132,7 +133,7 @@ def test_success_publishes_notifies_and_terminates_then_collect_is_idempotent(
     # The gate's prediction, recorded at launch: no GPU history in this repo, so haha.toml's assumption.
     assert cost["predicted_from"] == "assumed" and cost["predicted_seconds"] > 20 * 60
     assert cost["predicted_dollars"] > 0 and "; predicted $" in text
-    assert f"Phases: boot {meta['phases']['boot']:.0f} s" in text
+    assert f"Phases: boot {human_duration(meta['phases']['boot'])}, teardown" in text
     git(repo_root, "add", "-A", "train")
     git(repo_root, "commit", "-qm", "collect")
 

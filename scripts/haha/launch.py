@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib.resources import files
@@ -108,8 +109,11 @@ def pod_spec(
     pr: int | None = None,
     cuda: str = "",
     prediction: Prediction | None = None,
+    launched_at: float | None = None,
 ) -> PodSpec:
-    """Everything one pod needs. `local_root` set: a pod on this machine that shares this store."""
+    """Everything one pod needs. `local_root` set: a pod on this machine that shares this store.
+
+    `launched_at`: when the pod is asked for (unix seconds; default `now`), its billing's start."""
     deadline = deadline_for(settings, now)
     # The name's deadline (the reaper's) is rounded up to the minute: never before the pod's own.
     name = PodName.make(run.config, sha, deadline + timedelta(minutes=1))
@@ -138,7 +142,7 @@ def pod_spec(
         run_argv=settings.run_argv,
         passed=settings.passed_to_pods(),
         local=local,
-        launched_at=now.timestamp(),
+        launched_at=now.timestamp() if launched_at is None else launched_at,
         prediction=prediction,
     )
     return PodSpec(
@@ -262,24 +266,16 @@ def _specs(
     local: bool,
     now: datetime,
     pr: int | None,
-) -> list[PodSpec]:
-    """Each run's pod spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
+) -> Iterator[PodSpec]:
+    """Each run's pod spec: on this machine (sharing its store), or a cloud pod on the image's CUDA.
+
+    Built one at a time, as each is launched: a pod's launch time is stamped just before it is asked for.
+    """
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
-    return [
-        pod_spec(
-            settings,
-            run,
-            experiments[run.config].resources(settings),
-            sha,
-            now,
-            local_root,
-            pr,
-            cuda,
-            _prediction(repo, settings, run),
-        )
-        for run in runs
-    ]
+    for run in runs:
+        resources, prediction = experiments[run.config].resources(settings), _prediction(repo, settings, run)
+        yield pod_spec(settings, run, resources, sha, now, local_root, pr, cuda, prediction, time.time())
 
 
 def _prediction(repo: Repo, settings: Settings, run: PlannedRun) -> Prediction | None:

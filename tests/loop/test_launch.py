@@ -140,7 +140,9 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     assert (cost["priced"], cost["cost_per_hour"]) == ("billed", pod["costPerHr"])
     assert cost["gpu_type"] == pod["machine"]["gpuDisplayName"] and cost["gpu_count"] == 1
     assert abs(cost["billed_seconds"] - sum(meta["phases"].values())) < 1
-    assert 0 <= (pod["terminatedAt"] - pod["createdAt"]) - cost["billed_seconds"] < 30
+    # From launch's request (just before RunPod creates the pod) to the final upload (just before the
+    # terminate): within seconds of what RunPod billed, either way.
+    assert abs((pod["terminatedAt"] - pod["createdAt"]) - cost["billed_seconds"]) < 15
     assert cost["billed_dollars"] == round(cost["billed_seconds"] / 3600 * pod["costPerHr"], 4)
 
     # The run-status comment, edited in place: finished, with the results PR and the cost.

@@ -109,6 +109,7 @@ bench: install
 	$(PY) bench/report_bench.py
 	$(PY) bench/eval_bench.py
 	$(PY) bench/run_bench.py
+	$(PY) bench/cost_calibration_bench.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .haha

@@ -10,6 +10,7 @@ from haha.check import cost
 from haha.check.estimate import estimate
 from haha.check.params import estimate_params, params_from_config, params_from_name
 from haha.experiment import Experiment
+from haha.phases import human_duration
 from haha.settings import GpuType, Settings, Throughput, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +116,23 @@ def test_low_utilisation_fires_for_micro_batch_2_by_seq_64() -> None:
     [message] = low_util(exp, [60] * 100)
     assert "1.7%" in message
     assert "micro_batch_size: 8 → " in message
-    assert "sequence_len: 2048 with sample_packing: true → 22%" in message
+    assert "sequence_len: 2048 with sample_packing: true → MFU 22%" in message
+
+
+def test_each_suggested_change_shows_time_and_cost_before_and_after() -> None:
+    """Issue 18: not only the MFU after a change, but what it does to the train time and the bill."""
+    exp = config(micro_batch_size=2, sequence_len=64, sample_packing=True, num_epochs=200)
+    before, _ = estimate(exp, [60] * 1000, "cl100k_base", SETTINGS)
+    [message] = low_util(exp, [60] * 1000)
+    after_mfu = cost.gpu_mfu(CURVE, 8 * 64, H200.peak_bf16_tflops)
+    seconds = before.train_seconds * before.mfu / after_mfu
+    dollars = cost.dollars(seconds, SETTINGS.compute.overhead_minutes, H200)
+    assert seconds < before.train_seconds and dollars < before.dollars
+    expected = (
+        f"micro_batch_size: 8 → MFU {after_mfu:.0%}, train {human_duration(before.train_seconds)} → "
+        f"{human_duration(seconds)}, ${before.dollars:.2f} → ${dollars:.2f}"
+    )
+    assert expected in message
 
 
 def test_no_warning_for_packed_16_by_1024() -> None:
@@ -131,7 +148,7 @@ def test_unpacked_rows_use_their_mean_length_and_suggest_packing() -> None:
     assert result.tokens_per_step == 400
     [message] = low_util(exp, [50] * 10)
     packed = cost.gpu_mfu(CURVE, 8 * 1024, H200.peak_bf16_tflops)
-    assert f"sample_packing: true → {packed:.0%}" in message
+    assert f"sample_packing: true → MFU {packed:.0%}" in message
 
 
 def test_estimate_prices_the_first_gpu_type() -> None:

@@ -20,6 +20,7 @@ from haha.errors import InputError, ServiceError
 from haha.experiment import Experiment
 from haha.launch import min_cuda_version, pod_secrets
 from haha.local_fit import why_not_local
+from haha.phases import Prediction
 from haha.podenv import LocalPod, PodEnv
 from haha.runstatus import RunStatus
 from haha.settings import Settings, load_settings
@@ -115,6 +116,8 @@ def test_pod_env_round_trips(local: bool) -> None:
         local=LocalPod("/r", "/r/c", "/r/b.log", "/r/store", "/usr/bin/python3", ("bash", "-c", "x"))
         if local
         else None,
+        launched_at=1764900000.125,
+        prediction=Prediction(1234.5, 1.23, "7 runs"),
     )
     assert PodEnv.from_env(pod.to_env(), "ignored", NOW, 6.0) == pod
 
@@ -131,7 +134,8 @@ def test_pod_env_needs_only_the_name_when_run_by_hand() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("HAHA_MODE", "fit"), ("HAHA_PR", "x"), ("HAHA_DEADLINE", "soon")]
+    ("name", "value"),
+    [("HAHA_MODE", "fit"), ("HAHA_PR", "x"), ("HAHA_DEADLINE", "soon"), ("HAHA_LAUNCHED_AT", "noon")],
 )
 def test_pod_env_rejects_bad_values_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(InputError) as caught:

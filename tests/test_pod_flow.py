@@ -23,6 +23,7 @@ from fakes.github_api import GitHubFake
 from haha.collect import collect, pending, write_pr_body
 from haha.compute.local import RUNNING, TERMINATED, LocalCompute
 from haha.launch import launch
+from haha.phases import human_duration
 from haha.plan import load_plan, sha256_file
 from haha.repo import Repo
 from haha.settings import load_settings
@@ -122,6 +123,17 @@ def test_success_publishes_notifies_and_terminates_then_collect_is_idempotent(
     body = write_pr_body(repo, store, load_settings(repo_root, {}), [SMOL], repo_root / "body.md")
     text = body.read_text()
     assert "Duration: 11 min 00 s" in text and "Cost:" in text and SMOL in text
+    # The pod's own phases and bill (issue 18): launch's clock → boot.sh's → the pod's wrap-up.
+    meta = json.loads(repo.results_path(SMOL).read_text())["meta"]
+    assert list(meta["phases"]) == ["boot", "teardown"]  # the fake run measures no run phases
+    assert 0 <= meta["phases"]["boot"] < 60 and 0 <= meta["phases"]["teardown"] < 60
+    cost = meta["cost"]
+    assert (cost["gpu_type"], cost["priced"], cost["cost_per_hour"]) == ("local", "billed", 0.0)
+    assert meta["phases"]["boot"] <= cost["billed_seconds"] < 120 and cost["billed_dollars"] == 0.0
+    # The gate's prediction, recorded at launch: no GPU history in this repo, so haha.toml's assumption.
+    assert cost["predicted_from"] == "assumed" and cost["predicted_seconds"] > 20 * 60
+    assert cost["predicted_dollars"] > 0 and "; predicted $" in text
+    assert f"Phases: boot {human_duration(meta['phases']['boot'])}, teardown" in text
     git(repo_root, "add", "-A", "train")
     git(repo_root, "commit", "-qm", "collect")
 

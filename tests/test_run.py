@@ -63,6 +63,21 @@ def test_boot_to_first_step_is_recorded(trained: TrainedRepo) -> None:
     assert 0 < meta["boot_to_first_step_s"] < meta["stage_seconds"]["train"] + 5
 
 
+def test_phases_and_cost_are_recorded(trained: TrainedRepo) -> None:
+    """Outside a pod: set-up (boot.sh's clock → first step), training and eval, at the list price."""
+    meta = results_of(trained)["meta"]
+    assert list(meta["phases"]) == ["setup", "train", "eval"]  # no pod: no boot, publish, teardown
+    assert meta["phases"]["setup"] == pytest.approx(meta["boot_to_first_step_s"], abs=0.2)
+    assert meta["phases"]["eval"] == meta["stage_seconds"]["eval"]
+    assert meta["phases"]["train"] < meta["stage_seconds"]["train"]
+    cost, gpu = meta["cost"], trained.settings.gpu()
+    assert (cost["priced"], cost["gpu_type"]) == ("list price", gpu.id)
+    assert cost["predicted_from"] == "not recorded"
+    assert sum(meta["phases"].values()) - 0.5 <= cost["billed_seconds"]
+    expected = cost["billed_seconds"] / 3600 * gpu.price_per_hour
+    assert cost["billed_dollars"] == pytest.approx(expected, abs=1e-3)
+
+
 def test_overfit_reproduces_data(trained: TrainedRepo) -> None:
     """Trained to memorisation, greedy decoding gives back the training punchlines: train → eval works."""
     doc = results_of(trained)
@@ -138,6 +153,7 @@ def test_eval_in_the_eval_environment_gives_the_same_results(trained: TrainedRep
     # The adapter was reused: the W&B run recorded is the one that trained it, not a new attempt's.
     assert meta["wandb"]["run_id"] == before["meta"]["wandb"]["run_id"]
     assert "boot_to_first_step_s" not in meta  # no training step in this attempt
+    assert list(meta["phases"]) == ["setup", "eval"]  # the reused adapter's load is set-up
     assert any(line.startswith("eval: 32/32 completions") for line in log), log
     eval_log = Path(trained.env["HAHA_WORKDIR"]) / NAME / "eval.log"
     assert "eval: 32 completions with the transformers engine" in eval_log.read_text()

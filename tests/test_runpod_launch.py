@@ -119,6 +119,10 @@ def test_dry_run_prints_the_deploy_request_and_needs_no_runpod_key(
     assert env["HF_TOKEN"] == "$HF_TOKEN"
     assert env["WANDB_API_KEY"] == "{{ RUNPOD_SECRET_wandb }}"
     assert env["HAHA_BASENAME"] == NEW
+    # The gate's prediction travels with the pod (meta.cost.predicted_*); no GPU history here: assumed.
+    predicted = json.loads(env["HAHA_PREDICTED"])
+    assert predicted["from"] == "assumed" and predicted["seconds"] > 20 * 60 and predicted["dollars"] > 0
+    assert float(env["HAHA_LAUNCHED_AT"]) > 0
     for secret in ("hf_secret_123", "wandb_secret_456"):
         assert secret not in done.stdout + done.stderr
     assert runpod_api.requests == []

@@ -5,7 +5,11 @@
 # First teardown layer: whatever happens here, the EXIT trap terminates the pod (marking the run
 # failed with this log when `haha pod` did not get to finish it).
 set -uo pipefail
-# When this container started: the run records the seconds from here to its first training step.
+# When this container started: the run records the seconds from here to its first training step, and
+# from launch's request to here (meta.phases.boot). Microseconds from bash 5's EPOCHREALTIME (a comma
+# where the locale says so), whole seconds from date elsewhere.
+now="${EPOCHREALTIME:-}"
+export HAHA_BOOT_EPOCH="${HAHA_BOOT_EPOCH:-${now/,/.}}"
 export HAHA_BOOT_EPOCH="${HAHA_BOOT_EPOCH:-$(date +%s)}"
 
 PY="${HAHA_PYTHON:-python}"

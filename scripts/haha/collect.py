@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from haha.atomic import write_atomic
 from haha.errors import HahaError, InputError
+from haha.phases import phases_text
 from haha.plan import desired_configs
 from haha.repo import Repo
 from haha.results import write_results
@@ -235,10 +236,21 @@ def run_cost(
 ) -> tuple[float, float | None, str]:
     """(seconds, dollars, how priced) of what was billed.
 
-    A pod bills its whole life — image pull, model download, boot, publish — not just train and eval:
-    its lifetime from the status × the price RunPod reported for it. Without a pod (a local run), the
-    stage seconds × the first GPU type's list price estimate what it would cost.
+    A pod bills its whole life — image pull, model download, boot, publish — not just train and eval.
+    The run's `meta.cost` says what it billed (issue 18). Files written before it: the pod's lifetime
+    from the status × the price RunPod reported for it; without a pod (a local run), the stage seconds
+    × the first GPU type's list price estimate what it would cost.
     """
+    recorded = (results.get("meta") or {}).get("cost")
+    if isinstance(recorded, Mapping) and isinstance(recorded.get("billed_seconds"), (int, float)):
+        dollars = recorded.get("billed_dollars")
+        how = "billed" if recorded.get("priced") == "billed" else "list price"
+        gpus = f"{recorded.get('gpu_count', 1)}× {recorded.get('gpu_type') or '?'}"
+        return (
+            float(recorded["billed_seconds"]),
+            float(dollars) if isinstance(dollars, (int, float)) else None,
+            f"{how} of {gpus}",
+        )
     stages = stage_seconds(results)
     if status is not None and status.cost_per_hour is not None:
         seconds = status.pod_seconds if status.pod_seconds is not None else stages
@@ -264,7 +276,17 @@ def stage_seconds(results: Mapping[str, Any]) -> float:
 def cost_text(results: Mapping[str, Any], status: RunStatus | None, settings: Settings) -> str:
     seconds, dollars, priced = run_cost(results, status, settings)
     money = f"${dollars:.2f}" if dollars is not None else "unknown"
-    return f"{money} for {duration(seconds)} ({priced})"
+    return f"{money} for {duration(seconds)} ({priced})" + _predicted(results)
+
+
+def _predicted(results: Mapping[str, Any]) -> str:
+    """`; predicted $1.10 for 20 min 00 s (from 7 runs)` where launch recorded a prediction."""
+    cost = (results.get("meta") or {}).get("cost") or {}
+    if not isinstance(cost, Mapping) or not isinstance(cost.get("predicted_dollars"), (int, float)):
+        return ""
+    seconds = cost.get("predicted_seconds")
+    took = f" for {duration(seconds)}" if isinstance(seconds, (int, float)) else ""
+    return f"; predicted ${cost['predicted_dollars']:.2f}{took} ({cost.get('predicted_from', 'assumed')})"
 
 
 def wandb_link(settings: Settings, basename: str) -> str | None:
@@ -295,6 +317,7 @@ def pr_body(
     lines += [
         f"- Duration: {duration(stage_seconds(results))} ({stages or 'no stage timings'})",
         f"- Cost: {cost_text(results, status, settings)}",
+        *([f"- Phases: {phases_text(meta['phases'])}"] if isinstance(meta.get("phases"), Mapping) else []),
         f"- Engine: {meta.get('engine', '?')} on {meta.get('device', '?')}; base model "
         f"`{meta.get('base_model', '?')}`; commit `{(meta.get('git_commit') or '?')[:7]}`",
     ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib.resources import files
@@ -20,6 +21,7 @@ from typing import Any
 from haha.compute.base import Compute, Pod, PodSpec
 from haha.errors import InputError
 from haha.experiment import Experiment, Resources
+from haha.phases import Prediction
 from haha.plan import Plan, PlannedRun, load_plan, share_pods
 from haha.podenv import LocalPod, PodEnv
 from haha.podname import PodName
@@ -114,9 +116,13 @@ def pod_spec(
     cuda: str = "",
     budget_override: str | None = None,
     more: tuple[str, ...] = (),
+    prediction: Prediction | None = None,
+    launched_at: float | None = None,
 ) -> PodSpec:
     """Everything one pod needs. `local_root` set: a pod on this machine that shares this store.
-    `more`: the configs a shared pod runs after `run`'s (same mode, base model and GPUs)."""
+
+    `more`: the configs a shared pod runs after `run`'s (same mode, base model and GPUs).
+    `launched_at`: when the pod is asked for (unix seconds; default `now`), its billing's start."""
     deadline = deadline_for(settings, now, 1 + len(more))
     # The name's deadline (the reaper's) is rounded up to the minute: never before the pod's own.
     name = PodName.make(run.config, sha, deadline + timedelta(minutes=1), more)
@@ -147,6 +153,8 @@ def pod_spec(
         local=local,
         budget_override=budget_override,
         basenames=(run.config, *more) if more else (),
+        launched_at=now.timestamp() if launched_at is None else launched_at,
+        prediction=prediction,
     )
     return PodSpec(
         name=str(name),
@@ -302,15 +310,19 @@ def _specs(
     now: datetime,
     pr: int | None,
     budget_override: str | None = None,
-) -> list[PodSpec]:
-    """Each pod's spec: on this machine (sharing its store), or a cloud pod on the image's CUDA."""
+) -> Iterator[PodSpec]:
+    """Each pod's spec: on this machine (sharing its store), or a cloud pod on the image's CUDA.
+
+    Built one at a time, as each is launched: a pod's launch time is stamped just before it is asked for.
+    """
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
-    return [
-        pod_spec(
+    for run, *more in pods:
+        resources, prediction = experiments[run.config].resources(settings), _prediction(repo, settings, run)
+        yield pod_spec(
             settings,
             run,
-            experiments[run.config].resources(settings),
+            resources,
             sha,
             now,
             local_root,
@@ -318,9 +330,26 @@ def _specs(
             cuda,
             budget_override=budget_override,
             more=tuple(r.config for r in more),
+            prediction=prediction,
+            launched_at=time.time(),
         )
-        for run, *more in pods
-    ]
+
+
+def _prediction(repo: Repo, settings: Settings, run: PlannedRun) -> Prediction | None:
+    """The gate's time and cost for a training run, recorded in its pod so the results can be compared
+    with it (meta.cost.predicted_*). Best effort: a config the gate cannot price launches all the same."""
+    if run.mode != "train":
+        return None
+    try:
+        from haha.check.gate import predicted_cost
+
+        found = predicted_cost(repo, settings, repo.config_path(run.config))
+    except Exception:  # never let a prediction stop a launch
+        return None
+    if found is None or found.total_hours is None:
+        return None
+    dollars = None if found.dollars is None else round(found.dollars, 4)
+    return Prediction(round(found.total_hours * 3600, 1), dollars, found.predicted_from)
 
 
 def _cuda(repo: Repo) -> str:

@@ -19,6 +19,7 @@ from typing import Literal
 
 from haha.clock import stamp
 from haha.errors import InputError
+from haha.phases import Prediction
 
 Mode = Literal["train", "eval"]
 # Plain settings passed through from where `haha launch` runs, so a pod talks to the same services
@@ -57,6 +58,10 @@ class PodEnv:
     budget_override: str | None = None
     # A shared pod: every config it runs, in order (`basename` is the one running now); () otherwise.
     basenames: tuple[str, ...] = ()
+    # When launch asked for the pod (unix seconds: billing starts about then) and what the gate predicted
+    # it would cost: the run's meta.phases.boot and meta.cost.predicted_* (haha.phases).
+    launched_at: float | None = None
+    prediction: Prediction | None = None
     # Set by the provider, not by launch: which pod this is, and when its container started.
     pod_id: str | None = None
     gpu_count: int | None = None
@@ -89,6 +94,10 @@ class PodEnv:
             env["HAHA_BUDGET_OVERRIDE"] = self.budget_override
         if self.basenames:
             env["HAHA_BASENAMES"] = ",".join(self.basenames)
+        if self.launched_at is not None:
+            env["HAHA_LAUNCHED_AT"] = f"{self.launched_at:.3f}"
+        if self.prediction is not None:
+            env["HAHA_PREDICTED"] = json.dumps(self.prediction.to_dict())
         if self.run_argv is not None:
             env["HAHA_RUN_ARGV"] = json.dumps(list(self.run_argv))
         if self.local is not None:
@@ -140,6 +149,8 @@ class PodEnv:
             budget_override=env.get("HAHA_BUDGET_OVERRIDE") or None,
             basenames=tuple(b for b in env.get("HAHA_BASENAMES", "").split(",") if b),
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
+            launched_at=_float(env, "HAHA_LAUNCHED_AT"),
+            prediction=_prediction(env.get("HAHA_PREDICTED", "")),
         )
 
 
@@ -167,6 +178,25 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError as exc:
         raise InputError(f"{name} must be a whole number, not {raw!r}", field=name) from exc
+
+
+def _float(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number, not {raw!r}", field=name) from exc
+
+
+def _prediction(raw: str) -> Prediction | None:
+    """HAHA_PREDICTED: a JSON object {seconds, dollars, from}; anything else means none was recorded."""
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return Prediction.from_dict(data) if isinstance(data, dict) else None
 
 
 def argv_from_env(raw: str, name: str) -> list[str]:

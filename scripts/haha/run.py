@@ -31,6 +31,7 @@ from haha.evaluate import build_requests, choose_engine
 from haha.evaluate.engine import EngineName
 from haha.experiment import Experiment
 from haha.models import ensure_model
+from haha.phases import cost_meta, ordered, run_phases
 from haha.repo import Repo
 from haha.results import SCHEMA_VERSION, build_results, config_summary, write_results
 from haha.runstatus import RunStatus
@@ -226,6 +227,7 @@ def run_experiment(
 
     `force` overwrites existing results; the adapter is reused unless `retrain` is set too.
     """
+    run_started = time.time()  # set-up starts here outside a pod (the model download is in preflight)
     pre = preflight(repo, name, settings)
     basename = pre.exp.basename
     results_file = _results_file(repo, basename, force)
@@ -244,6 +246,7 @@ def run_experiment(
         log(f"run: node {rank} of {outcome.nodes} trained; node 0 evaluates, writes results and publishes")
         summary.adapter = None
         return summary
+    trained_at = time.time()
 
     started = time.monotonic()
     evaluated = evaluate(pre, outcome.adapter_dir, repo, settings, engine, log)
@@ -254,6 +257,10 @@ def run_experiment(
     if not store or store.kind == "local":  # a folder: record it relative to the repo, not this machine
         location = repo.rel(Path(location))
     meta = run_meta(pre, repo, settings, device, outcome, evaluated, location, summary.stage_seconds)
+    first_step = None if outcome.skipped else outcome.first_step_at
+    setup_from = settings.boot_epoch or run_started
+    phases = run_phases(setup_from, first_step, trained_at, summary.stage_seconds["eval"])
+    meta |= {"phases": phases, "cost": _list_price_cost(settings, time.time() - setup_from, device)}
     document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     write_results(document, pre.workdir / "results.json")
     summary.results_file = write_results(document, results_file)
@@ -273,7 +280,19 @@ def run_experiment(
             )
         )
         log(f"publish: {summary.location} ({store.kind} store, {time.monotonic() - started:.1f} s)")
+        if settings.inside_pod:  # the pod uploads this file again at its end (elsewhere the store's stands)
+            meta["phases"] = ordered({**phases, "publish": time.monotonic() - started})
+            write_results(document, results_file)
     return summary
+
+
+def _list_price_cost(settings: Settings, seconds: float, device: Device) -> dict[str, Any]:
+    """`meta.cost` as the run alone knows it: the list price of the GPU it ran on (the first configured
+    type on a CPU); a pod replaces it with what its provider bills."""
+    gpu = settings.gpu() if settings.compute.gpu_types else None
+    gpu_type = gpu.id if gpu is not None else str(device)
+    price = gpu.price_per_hour if gpu is not None else None
+    return cost_meta(seconds, gpu_type, device.count, None, price, None)
 
 
 def evaluate_only(
@@ -286,6 +305,7 @@ def evaluate_only(
     force: bool = False,
 ) -> RunSummary:
     """`haha eval`: re-evaluate a trained config; adapter from --adapter, the work folder or the store."""
+    run_started = time.time()
     pre = preflight(repo, name, settings)
     results_file = _results_file(repo, pre.exp.basename, force)
     adapter = adapter or find_adapter(output_dir_for(pre.exp, repo, pre.workdir))
@@ -299,11 +319,16 @@ def evaluate_only(
             fix=f"run `haha run {pre.exp.basename}` first or pass --adapter PATH",
         )
     device = Device.detect()
-    started = time.monotonic()
+    started, eval_from = time.monotonic(), time.time()
     evaluated = evaluate(pre, adapter, repo, settings, engine, log)
     seconds = {"eval": round(time.monotonic() - started, 1)}
     outcome = TrainOutcome(adapter, 0.0, None, pre.workdir / "train.log", skipped=True)
     meta = run_meta(pre, repo, settings, device, outcome, evaluated, str(adapter), seconds)
+    setup_from = settings.boot_epoch or run_started
+    meta |= {
+        "phases": run_phases(setup_from, None, eval_from, seconds["eval"]),
+        "cost": _list_price_cost(settings, time.time() - setup_from, device),
+    }
     document = {"config": config_summary(pre.exp), "results": evaluated.results, "meta": meta}
     summary = RunSummary(
         pre.exp.basename, write_results(document, results_file), adapter, stage_seconds=seconds

@@ -254,6 +254,9 @@ class RunPodFake:
     pulling: set[str] = field(default_factory=set)  # pods whose image never pulls
     terminated: dict[str, dict[str, Any]] = field(default_factory=dict)
     starter: PodStarter | None = None
+    # Seconds from a deploy to its container's start: the image pull (RunPod bills from the deploy;
+    # pulls can take 15-20 min, NOTES.md). 0: the container starts within the deploy call.
+    pull_seconds: float = 0.0
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _pod_keys: dict[str, str] = field(default_factory=dict)  # key → pod id
@@ -345,6 +348,9 @@ class RunPodFake:
             "containerRegistryAuthId": args.get("containerRegistryAuthId"),
             "runtime": None,  # RunPod reports no runtime until the container runs
             "host": host,
+            # When billing starts (RunPod bills a pod per second from its creation until it is
+            # terminated: docs.runpod.io/pods/pricing); not a GraphQL field, tests compare meta.cost to it.
+            "createdAt": time.time(),
         }
         if not self._pulls(args["imageName"], args.get("containerRegistryAuthId")):
             # The pod exists and bills while RunPod retries the pull; no container, no boot script.
@@ -354,11 +360,22 @@ class RunPodFake:
                 self.starter.log_path(pod_id).write_text(
                     f"error pulling image {args['imageName']}: unauthorized: authentication required\n"
                 )
+        elif self.starter is not None and self.pull_seconds > 0:
+            threading.Thread(target=self._pull_then_start, args=(pod_id, env), daemon=True).start()
         elif self.starter is not None:
-            self.pods[pod_id]["runtime"] = {"uptimeInSeconds": 0}
-            self.starter.start(pod_id, env)
-            threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
+            self._start(pod_id, env)
         return self.pods[pod_id]
+
+    def _pull_then_start(self, pod_id: str, env: dict[str, str]) -> None:
+        time.sleep(self.pull_seconds)
+        if pod_id in self.pods:  # not terminated while it pulled
+            self._start(pod_id, env)
+
+    def _start(self, pod_id: str, env: dict[str, str]) -> None:
+        assert self.starter is not None
+        self.pods[pod_id]["runtime"] = {"uptimeInSeconds": 0}
+        self.starter.start(pod_id, env)
+        threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
 
     def _place(self, args: dict[str, Any]) -> Host:
         """A host for the deploy, as RunPod picks one; none: its capacity refusal.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from haha.phases import POD_ORDER
 
 from loop.configs import experiment_files, small_eval
 from loop.harness import (
@@ -57,6 +58,7 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     import re
 
     lp: Loop = make_loop(prepare=small_eval)
+    lp.runpod.pull_seconds = 3.0  # the image pull: the run's meta.phases.boot must see it
     pr, before, sha = merge_experiment(lp, NEW, experiment_files(NEW))
 
     # No W&B key: there is no W&B fake, and with a key haha trains with W&B online (whatever
@@ -128,6 +130,20 @@ def test_merge_trains_publishes_dispatches_and_collects(make_loop) -> None:
     jsonschema.Draft202012Validator(schema).validate(document)
     report = lp.github.show(RESULTS_BRANCH, "train/results/README.md").decode()
     assert NEW in report
+    # Where the time and money went (issue 18): every phase of the pod, in pod order, billed at the
+    # price RunPod reported, for about as long as RunPod billed (created → terminated, by its clock).
+    meta, pod = document["meta"], lp.runpod.terminated[pod_id]
+    assert {"boot", "setup", "train", "eval", "publish", "teardown"} <= set(meta["phases"]), meta["phases"]
+    assert list(meta["phases"]) == [p for p in POD_ORDER if p in meta["phases"]]
+    assert 3.0 <= meta["phases"]["boot"] < 60
+    cost = meta["cost"]
+    assert (cost["priced"], cost["cost_per_hour"]) == ("billed", pod["costPerHr"])
+    assert cost["gpu_type"] == pod["machine"]["gpuDisplayName"] and cost["gpu_count"] == 1
+    assert abs(cost["billed_seconds"] - sum(meta["phases"].values())) < 1
+    # From launch's request (just before RunPod creates the pod) to the final upload (just before the
+    # terminate): within seconds of what RunPod billed, either way.
+    assert abs((pod["terminatedAt"] - pod["createdAt"]) - cost["billed_seconds"]) < 15
+    assert cost["billed_dollars"] == round(cost["billed_seconds"] / 3600 * pod["costPerHr"], 4)
 
     # The run-status comment, edited in place: finished, with the results PR and the cost.
     (finished,) = run_comments(lp, pr, NEW)

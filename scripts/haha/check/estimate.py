@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from haha.check import cost
+from haha.check.history import PastRun, predict_overhead, predict_speed, source_of
 from haha.check.params import estimate_params
 from haha.check.scale import ScaleView, resources_or_default
 from haha.experiment import Experiment, number_or
 from haha.findings import Finding, Severity
-from haha.settings import Settings
+from haha.phases import human_duration
+from haha.settings import GpuType, Settings
 
 # Axolotl's defaults for the keys the estimate reads (AxolotlInputConfig, 0.19.0).
 DEFAULT_SEQUENCE_LEN = 512
@@ -46,6 +49,11 @@ class ConfigCost:
     global_batch: int | None = None
     memory_gib: float | None = None  # predicted per GPU (check/scale.py's model)
     gpu_memory_gib: float | None = None
+    # Issue 18: the pod's other billed seconds, and where each prediction came from (check/history.py).
+    overhead_seconds: float | None = None
+    overhead_from: str = "assumed"
+    train_from: str = "assumed"
+    predicted_from: str = "assumed"  # meta.cost.predicted_from: "7 runs", "assumed", or which part
 
     @property
     def long_share(self) -> float:
@@ -77,12 +85,19 @@ def kept_lengths(lengths: list[int], sequence_len: int, action: str) -> list[int
 
 
 def estimate(
-    exp: Experiment, lengths: list[int], tokenizer: str, settings: Settings, scale: ScaleView | None = None
+    exp: Experiment,
+    lengths: list[int],
+    tokenizer: str,
+    settings: Settings,
+    scale: ScaleView | None = None,
+    history: Sequence[PastRun] | None = None,
 ) -> tuple[ConfigCost, list[Finding]]:
     """The cost of `exp` given its rows' token lengths, plus findings on long rows and low utilisation.
 
     Priced on the first GPU type of the config's `haha:` block (haha.toml's list by default), for
     all of its `gpus`, each at the per-GPU MFU of its micro-batch and with cost.scaling_efficiency.
+    With a `history` (check/history.py), overhead and training speed come from past runs where it has
+    enough of them; haha.toml's overhead_minutes and [throughput] curve otherwise.
     """
     shape = shape_of(exp)
     action = LONG_ROW_ACTIONS.get(str(exp.config.get("excess_length_strategy")), "dropped")
@@ -91,7 +106,10 @@ def estimate(
     tokens = cost.training_tokens(sum(kept), len(kept), shape)
     resources = resources_or_default(exp, settings)
     gpu, count = settings.gpu(resources.gpu_types[0] if resources.gpu_types else None), resources.gpus
-    overhead = settings.compute.overhead_minutes
+    past = history or ()
+    overhead_p = predict_overhead(past, gpu.id, exp.base_model, settings.compute.overhead_minutes * 60)
+    speed = predict_speed(past, gpu.id, exp.base_model)
+    overhead = overhead_p.value / 60
     curve = cost.fit_mfu(settings.throughput)
     per_step = cost.tokens_per_step(shape, mean_tokens)
     max_steps = exp.number("max_steps", 0)
@@ -100,6 +118,8 @@ def estimate(
         # optimizer step being global_batch ÷ micro_batch_size micro-batches of `per_step` tokens.
         tokens = max_steps * per_step * scale.global_batch / shape.micro_batch_size
     mfu = cost.gpu_mfu(curve, per_step, gpu.peak_bf16_tflops)
+    if speed is not None:  # the share of the curve's speed past runs reached on this GPU type
+        mfu *= speed.value
     params, source = estimate_params(exp.base_model)
     seconds = None
     if params is not None and mfu > 0:
@@ -127,8 +147,16 @@ def estimate(
         global_batch=scale.global_batch if scale else None,
         memory_gib=scale.memory_gib if scale else None,
         gpu_memory_gib=scale.gpu_memory_gib if scale else None,
+        overhead_seconds=overhead_p.value,
+        overhead_from=overhead_p.source,
+        train_from=speed.source if speed is not None else "assumed",
+        predicted_from=source_of(overhead_p, speed),
     )
-    fixes = cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
+    share = speed.value if speed is not None else 1.0
+    fixes = [
+        _priced(change, after * share, result, gpu, overhead)
+        for change, after in cost.utilisation_fixes(shape, mean_tokens, curve, gpu.peak_bf16_tflops)
+    ]
     findings = _findings(exp, result, shape.sequence_len, max(lengths, default=0), fixes)
     if kept and cost.train_rows(len(kept), shape.val_set_size) == 0:
         findings.append(
@@ -162,8 +190,22 @@ def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> lis
     ]
 
 
+def _priced(change: str, mfu: float, before: ConfigCost, gpu: GpuType, overhead_minutes: float) -> str:
+    """`micro_batch_size: 8 → MFU 4%, train 20 min → 9 min, $2.40 → $1.80`: one fix, before and after.
+
+    The same training tokens at the MFU after the change (the train time scales with 1/MFU).
+    """
+    text = f"{change} → MFU {mfu:.0%}"
+    if before.train_seconds is None or mfu <= 0:
+        return text
+    seconds = before.train_seconds * before.mfu / mfu
+    dollars = cost.dollars(seconds, overhead_minutes, gpu, before.gpus)
+    text += f", train {human_duration(before.train_seconds)} → {human_duration(seconds)}"
+    return text + ("" if before.dollars is None else f", ${before.dollars:.2f} → ${dollars:.2f}")
+
+
 def _findings(
-    exp: Experiment, result: ConfigCost, sequence_len: int, longest: int, fixes: list[tuple[str, float]]
+    exp: Experiment, result: ConfigCost, sequence_len: int, longest: int, fixes: list[str]
 ) -> list[Finding]:
     """Warnings about rows lost to sequence_len and about a GPU left idle, each with its fix."""
     findings = []
@@ -197,8 +239,7 @@ def _findings(
                 f"useful tokens per micro-batch); below {cost.LOW_UTILISATION:.0%} most of the paid GPU time "
                 "is overhead",
                 "micro_batch_size",
-                "predicted utilisation after: "
-                + "; ".join(f"{change} → {after:.0%}" for change, after in fixes),
+                "predicted after each change (same tokens; pod overhead unchanged): " + "; ".join(fixes),
             )
         )
     return findings

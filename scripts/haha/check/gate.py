@@ -12,7 +12,9 @@ from haha.check.axolotl_schema import check_config_schema, schema_missing
 from haha.check.datasets import MAX_DATASET_BYTES, DatasetScan, digest, leaks, scan_dataset
 from haha.check.estimate import ConfigCost, estimate
 from haha.check.frozen import check_datasets_frozen, check_frozen, check_results_frozen
+from haha.check.history import PastRun, curve_flops, load_history
 from haha.check.numbering import check_names, check_numbering, series_of
+from haha.check.params import estimate_params
 from haha.check.records import check_records, ratings_paths, results_paths
 from haha.check.rules import check_rules
 from haha.check.scale import check_scale, previous_in_series
@@ -113,6 +115,16 @@ class _Run:
         self.lengths: dict[tuple[str, str, str], list[int]] = {}
         self.dialogues: dict[tuple[str, str], list[int]] = {}
         self.stats: dict[str, DatasetStats] = {}
+        self._history: list[PastRun] | None = None
+
+    @property
+    def history(self) -> list[PastRun]:
+        """The repo's past runs (check/history.py), read once and only when a config is costed."""
+        if self._history is None:
+            self._history = load_history(
+                self.repo.results_dir, lambda m: estimate_params(m)[0], curve_flops(self.settings)
+            )
+        return self._history
 
     def load(self, path: Path) -> Experiment | Finding:
         if path not in self.experiments:
@@ -267,7 +279,7 @@ def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool
         lengths += found
     if not costed:
         return None
-    result, findings = estimate(exp, lengths, tokenizer, run.settings, scale)
+    result, findings = estimate(exp, lengths, tokenizer, run.settings, scale, run.history)
     run.findings += findings
     return result
 
@@ -348,3 +360,8 @@ def predict_costs(repo: Repo, settings: Settings, names: Iterable[str]) -> dict[
         if isinstance(loaded, Experiment) and (result := _check_config(run, loaded, data_files, True)):
             out[name] = result
     return out
+
+
+def predicted_cost(repo: Repo, settings: Settings, path: Path) -> ConfigCost | None:
+    """The gate's estimate of one config, history included (launch records it in the pod's env)."""
+    return predict_costs(repo, settings, [path.stem]).get(path.stem)

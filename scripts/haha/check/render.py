@@ -10,6 +10,7 @@ from rich.table import Column, Table
 from haha.check.estimate import ConfigCost
 from haha.check.gate import CheckReport, DatasetStats
 from haha.findings import Finding, Severity
+from haha.phases import human_duration
 
 MARKER = "<!-- haha-check -->"
 MAX_MARKDOWN_FINDINGS = 100  # a PR comment holds 65,536 characters
@@ -23,18 +24,6 @@ def human_count(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return f"{n:.0f}"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 1:
-        return "<1 s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def summary_line(report: CheckReport) -> str:
@@ -68,9 +57,18 @@ def _cost_row(c: ConfigCost) -> list[str]:
         _memory(c),
         f"{c.mfu:.1%}",
         human_duration(c.train_seconds),
+        human_duration(c.overhead_seconds),
         human_duration(total),
         "?" if c.dollars is None else f"${c.dollars:.2f}",
+        predicted_from(c),
     ]
+
+
+def predicted_from(c: ConfigCost) -> str:
+    """Where the time and cost came from: past runs of this repo, or haha.toml's assumptions."""
+    if c.predicted_from == "assumed":
+        return "assumed (haha.toml)"
+    return c.predicted_from if c.predicted_from.startswith("overhead") else f"from {c.predicted_from}"
 
 
 _COST_HEAD = [
@@ -85,8 +83,10 @@ _COST_HEAD = [
     "GiB/GPU",
     "predicted MFU",
     "train time",
+    "overhead",
     "total time",
     "cost",
+    "predicted",
 ]
 _DATA_HEAD = [
     "dataset",

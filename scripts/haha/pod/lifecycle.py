@@ -124,6 +124,7 @@ class PodRun:
             self.say(f"run: exited with status {rc}")
             if rc == 0 and self.pod.run_argv is None and self._results_ok():
                 self.child = ChildRun(self._log_out)  # the watchdog stops whichever runs now
+                self.record.baseline_from = self.now()
                 self._baseline = baseline_in_pod(
                     self.repo, self.pod.basename, self._child_env(), self.child, self.say
                 )

@@ -6,12 +6,14 @@ scheduled collect. Every call here survives a failing service: it logs and the p
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from haha import clock
+from haha.errors import HahaError
 from haha.podenv import PodEnv
 from haha.runstatus import RunStatus, write_status
 from haha.settings import Settings
@@ -37,6 +39,7 @@ class RunRecord:
         self.config_sha256, self.log = config_sha256, log
         self.gpu_type: str | None = None
         self.cost_per_hour: float | None = None
+        self.baseline_from: datetime | None = None  # when the pod started its baseline, if it did
 
     def status(self, state: str, now: datetime, reason: str | None = None) -> RunStatus:
         final = state != "running"
@@ -60,6 +63,22 @@ class RunRecord:
             budget_override=self.pod.budget_override,
         )
 
+    def add_cost(self, results: Path, now: datetime) -> None:
+        """The pod's phases (boot, baseline, teardown) and its bill, into the results file (pod/cost.py)."""
+        from haha.pod.cost import pod_cost
+        from haha.results import write_results
+
+        try:
+            document = json.loads(results.read_text())
+            meta = document.setdefault("meta", {})
+            meta["phases"], meta["cost"] = pod_cost(
+                meta, self.pod, self.settings, (self.gpu_type, self.cost_per_hour, self.started),
+                self.baseline_from, now,
+            )  # fmt: skip
+            write_results(document, results)
+        except (OSError, ValueError, HahaError) as exc:  # the results stand without it
+            self.log(f"results: could not record the pod's phases and cost: {exc}")
+
     def running(self, now: datetime) -> None:
         try:
             write_status(self._store(), self.pod.basename, self.status("running", now))
@@ -75,7 +94,10 @@ class RunRecord:
     def finish(
         self, status: RunStatus, results: Path | None, logs: Sequence[Path], baseline: Path | None = None
     ) -> bool:
-        """Results (when good), logs, a baseline and the final status, with retries; then the dispatch."""
+        """Results (when good, with the pod's phases and bill), logs, a baseline and the final status,
+        with retries; then the dispatch."""
+        if results is not None:
+            self.add_cost(results, clock.now())
         published = False
         for attempt in range(1, PUBLISH_TRIES + 1):
             try:

@@ -31,10 +31,14 @@ def each_config(pod: PodEnv) -> list[PodEnv]:
 
 
 def turn(pod: PodEnv, basename: str, first: bool, start: datetime, hours: float) -> PodEnv:
-    """One config's env in a shared pod: its name, its own deadline within the pod's, and a boot
-    epoch only for the first (later configs start their clock when their turn comes)."""
+    """One config's env in a shared pod: its name, its own deadline within the pod's, and the pod's
+    launch, boot and the gate's prediction only for the first (launch predicted the first config;
+    later configs start their clock, and their bill, when their turn comes: meta.phases has no boot)."""
     deadline = min(pod.deadline, start + timedelta(hours=hours))
-    return replace(pod, basename=basename, deadline=deadline, boot_epoch=pod.boot_epoch if first else None)
+    if first:
+        return replace(pod, basename=basename, deadline=deadline)
+    later = {"boot_epoch": None, "launched_at": None, "prediction": None}
+    return replace(pod, basename=basename, deadline=deadline, **later)
 
 
 class SharedPodRun:

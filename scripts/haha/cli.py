@@ -314,12 +314,15 @@ def pod_terminate(
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
     from haha.pod import mark_failed_if_unfinished, terminate_self
+    from haha.resume import preempted_exit
 
     root = repo.resolve() if repo else Path.cwd()
     settings = load_settings(root, os.environ)
     pod = settings.pod_env(basename, clock.now())
     try:
-        if pod.basename and rc != 0:
+        if preempted_exit(pod.interruptible, rc):  # haha.resume: the run stays `running`, plan resumes it
+            say("pod-terminate: interruptible pod stopped by SIGTERM (likely preempted); not marked failed")
+        elif pod.basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
             logs = [log_file] if log_file else []
             mark_failed_if_unfinished(settings, root, pod, reason, logs, say)

@@ -29,6 +29,7 @@ from haha.pod.teardown import describe_self, terminate_self
 from haha.pod.watchdog import LOG_INTERVAL_S, Watchdog
 from haha.podenv import PodEnv
 from haha.repo import Repo
+from haha.resume import carried, last_step, preempted_exit
 from haha.runstatus import RunStatus, read_status
 from haha.settings import Settings
 from haha.store import get_store
@@ -86,7 +87,7 @@ class PodRun:
         self._say = log
         self._store: ModelStore | None = None
         started = datetime.fromtimestamp(self.pod.boot_epoch, UTC) if self.pod.boot_epoch else now()
-        self.record = RunRecord(settings, self.store, self.pod, started, self._config_sha256(), self.say)
+        self.record = RunRecord(settings, self.store, self.pod, started, _config_of(repo, self.pod), self.say)
         self.child = ChildRun(self._log_out)
         self.watchdog = Watchdog(self.pod.deadline, now, self._upload_logs, self._expired, log_interval_s)
         self._lock = threading.Lock()
@@ -108,8 +109,10 @@ class PodRun:
             return 0 if previous.state == "succeeded" else 1
         rc: int | None = None
         error: str | None = None
+        stopped = None  # SIGTERM's exit status: on an interruptible pod, likely a preemption
         try:
             self.say(f"pod: {self.pod.basename} ({self.pod.mode}), deadline {clock.stamp(self.pod.deadline)}")
+            self.record.carried = resume_fields(self.store, self.pod, previous)
             described = describe_self(self.settings, self.pod, self.say)
             self.record.gpu_type, self.record.cost_per_hour = described
             self.record.running(self.now())
@@ -124,10 +127,14 @@ class PodRun:
         except BaseException as exc:  # anything: SystemExit from SIGTERM too
             error = f"pod: {type(exc).__name__}: {exc}"
             self.say(error)
+            stopped = exc.code if isinstance(exc, SystemExit) else None
         finally:
             self.child.stop()
             ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
-            self._finish(ok, None if ok else self._reason(rc, error))
+            if preempted_exit(self.pod.interruptible, stopped) and not self._deadline_hit:  # type: ignore[arg-type]
+                self._upload_logs()  # no end recorded: the run stays `running`; plan resumes it
+            else:
+                self._finish(ok, None if ok else self._reason(rc, error))
             self.watchdog.finished()
             terminate_self(self.settings, self.pod, self.say)
         return 0 if ok else 1
@@ -207,12 +214,25 @@ class PodRun:
         results = self.repo.results_path(self.pod.basename) if ok else None
         self.record.finish(status, results, self._logs(), self._baseline if ok else None)
 
-    def _config_sha256(self) -> str | None:
-        """Which config file this run was for: plan retries a failed config once it is edited."""
-        try:
-            return sha256_file(self.repo.config_path(self.pod.basename))
-        except (InputError, OSError):
-            return None
+
+def _config_of(repo: Repo, pod: PodEnv) -> str | None:
+    """Which config file this run was for: plan retries a failed config once it is edited."""
+    try:
+        return sha256_file(repo.config_path(pod.basename))
+    except (InputError, OSError):
+        return None
+
+
+def resume_fields(
+    store: Callable[[], ModelStore], pod: PodEnv, previous: RunStatus | None
+) -> dict[str, object]:
+    """Interruptible and resumed runs: what this pod's status carries (haha.resume.carried); the steps
+    a preemption repeats are read from the train.log the preempted pod last uploaded."""
+    reached = None
+    if pod.resume:
+        with contextlib.suppress(Exception):  # no log: no steps counted as repeated
+            reached = last_step(store().fetch_log(pod.basename, "train.log") or "")
+    return carried(previous, pod.interruptible, pod.resume, pod.preemptions, reached)
 
 
 def _sigterm_to_exit(signum: int, frame: object) -> None:

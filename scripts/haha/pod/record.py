@@ -37,6 +37,7 @@ class RunRecord:
         self.config_sha256, self.log = config_sha256, log
         self.gpu_type: str | None = None
         self.cost_per_hour: float | None = None
+        self.carried: dict[str, object] = {}  # interruptible pods: haha.resume.carried
 
     def status(self, state: str, now: datetime, reason: str | None = None) -> RunStatus:
         final = state != "running"
@@ -57,6 +58,7 @@ class RunRecord:
             finished_at=clock.stamp(now) if final else None,
             pod_seconds=round((now - self.started).total_seconds(), 1) if final else None,
             log_location=f"{self._store().location(self.pod.basename)}/{LOGS_DIR}/pod.log",
+            **self.carried,  # type: ignore[arg-type]
         )
 
     def running(self, now: datetime) -> None:

@@ -25,19 +25,24 @@ from haha.store.base import ModelStore
 Log = Callable[[str], None]
 TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last: its presence means complete
 POLL_S = 2.0
-# Keys by which a config chooses its own checkpointing: left as they are.
-OWN_KEYS = ("save_steps", "saves_per_epoch", "save_strategy")
 
 
 def checkpoint_settings(config: dict[str, Any], checkpoints_per_run: int) -> dict[str, Any]:
-    """The keys that make Axolotl checkpoint `checkpoints_per_run` times (haha.resume.save_steps).
+    """The keys that make Axolotl checkpoint `checkpoints_per_run` times (haha.resume.save_steps) on
+    an interruptible pod, whatever the config says about saving (`save_strategy: no` included): a
+    pod that may vanish must leave something to resume from. A config's own numeric `save_steps`
+    is kept. Two checkpoints stay on disk: the uploader may still be sending the older one.
 
-    Two kept on disk: the uploader may still be sending the older while the newer is written.
+    Values None are keys to drop (Axolotl refuses `saves_per_epoch` beside `save_steps`).
     """
-    changes: dict[str, Any] = {"save_total_limit": max(int(config.get("save_total_limit") or 0), 2)}
-    if not any(config.get(k) is not None for k in OWN_KEYS):
-        changes |= {"save_strategy": "steps", "save_steps": save_steps(checkpoints_per_run)}
-    return changes
+    steps = config.get("save_steps")
+    own = isinstance(steps, int | float) and not isinstance(steps, bool) and steps > 0
+    return {
+        "save_strategy": "steps",
+        "save_steps": steps if own else save_steps(checkpoints_per_run),
+        "saves_per_epoch": None,
+        "save_total_limit": max(int(config.get("save_total_limit") or 0), 2),
+    }
 
 
 def newest_complete(output_dir: Path) -> Path | None:

@@ -327,7 +327,10 @@ class Interruptible:
         store = get_store(settings, repo.root)
         out = cls(store, basename, read_status(store, basename), checkpoints=pod.interruptible)
         if pod.interruptible:
-            config.update(checkpoint_settings(config, settings.compute.checkpoints_per_run))
+            changes = checkpoint_settings(config, settings.compute.checkpoints_per_run)
+            config.update({k: v for k, v in changes.items() if v is not None})
+            for key in (k for k, v in changes.items() if v is None):
+                config.pop(key, None)
         if pod.resume:
             found = fetch_for_resume(store, basename, Path(config["output_dir"]), log)
             if found is not None:

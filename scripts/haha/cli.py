@@ -255,13 +255,17 @@ def plan(
     configs: Annotated[list[str] | None, typer.Argument(help="Only these basenames (default: all).")] = None,
     compute: ComputeOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not ask the model store.")] = False,
+    resume_only: Annotated[
+        bool, typer.Option("--resume-only", help="Only runs whose interruptible pod was preempted.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
-    from haha.plan import plan_command
+    from haha.plan import plan_command, resumes_only
 
     found, settings = context(repo)
     planned = plan_command(found, settings, configs or [], compute and compute.value, not no_store, say)
+    planned = resumes_only(planned) if resume_only else planned
     emit(planned.to_dict())
     raise typer.Exit(2 if planned.errors else 0)  # runs left out for an unreadable input: say so
 

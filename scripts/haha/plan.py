@@ -348,6 +348,12 @@ def with_resume(run: PlannedRun, status: RunStatus | None, config_sha256: str, r
     )
 
 
+def resumes_only(plan: Plan) -> Plan:
+    """The plan cut to runs that resume a preempted one (`haha plan --resume-only`: launch.yml's schedule,
+    which starts nothing new, only picks up what RunPod took back)."""
+    return replace(plan, runs=tuple(r for r in plan.runs if r.resume))
+
+
 def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
     """A failed run of this exact config file (an edited config deserves a fresh try)."""
     if status is None or status.state != "failed":

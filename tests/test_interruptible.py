@@ -232,3 +232,23 @@ def test_a_preempted_run_is_reaped_resumed_and_after_max_preemptions_goes_on_dem
     assert env_of(on_demand)["HAHA_RESUME"] == "1" and env_of(on_demand)["HAHA_PREEMPTIONS"] == "2"
     assert "HAHA_INTERRUPTIBLE" not in env_of(on_demand)
     assert len(runpod_api.calls("podRentInterruptable")) == 2
+
+
+# --- the gate ----------------------------------------------------------------------------------------
+def test_the_gate_prices_an_interruptible_run_at_the_spot_price_and_says_what_a_preemption_costs() -> None:
+    from haha.check.estimate import estimate
+    from test_check_cost import SETTINGS, config
+
+    shape = {"micro_batch_size": 16, "sequence_len": 1024, "sample_packing": True, "num_epochs": 2}
+    on_demand, _ = estimate(config(**shape), [1000] * 100, "cl100k_base", SETTINGS)
+    spot, findings = estimate(config(**shape, haha={"interruptible": True}), [1000] * 100, "x", SETTINGS)
+    h200 = SETTINGS.gpu()
+    assert h200.spot_price_per_hour is not None
+    assert spot.dollars == pytest.approx(on_demand.dollars * h200.spot_price_per_hour / h200.price_per_hour)
+    (note,) = [f for f in findings if f.message.startswith("interruptible:")]
+    assert "may preempt" in note.message and "1/10 of the training" in note.message
+    assert note.severity.value == "notice"
+    capped, _ = estimate(
+        config(**shape, haha={"interruptible": True, "bid_per_gpu": 2.0}), [1000] * 100, "x", SETTINGS
+    )
+    assert capped.dollars == pytest.approx(on_demand.dollars * 2.0 / h200.price_per_hour)

@@ -91,7 +91,10 @@ def test_checkpoint_interval_and_the_trainer_steps_read_from_a_log() -> None:
         "save_total_limit": 2,
     }
     assert checkpoint_settings({"save_steps": 50, "save_total_limit": 3}, 4)["save_steps"] == 50
-    log = " 40%|████ | 4/10 [00:01<00:02]\n 50%|██| 1/2 [00:00<00:00]\n 60%|██████ | 6/10 [00:02<00:01]\n"
+    log = (
+        "Loading weights: 100%|██████| 272/272 [00:00<00:00]\n 40%|████ | 4/10 [00:01<00:02]\n"
+        " 50%|██| 1/2 [00:00<00:00]\n 60%|██████ | 6/10 [00:02<00:01]\n"
+    )
     assert last_step(log) == 6 and last_step("no bars") is None
 
 

@@ -23,7 +23,8 @@ ON_DEMAND = "on-demand"
 # The checkpoint's place in the store (beside the adapter; never part of it).
 CHECKPOINT_DIR = "checkpoint"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_BAR = re.compile(r"\d+%\|[^|\n]*\|\s*(\d+)/(\d+) \[")
+# The Trainer's progress bar starts its line; labelled bars ("Loading weights: 100%|...") are not it.
+_BAR = re.compile(r"(?m)^\s*\d+%\|[^|\n]*\|\s*(\d+)/(\d+) \[")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ Rules it holds the client to, each from RunPod's own material (cited beside the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -233,6 +234,27 @@ class PodStarter:
                 break
         proc.poll()
 
+    def stop_container(self, pod_id: str) -> None:
+        """Stop the pod's whole container, as RunPod stops a preempted pod: SIGTERM, then after the
+        grace period SIGKILL to every process in it, the ones that started sessions of their own
+        included (`haha pod` runs its child so: a process-group kill alone would leave it training)."""
+        import psutil
+
+        proc = self.procs.get(pod_id)
+        if proc is None:
+            return
+        try:
+            inside = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            inside = []
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(inside, timeout=self.kill_grace_s)
+        for leftover in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+        self.kill(pod_id)
+
     def running(self) -> list[str]:
         return [pid for pid, proc in self.procs.items() if proc.poll() is None or group_alive(proc.pid)]
 
@@ -360,7 +382,7 @@ class RunPodFake:
             pod["host"] = None
         self.preempted.append(pod_id)
         if self.starter is not None:
-            self.starter.kill(pod_id)
+            self.starter.stop_container(pod_id)
 
     def _podFindAndDeployOnDemand(self, args: dict[str, Any], pod_type: str = RESERVED) -> dict[str, Any]:
         gpu = args["gpuTypeId"]

@@ -78,7 +78,9 @@ def test_a_run_preempted_twice_finishes_with_one_results_file_and_the_resume_rec
     lp.checkout("main")
     resume = lp.act("schedule", "launch.yml", lp.schedule_event("*/15 * * * *"), secrets=secrets)
     assert resume.rc == 0, resume.output[-5000:]
-    _, second = lp.runpod.calls("podRentInterruptable")
+    rents = lp.runpod.calls("podRentInterruptable")
+    assert len(rents) == 2, f"{status(lp)}\n{resume.output[-6000:]}"
+    second = rents[1]
     assert (env_of(second)["HAHA_RESUME"], env_of(second)["HAHA_PREEMPTIONS"]) == ("1", "1")
     (pod2,) = lp.runpod.pods
     step2 = wait_checkpoint(lp, pod2, after=step1)
@@ -87,7 +89,9 @@ def test_a_run_preempted_twice_finishes_with_one_results_file_and_the_resume_rec
     # Past max_preemptions (1): the next pod is on-demand, resumes from step2 and finishes.
     again = lp.act("schedule", "launch.yml", lp.schedule_event("*/15 * * * *"), secrets=secrets)
     assert again.rc == 0, again.output[-5000:]
-    (third,) = lp.runpod.calls("podFindAndDeployOnDemand")
+    deploys = lp.runpod.calls("podFindAndDeployOnDemand")
+    assert len(deploys) == 1, f"{status(lp)}\n{again.output[-6000:]}\n{lp.pod_logs()[-4000:]}"
+    third = deploys[0]
     assert env_of(third)["HAHA_PREEMPTIONS"] == "2" and "HAHA_INTERRUPTIBLE" not in env_of(third)
     lp.act("schedule", "reap.yml", lp.schedule_event("*/30 * * * *"), secrets=secrets)  # ends pod2
     lp.wait_pods_gone(timeout=1200)

@@ -72,7 +72,7 @@ def test_a_run_preempted_twice_finishes_with_one_results_file_and_the_resume_rec
     reap = lp.act("schedule", "reap.yml", lp.schedule_event("*/30 * * * *"), secrets=secrets)
     assert reap.rc == 0, reap.output[-5000:]
     assert pod1 in lp.runpod.terminated and lp.github.issues == {}, reap.output[-3000:]
-    assert status(lp)["state"] == "running", lp.pod_logs()
+    assert status(lp)["state"] == "running", f"{status(lp)}\n{lp.pod_logs()[-3000:]}"
 
     # launch.yml on its schedule resumes it on a new interruptible pod; that one is preempted too.
     lp.checkout("main")

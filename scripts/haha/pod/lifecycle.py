@@ -126,8 +126,8 @@ class PodRun:
                 )
         except BaseException as exc:  # anything: SystemExit from SIGTERM too
             error = f"pod: {type(exc).__name__}: {exc}"
-            self.say(error)
             stopped = exc.code if isinstance(exc, SystemExit) else None
+            self.say(error)
         finally:
             self.child.stop()
             ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
@@ -140,8 +140,10 @@ class PodRun:
         return 0 if ok else 1
 
     def say(self, message: str) -> None:
-        """Every line goes to stderr and to pod.log (which is what gets uploaded)."""
-        self._say(message)
+        """Every line goes to stderr and to pod.log (which is what gets uploaded); a stderr whose reader
+        died (boot.sh's tee, stopped with the container) must not cut teardown short."""
+        with contextlib.suppress(OSError):
+            self._say(message)
         with contextlib.suppress(ValueError):
             self._log_out.write(f"{clock.stamp(self.now())} {message}\n")
 

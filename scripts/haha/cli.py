@@ -268,14 +268,18 @@ def plan(
     comment: Annotated[
         bool, typer.Option("--comment", help="Say on each held run's PR why the spend limit holds it.")
     ] = False,
+    resume_only: Annotated[
+        bool, typer.Option("--resume-only", help="Only runs whose interruptible pod was preempted.")
+    ] = False,
     repo: RepoOpt = None,
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
-    from haha.plan import plan_command
+    from haha.plan import plan_command, resumes_only
     from haha.spend import hold_over_limit
 
     found, settings = context(repo)
     planned = plan_command(found, settings, configs or [], compute and compute.value, not no_store, say)
+    planned = resumes_only(planned) if resume_only else planned
     planned = hold_over_limit(found, settings, planned, clock.now(), override or None, comment, say)
     emit(planned.to_dict())
     raise typer.Exit(2 if planned.errors else 0)  # runs left out for an unreadable input: say so
@@ -331,12 +335,15 @@ def pod_terminate(
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
     from haha.pod import each_config, mark_failed_if_unfinished, terminate_self
+    from haha.resume import preempted_exit
 
     root = repo.resolve() if repo else Path.cwd()
     settings = load_settings(root, os.environ)
     pod = settings.pod_env(basename, clock.now())
     try:
-        if pod.basename and rc != 0:
+        if preempted_exit(pod.interruptible, rc):  # haha.resume: the run stays `running`, plan resumes it
+            say("pod-terminate: interruptible pod stopped by SIGTERM (likely preempted); not marked failed")
+        elif pod.basename and rc != 0:
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
             logs = [log_file] if log_file else []
             for one in each_config(pod):  # a shared pod: every config that recorded no end

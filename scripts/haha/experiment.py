@@ -85,12 +85,15 @@ class Resources:
         """Every GPU of the run, all nodes: the data-parallel world ZeRO and FSDP shard over."""
         return self.gpus * self.nodes
 
+    interruptible: bool = False  # interruptible (spot) pods; haha.resume resumes a preempted run
+    bid_per_gpu: float | None = None  # USD per GPU-hour; None: each GPU type's spot price
+
     def to_dict(self) -> dict[str, Any]:
         nodes = {"nodes": self.nodes} if self.nodes > 1 else {}
         return {"gpus": self.gpus, "gpu_types": list(self.gpu_types), **nodes}
 
 
-_BLOCK_KEYS = ("gpus", "gpu_types", "nodes")
+_BLOCK_KEYS = ("gpus", "gpu_types", "nodes", "interruptible", "bid_per_gpu")
 
 
 def _is_int(value: object) -> bool:
@@ -221,7 +224,7 @@ class Experiment:
                                 else f"use one of: {', '.join(known)} (or add it, priced, to haha.toml)",
                             )
                         )
-        return problems
+        return problems + interruptible_problems(self, block)
 
     def resources(self, settings: Settings) -> Resources:
         """The GPUs this experiment runs on: its `haha:` block over haha.toml [compute] defaults.
@@ -233,7 +236,15 @@ class Experiment:
         block = self.haha_block or {}
         gpus = block.get("gpus", settings.compute.gpu_count)
         types = block.get("gpu_types") or [g.id for g in settings.compute.gpu_types]
-        return Resources(gpus=gpus, gpu_types=tuple(types), nodes=block.get("nodes", 1))
+        interruptible = block.get("interruptible", settings.compute.interruptible)
+        bid = block.get("bid_per_gpu", settings.compute.bid_per_gpu)
+        return Resources(
+            gpus=gpus,
+            gpu_types=tuple(types),
+            interruptible=interruptible,
+            bid_per_gpu=float(bid) if bid is not None else None,
+            nodes=block.get("nodes", 1),
+        )
 
     @property
     def base_model(self) -> str:
@@ -262,3 +273,26 @@ class Experiment:
     def fail(self, message: str, field: str, fix: str | None = None) -> InputError:
         """An InputError pointing at `field` of this config."""
         return InputError(message, file=self.path, line=self.line(field), field=field, fix=fix)
+
+
+def interruptible_problems(exp: Experiment, block: dict[str, Any]) -> list[InputError]:
+    """`interruptible` is a boolean; `bid_per_gpu` a positive price (USD per GPU-hour)."""
+    problems = []
+    if "interruptible" in block and not isinstance(block["interruptible"], bool):
+        problems.append(
+            exp.fail(
+                f"{HAHA_KEY}.interruptible is {block['interruptible']!r}; it must be true or false",
+                f"{HAHA_KEY}.interruptible",
+                "write `interruptible: true` (spot pods, resumed when preempted) or remove it",
+            )
+        )
+    bid = block.get("bid_per_gpu")
+    if "bid_per_gpu" in block and (as_number(bid) is None or isinstance(bid, str) or bid <= 0):
+        problems.append(
+            exp.fail(
+                f"{HAHA_KEY}.bid_per_gpu is {bid!r}; it must be a price above 0 (USD per GPU-hour)",
+                f"{HAHA_KEY}.bid_per_gpu",
+                "e.g. bid_per_gpu: 1.5, or remove it to bid each GPU type's spot_price_per_hour",
+            )
+        )
+    return problems

@@ -155,6 +155,9 @@ def pod_spec(
         basenames=(run.config, *more) if more else (),
         launched_at=now.timestamp() if launched_at is None else launched_at,
         prediction=prediction,
+        interruptible=bool(run.interruptible),
+        resume=bool(run.resume),
+        preemptions=run.preemptions or 0,
     )
     return PodSpec(
         name=str(name),
@@ -167,9 +170,21 @@ def pod_spec(
         network_volume_id=settings.compute.network_volume_id,
         min_cuda_version=cuda,
         registry_auth_id=settings.compute.registry_auth_id,
+        interruptible=bool(run.interruptible),
+        bid_per_gpu=bids(settings, resources) if run.interruptible else {},
         env={**pod_env.to_env(), **(volume_env(settings) if local_root is None else {})},
         secrets=pod_secrets(settings, settings.compute.secret_refs if local_root is None else {}),
     )
+
+
+def bids(settings: Settings, resources: Resources) -> dict[str, float]:
+    """The bid per GPU-hour for each GPU type: the config's (or haha.toml's) cap, else the type's
+    interruptible price, else its on-demand price (RunPod takes the bid as the most it may charge)."""
+    out = {}
+    for gpu_id in resources.gpu_types:
+        gpu = settings.gpu(gpu_id)
+        out[gpu_id] = resources.bid_per_gpu or gpu.spot_price_per_hour or gpu.price_per_hour
+    return out
 
 
 def require_pinned_image(settings: Settings) -> None:
@@ -376,7 +391,7 @@ def dry_run(
     Configs named: planned from the checkout alone (no pod list, so no RunPod key needed). None named:
     the full plan, which asks RunPod which pods are up.
     """
-    from haha.compute.runpod import DEPLOY, deploy_input
+    from haha.compute.runpod import DEPLOY, RENT_INTERRUPTIBLE, deploy_input, rent_input
     from haha.plan import collected, current_eval, desired_configs, make_plan, with_resources
 
     runpod = compute_kind == "runpod"
@@ -407,6 +422,8 @@ def dry_run(
         if runpod:
             item |= {"gpu_types": list(spec.gpu_types), "mutation": DEPLOY}
             item["input"] = deploy_input(spec, spec.gpu_types[0]) if spec.gpu_types else None
+            if spec.interruptible and spec.gpu_types:
+                item |= {"mutation": RENT_INTERRUPTIBLE, "input": rent_input(spec, spec.gpu_types[0])}
             if spec.network_volume_id:
                 item["note"] = "dataCenterId: the network volume's, looked up at launch"
         else:

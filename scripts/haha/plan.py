@@ -112,6 +112,11 @@ class PlannedRun:
         """This run starts a pod: its own, or a shared one named after it."""
         return self.pod is None or self.pod[0] == self.config
 
+    # Interruptible pods (haha.resume): the pod kind, and for a preempted run what it resumes.
+    interruptible: bool | None = None
+    resume: bool | None = None
+    preemptions: int | None = None
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -274,25 +279,30 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
     published: dict[str, Record] = {}
     failed: set[str] = set()
     errors: dict[str, str] = {}
+    statuses: dict[str, RunStatus | None] = {}
     if store is not None:  # only the candidates: two lookups each
         for run in first.runs:
             try:
                 if (record := record_of(store.fetch_results(run.config))) is not None:
                     published[run.config] = record
-                if failed_same_config(read_status(store, run.config), desired[run.config]):
+                statuses[run.config] = read_status(store, run.config)
+                if failed_same_config(statuses[run.config], desired[run.config]):
                     failed.add(run.config)
             except HahaError as exc:  # this run is not planned; the others still are
                 errors[run.config] = str(exc)
     plan = make_plan(desired, done, flying, published, current, failed, retry)
-    runs = []
+    runs, given_up = [], []
     for run in plan.runs:
         if run.config in errors:
             continue
         try:
-            runs.append(with_resources(repo, run))
+            run = with_resume(with_resources(repo, run), statuses.get(run.config), desired[run.config], repo)
         except HahaError as exc:
             errors[run.config] = str(exc)
-    return replace(plan, runs=tuple(runs), errors=tuple(sorted(errors.items())))
+            continue
+        (given_up if run.resume is False else runs).append(run)
+    held = tuple(sorted({*plan.failed, *(r.config for r in given_up)}))
+    return replace(plan, runs=tuple(runs), failed=held, errors=tuple(sorted(errors.items())))
 
 
 def plan_command(
@@ -338,7 +348,35 @@ def with_resources(repo: Repo, run: PlannedRun) -> PlannedRun:
             fix=f"run `haha run {run.config}` on every node of a cluster you created (README: Multi-GPU "
             "and multi-node), or remove haha.nodes",
         )
-    return replace(run, gpus=resources.gpus, gpu_types=resources.gpu_types)
+    interruptible = resources.interruptible or None  # None: on-demand, left out of the matrix
+    return replace(run, gpus=resources.gpus, gpu_types=resources.gpu_types, interruptible=interruptible)
+
+
+def with_resume(run: PlannedRun, status: RunStatus | None, config_sha256: str, repo: Repo) -> PlannedRun:
+    """A run whose interruptible pod was preempted is resumed (haha.resume.decide); `resume` False:
+    given up (held like a failed run). Eval-only runs and runs never preempted are left as planned."""
+    from haha.resume import decide
+
+    if run.mode != "train":
+        return run
+    compute = load_settings(repo.root, {}).compute
+    wanted, fallback = bool(run.interruptible), compute.on_demand_fallback
+    decision = decide(status, False, config_sha256, wanted, compute.max_preemptions, fallback)
+    if decision.action == "fresh":
+        return run
+    return replace(
+        run,
+        reason=decision.reason,
+        interruptible=decision.interruptible or None,
+        resume=decision.action != "give up",
+        preemptions=decision.preemptions,
+    )
+
+
+def resumes_only(plan: Plan) -> Plan:
+    """The plan cut to runs that resume a preempted one (`haha plan --resume-only`: launch.yml's schedule,
+    which starts nothing new, only picks up what RunPod took back)."""
+    return replace(plan, runs=tuple(r for r in plan.runs if r.resume))
 
 
 def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:

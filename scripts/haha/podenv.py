@@ -62,6 +62,11 @@ class PodEnv:
     # it would cost: the run's meta.phases.boot and meta.cost.predicted_* (haha.phases).
     launched_at: float | None = None
     prediction: Prediction | None = None
+    # Interruptible pods (haha.resume): this pod may be preempted (its checkpoints go to the store);
+    # it resumes a preempted run from the run's last checkpoint; the run's preemptions so far.
+    interruptible: bool = False
+    resume: bool = False
+    preemptions: int = 0
     # Set by the provider, not by launch: which pod this is, and when its container started.
     pod_id: str | None = None
     gpu_count: int | None = None
@@ -100,6 +105,7 @@ class PodEnv:
             env["HAHA_PREDICTED"] = json.dumps(self.prediction.to_dict())
         if self.run_argv is not None:
             env["HAHA_RUN_ARGV"] = json.dumps(list(self.run_argv))
+        env |= self._resume_env()
         if self.local is not None:
             env |= {
                 "HAHA_COMPUTE_ROOT": self.local.compute_root,
@@ -109,6 +115,12 @@ class PodEnv:
                 "HAHA_PYTHON": self.local.python,
                 "HAHA_POD_ARGV": json.dumps(list(self.local.argv)),
             }
+        return env
+
+    def _resume_env(self) -> dict[str, str]:
+        env = {"HAHA_INTERRUPTIBLE": "1"} if self.interruptible else {}
+        if self.resume:
+            env |= {"HAHA_RESUME": "1", "HAHA_PREEMPTIONS": str(self.preemptions)}
         return env
 
     @classmethod
@@ -151,6 +163,9 @@ class PodEnv:
             gpu_count=_int(env, "RUNPOD_GPU_COUNT"),
             launched_at=_float(env, "HAHA_LAUNCHED_AT"),
             prediction=_prediction(env.get("HAHA_PREDICTED", "")),
+            interruptible=env.get("HAHA_INTERRUPTIBLE") == "1",
+            resume=env.get("HAHA_RESUME") == "1",
+            preemptions=_int(env, "HAHA_PREEMPTIONS") or 0,
         )
 
 

@@ -34,9 +34,12 @@ class Reap:
     pod: Pod
     name: PodName
     boot_timeout_minutes: float | None = None  # set: reaped because its run never reported a start
+    preempted: bool = False  # an interruptible pod RunPod stopped: ended, its run left to resume
 
     @property
     def reason(self) -> str:
+        if self.preempted:
+            return f"interruptible pod {self.pod.id} was preempted by RunPod; terminated, its run resumes"
         if self.boot_timeout_minutes is not None:
             return (
                 f"never started: image pull or boot failed within {self.boot_timeout_minutes:g} min; "
@@ -91,11 +94,22 @@ def decide(
     the pod is left alone)."""
     pods = list(pods)
     out = [Reap(pod, name) for pod, name in _ours(pods) if name.expired(now)]
+    out += preempted(pods, {r.pod.id for r in out})
     if boot is not None and statuses is not None:
         for pod, name in boot_candidates(pods, now, boot):
             if name.basename in statuses and not reported_start(statuses[name.basename], pod):
                 out.append(Reap(pod, name, boot.minutes))
     return sorted(out, key=lambda r: (r.name.deadline, r.pod.id))
+
+
+def preempted(pods: Iterable[Pod], taken: frozenset[str] | set[str] = frozenset()) -> list[Reap]:
+    """Our interruptible pods that RunPod stopped (EXITED: a stopped interruptible pod cannot be
+    started again, and its volume bills): terminated, and their runs left `running` for plan to resume."""
+    return [
+        Reap(pod, name, preempted=True)
+        for pod, name in _ours(pods)
+        if pod.interruptible and pod.status == "EXITED" and pod.id not in taken
+    ]
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,10 @@ def reap(
     for item in decide(pods, now, statuses, boot):
         log(f"reap: {item.pod.name} ({item.pod.id}, {item.pod.status}): {item.reason}")
         if dry_run:
+            continue
+        if item.preempted:  # no failure to record or report: plan resumes the run
+            compute.terminate(item.pod.id)
+            done.append(Reaped(item, False, "resumed by plan"))
             continue
         # A run that never started wrote no status to say its PR: the pod's launch env does (read
         # while the pod exists). An earlier run's status may be in the store: never final for this one.

@@ -400,6 +400,8 @@ def run_meta(
         meta["wandb_url"] = (
             f"https://wandb.ai/{settings.wandb_entity}/{settings.wandb_project}/runs/{outcome.wandb_run_id}"
         )
+    if outcome.resumed:  # a preempted run finished by a later pod (haha.resume)
+        meta["resumed"] = outcome.resumed
     if settings.boot_epoch is not None and outcome.first_step_at is not None:
         meta["boot_to_first_step_s"] = round(max(outcome.first_step_at - settings.boot_epoch, 0.0), 1)
     return meta

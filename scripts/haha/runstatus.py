@@ -41,6 +41,15 @@ class RunStatus:
     reaped_at: str | None = None
     log_location: str | None = None
     budget_override: str | None = None  # why a manual launch went over the monthly spend limit
+    # Interruptible pods (haha.resume): "interruptible" or "on-demand"; the last checkpoint in the
+    # store (its training step and when it was uploaded); preemptions so far, the steps they made the
+    # run repeat, and the W&B run every pod of this run logs to.
+    pod_type: str | None = None
+    checkpoint_step: int | None = None
+    checkpoint_at: str | None = None
+    preemptions: int | None = None
+    steps_repeated: int | None = None
+    wandb_run_id: str | None = None
 
     @property
     def final(self) -> bool:

@@ -39,6 +39,9 @@ class GpuType(_Frozen):
     peak_bf16_tflops: float = Field(gt=0, description="dense bf16 tensor peak, vendor spec")
     memory_gb: float = Field(gt=0)
     source: str = ""
+    # Interruptible (spot) price, USD per GPU-hour: what the gate prices `interruptible` runs at and
+    # the default bid. None: RunPod offers no interruptible price for it here (priced on-demand).
+    spot_price_per_hour: float | None = Field(None, gt=0, description="USD per GPU-hour, interruptible")
 
 
 class Throughput(_Frozen):
@@ -74,6 +77,15 @@ class ComputeSettings(_Frozen):
     # Shared pods: at most this many planned configs with one base model and the same GPUs run in one
     # pod, one after another, paying the image pull and model download once. 1: a pod per config.
     configs_per_pod: int = Field(1, ge=1, le=8)
+    # Interruptible pods (README "Interruptible pods"): the default for configs whose `haha:` block
+    # does not say; the bid cap per GPU-hour (None: each type's spot_price_per_hour); how many
+    # preemptions a run may take before its next pod is on-demand (0: never interruptible again),
+    # or, with on_demand_fallback off, before it is given up; checkpoints per run uploaded to the store.
+    interruptible: bool = False
+    bid_per_gpu: float | None = Field(None, gt=0)
+    max_preemptions: int = Field(2, ge=0)
+    on_demand_fallback: bool = True
+    checkpoints_per_run: int = Field(10, ge=1, le=100)
 
 
 class StoreSettings(_Frozen):

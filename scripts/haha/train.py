@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class TrainOutcome:
     first_step_at: float | None = None  # unix time of the first logged training step (this attempt)
     processes: int = 1  # training processes, one per GPU (haha.gpus)
     nodes: int = 1  # machines that trained together (haha.nodes); node 0 evaluates and publishes
+    resumed: dict[str, Any] | None = None  # a preempted run resumed here: results meta.resumed
 
 
 def output_dir_for(exp: Experiment, repo: Repo, workdir: Path) -> Path:
@@ -289,6 +291,7 @@ def train(
             processes=int(earlier.get("processes") or 1),
         )
     workdir.mkdir(parents=True, exist_ok=True)
+    spot = Interruptible.prepare(config, exp.basename, repo, settings, log)
     config_file = workdir / "axolotl.yml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     if overrides:
@@ -310,10 +313,12 @@ def train(
         "WANDB_DIR": str(workdir),
         "TOKENIZERS_PARALLELISM": "false",
         "PYTHONUNBUFFERED": "1",
+        **spot.env(),
     }
     started = time.monotonic()
     argv = train_command(config_file, processes, config, cluster)
-    streamed = _stream(argv, workdir, child_env, log_file, log)
+    with spot.uploading(output_dir, config["wandb_run_id"], log):
+        streamed = _stream(argv, workdir, child_env, log_file, log)
     seconds = time.monotonic() - started
     adapter = find_adapter(output_dir)
     if cluster is not None and not cluster.primary and streamed.code == 0:
@@ -336,7 +341,82 @@ def train(
         first_step_at=streamed.first_step_at,
         processes=processes,
         nodes=nodes,
+        resumed=spot.resumed(log_file, seconds),
     )
+
+
+@dataclass
+class Interruptible:
+    """A run on an interruptible pod: checkpoints to the store while training, and a resumed run's
+    start from the last one (haha.checkpoints, haha.resume). Inert on an on-demand pod."""
+
+    store: Any = None  # the ModelStore, when this pod checkpoints or resumes
+    basename: str = ""
+    status: Any = None  # the run's status as this pod's `haha pod` wrote it (a resumed run: carried)
+    start_step: int = 0  # the checkpoint step this pod resumed from
+    checkpoints: bool = False  # this pod is interruptible: its checkpoints go to the store
+
+    @classmethod
+    def prepare(
+        cls, config: dict[str, Any], basename: str, repo: Repo, settings: Settings, log: Callable[[str], None]
+    ) -> Interruptible:
+        """Checkpoint keys into `config`; for a resumed run also its checkpoint and W&B run id."""
+        from haha.checkpoints import checkpoint_settings, fetch_for_resume
+        from haha.resume import checkpoint_step
+        from haha.runstatus import read_status
+        from haha.store import get_store
+
+        pod = settings.pod_env(basename, now())
+        if not (pod.interruptible or pod.resume):
+            return cls()
+        store = get_store(settings, repo.root)
+        out = cls(store, basename, read_status(store, basename), checkpoints=pod.interruptible)
+        if pod.interruptible:
+            changes = checkpoint_settings(config, settings.compute.checkpoints_per_run)
+            config.update({k: v for k, v in changes.items() if v is not None})
+            for key in (k for k, v in changes.items() if v is None):
+                config.pop(key, None)
+        if pod.resume:
+            found = fetch_for_resume(store, basename, Path(config["output_dir"]), log)
+            if found is not None:
+                config["resume_from_checkpoint"] = str(found)
+                out.start_step = checkpoint_step(found.name) or 0
+            if out.status is not None and out.status.wandb_run_id:
+                config["wandb_run_id"] = out.status.wandb_run_id  # the same W&B run continues
+        return out
+
+    def env(self) -> dict[str, str]:
+        """A resumed run appends to its W&B run (W&B: `resume="allow"` creates it if it is missing)."""
+        return {"WANDB_RESUME": "allow"} if self.start_step else {}
+
+    @contextlib.contextmanager
+    def uploading(self, output_dir: Path, wandb_run_id: str, log: Callable[[str], None]) -> Iterator[None]:
+        """While Axolotl trains: new checkpoints go to the store (interruptible pods only)."""
+        from haha.checkpoints import Uploader
+
+        if self.store is None or not self.checkpoints:
+            yield
+            return
+        with Uploader(self.store, self.basename, output_dir, log, wandb_run_id, self.start_step):
+            yield
+
+    def resumed(self, log_file: Path, seconds: float) -> dict[str, Any] | None:
+        """meta.resumed: preemptions, steps repeated and the seconds they cost (at this pod's pace)."""
+        status = self.status
+        if status is None or not status.preemptions:
+            return None
+        from haha.resume import last_step
+
+        end = last_step(log_file.read_text(errors="replace")) if log_file.is_file() else None
+        done_here = (end or 0) - self.start_step
+        repeated = status.steps_repeated or 0
+        per_step = seconds / done_here if done_here > 0 else None
+        return {
+            "count": status.preemptions,
+            "from_step": self.start_step,
+            "steps_repeated": repeated,
+            "seconds_lost": round(repeated * per_step, 1) if per_step is not None else None,
+        }
 
 
 def _read_train_json(workdir: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ Rules it holds the client to, each from RunPod's own material (cited beside the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -63,6 +64,10 @@ DEFAULT_GPUS = (
 # default pool has old and new drivers, none reporting exactly 13.0.
 DEFAULT_HOST_CUDA = ("12.4", "13.1")
 DEFAULT_DATA_CENTER = "EU-RO-1"
+# RunPod's `podType` values (enum PodType: INTERRUPTABLE, RESERVED, BID, BACKGROUND, as transcribed from
+# graphql-spec.runpod.io in github.com/my-opencode/runpod-api-helper runpod.types.ts): an on-demand
+# pod, and one rented with podRentInterruptable.
+RESERVED, INTERRUPTABLE = "RESERVED", "INTERRUPTABLE"
 
 
 @dataclass
@@ -117,6 +122,10 @@ RUNPOD_SCHEMA = Schema(
         },
         "Mutation": {
             "podFindAndDeployOnDemand": FieldDef("Pod", {"input": "PodFindAndDeployOnDemandInput"}),
+            # Interruptible (spot) pods: graphql-spec.runpod.io#definition-PodRentInterruptableInput (the
+            # deploy's fields plus `bidPerGpu`, USD per GPU-hour); SkyPilot's RunPod provisioner sends
+            # it (sky/provision/runpod/api/pods.py, generate_spot_pod_deployment_mutation).
+            "podRentInterruptable": FieldDef("Pod", {"input": "PodRentInterruptableInput"}),
             "podTerminate": FieldDef(None, {"input": "PodTerminateInput"}),
             "podStop": FieldDef("Pod", {"input": "PodStopInput"}),
         },
@@ -155,6 +164,11 @@ RUNPOD_SCHEMA = Schema(
         "PodStopInput": {"podId": ""},
         "PodFindAndDeployOnDemandInput": {
             **dict.fromkeys(_DEPLOY_INPUT.split(), ""),
+            "env": "EnvironmentVariableInput",
+        },
+        "PodRentInterruptableInput": {
+            **dict.fromkeys(_DEPLOY_INPUT.split(), ""),
+            "bidPerGpu": "",
             "env": "EnvironmentVariableInput",
         },
         "EnvironmentVariableInput": {"key": "", "value": ""},
@@ -220,6 +234,27 @@ class PodStarter:
                 break
         proc.poll()
 
+    def stop_container(self, pod_id: str) -> None:
+        """Stop the pod's whole container, as RunPod stops a preempted pod: SIGTERM, then after the
+        grace period SIGKILL to every process in it, the ones that started sessions of their own
+        included (`haha pod` runs its child so: a process-group kill alone would leave it training)."""
+        import psutil
+
+        proc = self.procs.get(pod_id)
+        if proc is None:
+            return
+        try:
+            inside = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            inside = []
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(inside, timeout=self.kill_grace_s)
+        for leftover in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftover.kill()
+        self.kill(pod_id)
+
     def running(self) -> list[str]:
         return [pid for pid, proc in self.procs.items() if proc.poll() is None or group_alive(proc.pid)]
 
@@ -257,6 +292,9 @@ class RunPodFake:
     # Seconds from a deploy to its container's start: the image pull (RunPod bills from the deploy;
     # pulls can take 15-20 min, NOTES.md). 0: the container starts within the deploy call.
     pull_seconds: float = 0.0
+    # Interruptible pods: the lowest bid RunPod takes per GPU type (default: any), and the pods preempted.
+    spot_floor: dict[str, float] = field(default_factory=dict)
+    preempted: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _pod_keys: dict[str, str] = field(default_factory=dict)  # key → pod id
@@ -319,7 +357,37 @@ class RunPodFake:
     def _pod(self, args: dict[str, Any]) -> dict[str, Any] | None:
         return self.pods.get(args["podId"])
 
-    def _podFindAndDeployOnDemand(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _podRentInterruptable(self, args: dict[str, Any]) -> dict[str, Any]:
+        """An interruptible pod: RunPod bills the bid (`costPerHr`), and refuses a bid below the GPU
+        type's current minimum (`lowestPrice.minimumBidPrice`, graphql-spec.runpod.io#definition-
+        LowestPrice). `podType` INTERRUPTABLE is how the API lists such a pod (docs.runpod.io/sdks/
+        graphql/manage-pods; the console calls it Spot)."""
+        if "bidPerGpu" not in args:
+            raise _GraphQLError('Field "bidPerGpu" of required type "Float!" was not provided.')
+        floor = self.spot_floor.get(args["gpuTypeId"], 0.0)
+        if args["bidPerGpu"] < floor:
+            raise _GraphQLError(f"Your bid price is lower than the minimum bid price of ${floor}/hr.")
+        pod = self._podFindAndDeployOnDemand(args, pod_type=INTERRUPTABLE)
+        pod["costPerHr"] = args["bidPerGpu"] * args.get("gpuCount", 1)
+        return pod
+
+    def preempt(self, pod_id: str) -> None:
+        """RunPod takes an interruptible pod back: its container is stopped (SIGTERM, then SIGKILL
+        after a grace period) and the pod shows `desiredStatus: EXITED` (PodStatus); RunPod does not
+        start its container again (only a new bid, `podBidResume`, could, on that same host once it
+        is free: docs.runpod.io/pods/pricing, "Spot"), and it is listed, its disk billing, until it
+        is terminated."""
+        pod = self.pods[pod_id]
+        assert pod.get("podType") == INTERRUPTABLE, "RunPod preempts interruptible pods only"
+        pod["desiredStatus"] = "EXITED"
+        if isinstance(pod.get("host"), Host):
+            pod["host"].free += pod.get("gpuCount", 1)
+            pod["host"] = None
+        self.preempted.append(pod_id)
+        if self.starter is not None:
+            self.starter.stop_container(pod_id)
+
+    def _podFindAndDeployOnDemand(self, args: dict[str, Any], pod_type: str = RESERVED) -> dict[str, Any]:
         gpu = args["gpuTypeId"]
         if gpu in self.deploy_errors:
             raise _GraphQLError(self.deploy_errors[gpu])
@@ -345,6 +413,7 @@ class RunPodFake:
             "machineId": "m1",
             "machine": {"gpuDisplayName": display, "podHostId": f"{pod_id}-host"},
             "gpuTypeId": gpu,
+            "podType": pod_type,
             "containerRegistryAuthId": args.get("containerRegistryAuthId"),
             "runtime": None,  # RunPod reports no runtime until the container runs
             "host": host,
@@ -428,7 +497,8 @@ class RunPodFake:
             rc = proc.wait()
             starter.exits.setdefault(pod_id, []).append(rc)
             time.sleep(starter.restart_delay_s)
-            if pod_id not in self.pods or starter.starts[pod_id] > starter.max_restarts:
+            stopped = self.pods.get(pod_id, {}).get("desiredStatus") == "EXITED"  # preempted: never restarted
+            if pod_id not in self.pods or stopped or starter.starts[pod_id] > starter.max_restarts:
                 return
             starter.start(pod_id, env)
 

@@ -212,7 +212,7 @@ class Loop:
             "HOME": str(pods / "home"),
             "LANG": "C.UTF-8",
             "HF_HUB_CACHE": str(self.hf_cache),
-            "HAHA_WORKDIR": str(pods / "work"),
+            "HAHA_WORKDIR": str(pods / "work-{pod_id}"),  # each pod its own disk, as on RunPod
             "HAHA_CHECKOUT": str(pods / "checkout-{pod_id}"),
             "HAHA_BOOT_LOG": str(pods / "logs" / "{pod_id}.boot.log"),
             "WANDB_MODE": "offline",

@@ -106,6 +106,9 @@ def estimate(
     tokens = cost.training_tokens(sum(kept), len(kept), shape)
     resources = resources_or_default(exp, settings)
     gpu, count = settings.gpu(resources.gpu_types[0] if resources.gpu_types else None), resources.gpus
+    on_demand = gpu
+    if resources.interruptible:  # priced as rented: the bid, else the type's interruptible price
+        gpu = gpu.model_copy(update={"price_per_hour": interruptible_price(gpu, resources.bid_per_gpu)})
     past = history or ()
     overhead_p = predict_overhead(past, gpu.id, exp.base_model, settings.compute.overhead_minutes * 60)
     speed = predict_speed(past, gpu.id, exp.base_model)
@@ -169,7 +172,36 @@ def estimate(
                 "use a fraction below 1 (e.g. 0.05), or a row count below the dataset's size",
             )
         )
+    if resources.interruptible:
+        findings.append(preemption_note(exp, result, on_demand, gpu.price_per_hour, settings))
     return result, findings + _deadline(exp, result, settings.compute.deadline_hours)
+
+
+def interruptible_price(gpu: GpuType, bid: float | None) -> float:
+    """What an interruptible pod of `gpu` costs per GPU-hour: the bid cap, else the spot price."""
+    return bid or gpu.spot_price_per_hour or gpu.price_per_hour
+
+
+def preemption_note(
+    exp: Experiment, result: ConfigCost, on_demand: GpuType, price: float, settings: Settings
+) -> Finding:
+    """An interruptible run may be preempted: what one preemption costs (haha.resume): the training
+    since the last checkpoint (at most 1/checkpoints_per_run of it) again, and a new pod's overhead."""
+    compute = settings.compute
+    lost_s = (result.train_seconds or 0) / compute.checkpoints_per_run + compute.overhead_minutes * 60
+    lost = lost_s / 3600 * price * result.gpus
+    fallback = "resumes on an on-demand pod" if compute.on_demand_fallback else "is given up"
+    return _note(
+        exp,
+        Severity.NOTICE,
+        f"interruptible: priced at ${price:,.2f}/GPU-h (on-demand ${on_demand.price_per_hour:,.2f}); "
+        f"RunPod may preempt the pod: each preemption repeats up to 1/{compute.checkpoints_per_run} of "
+        f"the training since the last checkpoint plus a new pod's overhead (~{lost_s / 60:,.0f} min, "
+        f"${lost:,.2f}); "
+        f"after {compute.max_preemptions} preemptions the run {fallback}",
+        "haha.interruptible",
+        "set haha.interruptible: false for an on-demand pod that is never preempted",
+    )
 
 
 def _deadline(exp: Experiment, result: ConfigCost, deadline_hours: float) -> list[Finding]:

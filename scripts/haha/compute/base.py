@@ -21,6 +21,9 @@ class PodSpec:
     network_volume_id: str = ""
     min_cuda_version: str = ""  # hosts whose driver supports this CUDA or newer; empty: any
     registry_auth_id: str = ""  # the provider's saved credentials for a private image's registry
+    # Interruptible (spot): cheaper, and the provider may stop it at any time (haha.resume).
+    interruptible: bool = False
+    bid_per_gpu: dict[str, float] = field(default_factory=dict)  # GPU type → bid, USD per GPU-hour
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -34,6 +37,7 @@ class Pod:
     status: str = "RUNNING"
     gpu_type: str = ""
     cost_per_hour: float | None = None
+    interruptible: bool = False
 
 
 class Compute(Protocol):

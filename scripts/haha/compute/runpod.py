@@ -33,6 +33,9 @@ CAPACITY_REFUSALS = (
 # Where a network volume is mounted; launch points the pod's HF cache under it (launch.volume_env).
 VOLUME_MOUNT_PATH = "/workspace/data"
 DEPLOY = "podFindAndDeployOnDemand"
+# Interruptible (spot) pods: RunPod's own GraphQL mutation (graphql-spec.runpod.io, PodRentInterruptable
+# Input: the deploy's fields plus `bidPerGpu`); runpod-python 1.12 has no call for it.
+RENT_INTERRUPTIBLE = "podRentInterruptable"
 # What the deploy answers: no `env` (the SDK selects it, and with it every secret value).
 _DEPLOY_SELECTION = "{ id name desiredStatus costPerHr machine { gpuDisplayName podHostId } }"
 
@@ -83,6 +86,18 @@ def deploy_input(spec: PodSpec, gpu: str, data_center_id: str | None = None) -> 
     return fields
 
 
+def rent_input(spec: PodSpec, gpu: str, data_center_id: str | None = None) -> dict[str, Any]:
+    """The `podRentInterruptable` input: the deploy's fields plus the bid per GPU-hour for `gpu`."""
+    return {**deploy_input(spec, gpu, data_center_id), "bidPerGpu": spec.bid_per_gpu[gpu]}
+
+
+def deploy_call(spec: PodSpec, gpu: str, data_center_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The mutation for `spec` on `gpu` and its input: interruptible pods are rented, others deployed."""
+    if spec.interruptible:
+        return RENT_INTERRUPTIBLE, rent_input(spec, gpu, data_center_id)
+    return DEPLOY, deploy_input(spec, gpu, data_center_id)
+
+
 def graphql_value(value: Any) -> str:
     """A GraphQL literal (JSON's string escapes are GraphQL's)."""
     if isinstance(value, Enum):
@@ -94,8 +109,8 @@ def graphql_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def deploy_mutation(fields: dict[str, Any]) -> str:
-    return f"mutation {{ {DEPLOY}(input: {graphql_value(fields)}) {_DEPLOY_SELECTION} }}"
+def deploy_mutation(fields: dict[str, Any], mutation: str = DEPLOY) -> str:
+    return f"mutation {{ {mutation}(input: {graphql_value(fields)}) {_DEPLOY_SELECTION} }}"
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -107,13 +122,17 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
 
 # Listing queries of our own: the SDK's get_pods/get_pod select every pod's `env`, secrets included.
 PODS_QUERY = """
-query Pods { myself { pods { id name desiredStatus costPerHr gpuCount machine { gpuDisplayName } } } }
+query Pods {
+  myself { pods { id name desiredStatus costPerHr gpuCount podType machine { gpuDisplayName } } }
+}
 """
 POD_QUERY = """
 query Pod {
-  pod(input: {podId: "%s"}) { id name desiredStatus costPerHr gpuCount machine { gpuDisplayName } }
+  pod(input: {podId: "%s"}) { id name desiredStatus costPerHr gpuCount podType machine { gpuDisplayName } }
 }
 """
+# RunPod's `podType` for a pod rented with podRentInterruptable (the console calls it "Spot").
+INTERRUPTABLE = "INTERRUPTABLE"
 # One pod's env (`KEY=value` strings), read only for its PR when the reaper ends a pod that never ran.
 POD_ENV_QUERY = """
 query PodEnv { pod(input: {podId: "%s"}) { id env } }
@@ -176,8 +195,8 @@ class RunPodCompute:
             for attempt in range(1, CREATE_TRIES + 1):
                 log.info("launching %s on %s (try %d)", spec.name, gpu, attempt)
                 try:
-                    created = self._deploy(runpod, deploy_input(spec, gpu, data_center))
-                    return Pod(id=created["id"], name=spec.name, gpu_type=gpu, cost_per_hour=self._price(gpu))
+                    created = self._deploy(runpod, spec, gpu, data_center)
+                    return launched(created, spec, gpu, self._price(gpu))
                 except Exception as exc:  # the SDK raises QueryError, ValueError and requests errors
                     message = _redact(str(exc), secrets) or type(exc).__name__
                     if is_capacity_refusal(message):
@@ -198,12 +217,14 @@ class RunPodCompute:
             fix="add more GPU types to the fallback list in haha.toml, or retry later",
         )
 
-    def _deploy(self, runpod: ModuleType, fields: dict[str, Any]) -> dict[str, Any]:
-        """One deploy: the GPU type checked as create_pod checks it, then our mutation."""
+    def _deploy(self, runpod: ModuleType, spec: PodSpec, gpu: str, data_center: str | None) -> dict[str, Any]:
+        """One deploy: the GPU type checked as create_pod checks it, then our mutation (interruptible:
+        podRentInterruptable with the bid for this type)."""
         from runpod.api.graphql import run_graphql_query
 
-        runpod.get_gpu(fields["gpuTypeId"])  # an unknown type: the SDK's ValueError, not a capacity miss
-        return run_graphql_query(deploy_mutation(fields))["data"][DEPLOY]
+        runpod.get_gpu(gpu)  # an unknown type: the SDK's ValueError, not a capacity miss
+        field, fields = deploy_call(spec, gpu, data_center)
+        return run_graphql_query(deploy_mutation(fields, field))["data"][field]
 
     def _data_center(self, runpod: ModuleType, volume_id: str) -> str | None:
         """A network volume lives in one data center: the pod must be placed there (as create_pod does)."""
@@ -278,6 +299,14 @@ class RunPodCompute:
             raise ServiceError(f"RunPod: could not {what}: {_redact(str(exc), self._secrets())}") from None
 
 
+def launched(created: dict[str, Any], spec: PodSpec, gpu: str, list_price: float | None) -> Pod:
+    """The pod a deploy made, priced at haha.toml's list price (interruptible: what RunPod bills, its bid)."""
+    price = list_price
+    if spec.interruptible:
+        price = created.get("costPerHr") or spec.bid_per_gpu.get(gpu, list_price)
+    return Pod(created["id"], spec.name, "RUNNING", gpu, price, spec.interruptible)
+
+
 def _pod(data: dict[str, Any]) -> Pod:
     machine = data.get("machine") or {}
     return Pod(
@@ -286,4 +315,5 @@ def _pod(data: dict[str, Any]) -> Pod:
         status=data.get("desiredStatus") or "UNKNOWN",
         gpu_type=machine.get("gpuDisplayName") or "",
         cost_per_hour=data.get("costPerHr"),
+        interruptible=data.get("podType") == INTERRUPTABLE,
     )

@@ -29,6 +29,7 @@ from haha.pod.teardown import describe_self, terminate_self
 from haha.pod.watchdog import LOG_INTERVAL_S, Watchdog
 from haha.podenv import PodEnv
 from haha.repo import Repo
+from haha.resume import carried, last_step, preempted_exit
 from haha.runstatus import RunStatus, read_status
 from haha.settings import Settings
 from haha.store import get_store
@@ -114,36 +115,51 @@ class PodRun:
             return 0 if previous.state == "succeeded" else 1
         rc: int | None = None
         error: str | None = None
+        stopped = None  # SIGTERM's exit status: on an interruptible pod, likely a preemption
         try:
             self.say(f"pod: {self.pod.basename} ({self.pod.mode}), deadline {clock.stamp(self.pod.deadline)}")
+            self.record.carried = resume_fields(self.store, self.pod, previous)
             described = describe_self(self.settings, self.pod, self.say)
             self.record.gpu_type, self.record.cost_per_hour = described
             self.record.running(self.now())
             self.watchdog.start()
-            rc = self.child.run(run_argv(self.pod, self.repo), self._child_env(), self.repo.root)
+            rc = self.child.run(
+                run_argv(self.pod, self.repo), child_env(self.settings, self.pod), self.repo.root
+            )
             self.say(f"run: exited with status {rc}")
-            if rc == 0 and self.pod.run_argv is None and self._results_ok():
+            if rc == 0 and self.pod.run_argv is None and results_ok(self.repo, self.pod.basename, self.say):
                 self.child = ChildRun(self._log_out)  # the watchdog stops whichever runs now
                 self.record.baseline_from = self.now()
                 self._baseline = baseline_in_pod(
-                    self.repo, self.pod.basename, self._child_env(), self.child, self.say
+                    self.repo, self.pod.basename, child_env(self.settings, self.pod), self.child, self.say
                 )
         except BaseException as exc:  # anything: SystemExit from SIGTERM too
             error = f"pod: {type(exc).__name__}: {exc}"
             self.interrupted = isinstance(exc, (SystemExit, KeyboardInterrupt))
+            stopped = exc.code if isinstance(exc, SystemExit) else None
             self.say(error)
         finally:
             self.child.stop()
-            ok = rc == 0 and error is None and not self._deadline_hit and self._results_ok()
-            self._finish(ok, None if ok else self._reason(rc, error))
+            ok = (
+                rc == 0
+                and error is None
+                and not self._deadline_hit
+                and results_ok(self.repo, self.pod.basename, self.say)
+            )
+            if preempted_exit(self.pod.interruptible, stopped) and not self._deadline_hit:  # type: ignore[arg-type]
+                self._upload_logs()  # no end recorded: the run stays `running`; plan resumes it
+            else:
+                self._finish(ok, None if ok else self._reason(rc, error))
             self.watchdog.finished()
             if self.terminate:
                 terminate_self(self.settings, self.pod, self.say)
         return 0 if ok else 1
 
     def say(self, message: str) -> None:
-        """Every line goes to stderr and to pod.log (which is what gets uploaded)."""
-        self._say(message)
+        """Every line goes to stderr and to pod.log (which is what gets uploaded); a stderr whose reader
+        died (boot.sh's tee, stopped with the container) must not cut teardown short."""
+        with contextlib.suppress(OSError):
+            self._say(message)
         with contextlib.suppress(ValueError):
             self._log_out.write(f"{clock.stamp(self.now())} {message}\n")
 
@@ -151,24 +167,6 @@ class PodRun:
         if self._store is None:
             self._store = get_store(self.settings, self.repo.root)
         return self._store
-
-    def _child_env(self) -> dict[str, str]:
-        return {
-            "COLUMNS": "1000",  # rich and friends: one log line per message, not wrapped at 80
-            **self.settings.child_env(),
-            **self.pod.to_env(),
-        }
-
-    def _results_ok(self) -> bool:
-        from haha.schemas import validate
-
-        path = self.repo.results_path(self.pod.basename)
-        try:
-            validate("results", json.loads(path.read_text()), file=path)
-        except (OSError, ValueError, InputError) as exc:
-            self.say(f"results: missing or invalid after the run: {exc}")
-            return False
-        return True
 
     def _reason(self, rc: int | None, error: str | None) -> str:
         if error and not self._deadline_hit:
@@ -217,12 +215,46 @@ class PodRun:
         self.record.finish(status, results, self._logs(), self._baseline if ok else None)
 
 
+def child_env(settings: Settings, pod: PodEnv) -> dict[str, str]:
+    """The run's environment: this process's (settings) plus what the pod was told."""
+    return {
+        "COLUMNS": "1000",  # rich and friends: one log line per message, not wrapped at 80
+        **settings.child_env(),
+        **pod.to_env(),
+    }
+
+
+def results_ok(repo: Repo, basename: str, say: Log) -> bool:
+    """The run left a results file the schema accepts (else it did not succeed, whatever it exited)."""
+    from haha.schemas import validate
+
+    path = repo.results_path(basename)
+    try:
+        validate("results", json.loads(path.read_text()), file=path)
+    except (OSError, ValueError, InputError) as exc:
+        say(f"results: missing or invalid after the run: {exc}")
+        return False
+    return True
+
+
 def config_sha256(repo: Repo, basename: str) -> str | None:
     """Which config file this run was for: plan retries a failed config once it is edited."""
     try:
         return sha256_file(repo.config_path(basename))
     except (InputError, OSError):
         return None
+
+
+def resume_fields(
+    store: Callable[[], ModelStore], pod: PodEnv, previous: RunStatus | None
+) -> dict[str, object]:
+    """Interruptible and resumed runs: what this pod's status carries (haha.resume.carried); the steps
+    a preemption repeats are read from the train.log the preempted pod last uploaded."""
+    reached = None
+    if pod.resume:
+        with contextlib.suppress(Exception):  # no log: no steps counted as repeated
+            reached = last_step(store().fetch_log(pod.basename, "train.log") or "")
+    return carried(previous, pod.interruptible, pod.resume, pod.preemptions, reached)
 
 
 def _sigterm_to_exit(signum: int, frame: object) -> None:

@@ -40,6 +40,7 @@ class RunRecord:
         self.gpu_type: str | None = None
         self.cost_per_hour: float | None = None
         self.baseline_from: datetime | None = None  # when the pod started its baseline, if it did
+        self.carried: dict[str, object] = {}  # interruptible pods: haha.resume.carried
 
     def status(self, state: str, now: datetime, reason: str | None = None) -> RunStatus:
         final = state != "running"
@@ -61,6 +62,7 @@ class RunRecord:
             pod_seconds=round((now - self.started).total_seconds(), 1) if final else None,
             log_location=f"{self._store().location(self.pod.basename)}/{LOGS_DIR}/pod.log",
             budget_override=self.pod.budget_override,
+            **self.carried,  # type: ignore[arg-type]
         )
 
     def add_cost(self, results: Path, now: datetime) -> None:

@@ -15,7 +15,17 @@ STATUS_NAME = "status.json"
 BASELINE_NAME = "baseline.json"  # the run's base model without the adapter, when the pod made it
 README_NAME = "README.md"
 # Names at a run's root that are not adapter files.
-RESERVED = frozenset({RESULTS_NAME, STATUS_NAME, BASELINE_NAME, README_NAME, LOGS_DIR})
+CHECKPOINT_DIR = "checkpoint"  # the training checkpoint of an interruptible run (haha.resume)
+RESERVED = frozenset({RESULTS_NAME, STATUS_NAME, BASELINE_NAME, README_NAME, LOGS_DIR, CHECKPOINT_DIR})
+
+
+def checkpoint_files(checkpoint: Path) -> list[tuple[str, Path]]:
+    """(path in the store, file) for every file of a checkpoint folder, sub-folders included."""
+    return [
+        (f"{CHECKPOINT_DIR}/{p.relative_to(checkpoint).as_posix()}", p)
+        for p in sorted(checkpoint.rglob("*"))
+        if p.is_file()
+    ]
 
 
 def adapter_files(adapter_dir: Path) -> list[Path]:
@@ -68,6 +78,15 @@ class ModelStore(Protocol):
 
     def fetch_log(self, basename: str, name: str) -> str | None:
         """The text of `logs/<name>` (what a pod uploaded last), or None."""
+        ...
+
+    def publish_checkpoint(self, basename: str, checkpoint: Path) -> str:
+        """Replace the run's training checkpoint (`checkpoint/`, beside the adapter) with the folder
+        `checkpoint` (a Trainer `checkpoint-<step>`): what a preempted run resumes from."""
+        ...
+
+    def fetch_checkpoint(self, basename: str, dest: Path) -> Path | None:
+        """Download the run's checkpoint into `dest`; None when none was published."""
         ...
 
 

@@ -12,17 +12,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    hf_hub_download,
+    snapshot_download,
+)
 from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError, RepositoryNotFoundError
 
 from haha.errors import InputError, ServiceError
 from haha.settings import Settings
 from haha.store.base import (
+    CHECKPOINT_DIR,
     LOGS_DIR,
     RESERVED,
     RunArtifacts,
     RunJsonFiles,
     artifact_files,
+    checkpoint_files,
     parse_run_json,
 )
 
@@ -56,7 +64,7 @@ class HubStore(RunJsonFiles):
 
     def fetch_adapter(self, basename: str, dest: Path) -> Path | None:
         """Download the repo's adapter files (everything but results, status, card and logs) into `dest`."""
-        ignore = [*sorted(RESERVED - {LOGS_DIR}), f"{LOGS_DIR}/*", ".gitattributes"]
+        ignore = [*sorted(RESERVED - {LOGS_DIR}), f"{LOGS_DIR}/*", f"{CHECKPOINT_DIR}/*", ".gitattributes"]
         with tempfile.TemporaryDirectory() as cache:
             snapshot = self._download(
                 basename,
@@ -69,6 +77,42 @@ class HubStore(RunJsonFiles):
             dest.mkdir(parents=True, exist_ok=True)
             for file in files:
                 shutil.copyfile(file, dest / file.name)  # snapshot files are links into the cache
+        return dest
+
+    def publish_checkpoint(self, basename: str, checkpoint: Path) -> str:
+        """One commit: the new checkpoint's files added, the previous one's other files deleted."""
+        repo = self._repo(basename)
+        api = HfApi(endpoint=self.endpoint, token=self._token())
+        files = checkpoint_files(checkpoint)
+        try:
+            api.create_repo(repo, private=self.settings.store.private, exist_ok=True)
+            kept = {rel for rel, _ in files}
+            old = [f for f in api.list_repo_files(repo) if f.startswith(f"{CHECKPOINT_DIR}/")]
+            stale = [f for f in old if f not in kept]
+            operations: list[CommitOperationAdd | CommitOperationDelete] = [
+                CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(src)) for rel, src in files
+            ]
+            operations += [CommitOperationDelete(path_in_repo=f) for f in stale]
+            api.create_commit(repo, operations, commit_message=f"Checkpoint {basename}: {checkpoint.name}")
+        except (HfHubHTTPError, OSError) as exc:
+            raise ServiceError(f"HF Hub: could not upload a checkpoint to {repo}: {exc}") from exc
+        return f"{self.location(basename)}/tree/main/{CHECKPOINT_DIR}"
+
+    def fetch_checkpoint(self, basename: str, dest: Path) -> Path | None:
+        with tempfile.TemporaryDirectory() as cache:
+            snapshot = self._download(
+                basename,
+                lambda: snapshot_download(
+                    self._repo(basename), allow_patterns=[f"{CHECKPOINT_DIR}/*"], **self._kw(cache)
+                ),
+            )
+            found = Path(snapshot) / CHECKPOINT_DIR if snapshot else None
+            if found is None or not found.is_dir():
+                return None
+            for file in (p for p in found.rglob("*") if p.is_file()):
+                target = dest / file.relative_to(found)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, target)  # snapshot files are links into the cache
         return dest
 
     def fetch_log(self, basename: str, name: str) -> str | None:

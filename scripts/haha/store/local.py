@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from haha.store.base import (
+    CHECKPOINT_DIR,
     LOGS_DIR,
     RunArtifacts,
     RunJsonFiles,
@@ -58,6 +59,28 @@ class LocalStore(RunJsonFiles):
         dest.mkdir(parents=True, exist_ok=True)
         for file in files:
             shutil.copy2(file, dest / file.name)
+        return dest
+
+    def publish_checkpoint(self, basename: str, checkpoint: Path) -> str:
+        """Copy the folder in beside the old one, then swap: a reader sees the old or the new one whole."""
+        run = self.path / basename
+        run.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=run, prefix=".staging-"))
+        try:
+            shutil.copytree(checkpoint, staging / CHECKPOINT_DIR)
+            old = run / CHECKPOINT_DIR
+            if old.exists():
+                os.replace(old, staging / "old")
+            os.replace(staging / CHECKPOINT_DIR, old)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return f"{self.location(basename)}/{CHECKPOINT_DIR}"
+
+    def fetch_checkpoint(self, basename: str, dest: Path) -> Path | None:
+        found = self.path / basename / CHECKPOINT_DIR
+        if not found.is_dir():
+            return None
+        shutil.copytree(found, dest, dirs_exist_ok=True)
         return dest
 
     def fetch_log(self, basename: str, name: str) -> str | None:

@@ -146,3 +146,11 @@ def test_offload_warns_that_the_image_cannot_compile_cpu_adam(root: Path) -> Non
     assert found.field == "deepspeed" and "zero3.json" in found.fix
     edit_config(root, NEXT, deepspeed="deepspeed_configs/zero3.json")
     assert not [f for f in warnings(check(root)) if "offloads" in f.message]
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "../outside.json", "/etc/hostname"])
+def test_a_path_outside_the_repo_is_refused_without_reading_it(root: Path, path: str) -> None:
+    """`deepspeed: /dev/zero` once made the gate read forever (the memory model read any path)."""
+    add_next(root, haha={"gpus": 2}, deepspeed=path)
+    found = only(errors(check(root)), "must be a path relative to the repo root")
+    assert found.field == "deepspeed"

@@ -30,7 +30,7 @@ def collected_documents(repo: Repo) -> dict[str, Mapping[str, Any]]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(document, dict):
             out[path.stem] = document

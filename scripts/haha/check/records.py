@@ -55,10 +55,16 @@ def _read(path: Path, limit: int) -> str:
     return raw.decode("utf-8")
 
 
+def read_record(path: Path) -> tuple[Any, str]:
+    """A results file, bounded: at most MAX_RECORD_BYTES, strict JSON (no NaN). Raises OSError,
+    ValueError (json.JSONDecodeError included) or RecursionError (nesting deeper than Python's stack)."""
+    text = _read(path, MAX_RECORD_BYTES)
+    return json.loads(text, parse_constant=refuse_constant), text
+
+
 def _parse(rel: str, path: Path) -> tuple[Any, str] | Finding:
     try:
-        text = _read(path, MAX_RECORD_BYTES)
-        return json.loads(text, parse_constant=refuse_constant), text
+        return read_record(path)
     except json.JSONDecodeError as exc:
         return Finding(
             Severity.ERROR,

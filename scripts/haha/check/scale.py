@@ -115,13 +115,8 @@ def fsdp_set(config: dict[str, Any]) -> bool:
 def zero_stage(config: dict[str, Any], root: Path | None) -> int | None:
     """The DeepSpeed ZeRO stage: from the JSON (inline or the repo's file), else the file's name."""
     value = config.get("deepspeed")
-    data: Any = value if isinstance(value, dict) else None
-    if isinstance(value, str) and root is not None and (root / value).is_file():
-        try:
-            data = json.loads((root / value).read_text())
-        except (OSError, ValueError):
-            data = None
-    if isinstance(data, dict):
+    data: Any = deepspeed_json(config, root)
+    if data:
         zero = data.get("zero_optimization")
         stage = zero.get("stage") if isinstance(zero, dict) else None
         if isinstance(stage, int):
@@ -136,13 +131,16 @@ def deepspeed_json(config: dict[str, Any], root: Path | None) -> dict[str, Any]:
     value = config.get("deepspeed")
     if isinstance(value, dict):
         return value
-    if isinstance(value, str) and root is not None:
-        try:
-            data = json.loads((root / value).read_text()[: MAX_DEEPSPEED_BYTES + 1])
-        except (OSError, ValueError, RecursionError):
+    path = PurePosixPath(value) if isinstance(value, str) else None
+    if path is None or root is None or path.is_absolute() or ".." in path.parts:
+        return {}  # only a file inside the repo is read (the gate refuses other paths)
+    try:
+        if not (root / path).is_file() or (root / path).stat().st_size > MAX_DEEPSPEED_BYTES:
             return {}
-        return data if isinstance(data, dict) else {}
-    return {}
+        data = json.loads((root / path).read_text(encoding="utf-8"), parse_constant=refuse_constant)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _offloaded(zero: dict[str, Any], key: str) -> bool:

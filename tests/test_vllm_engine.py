@@ -8,6 +8,10 @@ Time (2-core AMD EPYC, 2026-11-27, with another job training on the same cores):
 batch check ~35 s). `make test-vllm` from nothing took 2 min 36 s: ~85 s builds .venv-vllm (~3.5 GB,
 wheels from a local index; allow a few minutes more where they download), plus ~30 s to seed SmolLM2
 when the HF cache lacks it. That fits a 2-core CI job beside the ~10 min main suite, far below 90 min.
+2026-12-05, at load average ~10 (other jobs): this module 7 min 28 s, the starter-eval test 174 s of
+it. That test now runs the engine as `haha eval` does on CPU (adapter merged, torch on both cores);
+the same 180 requests side by side at load 5-9: generate 270 s as a one-thread LoRA engine (the test's
+engine before), 91 s merged on two threads.
 
 Environment, set before torch loads (here and in the Makefile):
 - VLLM_ENABLE_V1_MULTIPROCESSING=0: the engine core runs in this process (no spawn, no __main__ guard).

@@ -81,8 +81,10 @@ def serve_merged(adapter_config: dict, is_cpu: bool, asked: bool | None = None) 
 
 
 def cpu_threads() -> int:
-    """The cores this process may run on: vLLM's OpenMP threads on CPU (see `_load`)."""
-    return len(os.sched_getaffinity(0))
+    """The cores this process may run on (all of them where the OS cannot say, e.g. macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def sampling_kwargs(request: EvalRequest, stop_token_ids: list[int]) -> dict:
@@ -150,8 +152,9 @@ class VllmEngine:
         is_cpu = current_platform.is_cpu()
         if is_cpu:
             # vLLM (utils/torch_utils.py) drops torch to one thread for serving unless OMP_NUM_THREADS
-            # is set: on 2 cores that halves the speed of every step (docs/calibration.md). An
-            # explicit OMP_NUM_THREADS wins; completions do not depend on it (float32, tested).
+            # is set, and then leaves torch's own default (a thread per core): on 2 cores one thread
+            # halves the speed of every step. An explicit OMP_NUM_THREADS wins. The completions were
+            # the same with 1 and 2 threads (180/180, float32; docs/calibration.md).
             os.environ.setdefault("OMP_NUM_THREADS", str(cpu_threads()))
         self._batch_invariant = bool(envs.VLLM_BATCH_INVARIANT)  # as vLLM itself read it
         model, lora_kwargs = self.base_model, {}

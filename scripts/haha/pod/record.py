@@ -115,7 +115,7 @@ class RunRecord:
                 break
             except Exception as exc:
                 self.log(f"store: publish attempt {attempt} failed: {exc}")
-                time.sleep(2.0 * attempt)
+                time.sleep(self.settings.retry_backoff_s * attempt)
         self._notify(status, published)
         return published
 

@@ -21,7 +21,6 @@ from haha.store import get_store
 
 Log = Callable[[str], None]
 TERMINATE_TRIES = 4
-TERMINATE_BACKOFF_S = 2.0
 _CARRIED = (
     "mode", "pod_id", "pod_name", "gpu_type", "gpu_count", "cost_per_hour", "git_ref", "config_sha256", "pr",
     "started_at", "deadline", "budget_override",
@@ -62,9 +61,10 @@ def terminate_self(
     pod: PodEnv,
     log: Log,
     tries: int = TERMINATE_TRIES,
-    backoff_s: float = TERMINATE_BACKOFF_S,
 ) -> bool:
-    """Terminate this pod (True outside one: nothing to do). Never raises: it is last on every path."""
+    """Terminate this pod (True outside one: nothing to do). Never raises: it is last on every path.
+
+    Between tries it waits `settings.retry_backoff_s`, doubled each time."""
     found = self_pod(settings, pod)
     if found is None:
         log("teardown: not in a pod, nothing to terminate")
@@ -79,7 +79,7 @@ def terminate_self(
         except Exception as exc:
             log(f"teardown: could not terminate {pod_id}: {exc}")
         if attempt < tries:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+            time.sleep(settings.retry_backoff_s * 2 ** (attempt - 1))
     log(f"teardown: {pod_id} is still up; the next layer (runpodctl, then the reaper) must end it")
     return False
 

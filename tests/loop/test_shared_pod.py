@@ -65,9 +65,18 @@ def test_two_configs_of_one_merge_train_in_one_pod(make_loop) -> None:
     (results_pr,) = lp.github.pulls_for(RESULTS_BRANCH)
     assert results_pr["user"]["login"] == "haha-bot[bot]"
     schema = json.loads(lp.github.show(RESULTS_BRANCH, "schemas/results.schema.json"))
+    billed = {}
     for name in (FIRST, SECOND):
         document = json.loads(lp.github.show(RESULTS_BRANCH, f"train/results/{name}.json"))
         jsonschema.Draft202012Validator(schema).validate(document)
         assert document["config"]["name"] == name
         (finished,) = run_comments(lp, pr, name)
         assert results_pr["html_url"] in finished["body"]
+        meta = document["meta"]
+        assert {"setup", "train", "eval", "publish"} <= set(meta["phases"]), meta["phases"]
+        assert meta["cost"]["priced"] == "billed", meta["cost"]
+        billed[name] = meta["cost"]["billed_seconds"]
+        assert ("boot" in meta["phases"]) == (name == FIRST)  # the pod's boot is billed to the first only
+    # Each config is billed its own turn: together about the pod's life by RunPod's clock, not more.
+    pod = lp.runpod.terminated[pod_id]
+    assert abs(sum(billed.values()) - (pod["terminatedAt"] - pod["createdAt"])) < 30, billed

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from haha import clock
 from haha.findings import Finding, Severity
 from haha.settings import SETTINGS_FILE
 
@@ -153,18 +153,9 @@ def decide(
     return MonthlyDecision(month, limit, tuple(spent), tuple(in_flight), tuple(launch), tuple(held), override)
 
 
-def month_of(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m")
-
-
 def _stamp_month(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return month_of(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    when = clock.parse(value)
+    return clock.month(when) if when else None
 
 
 def billed_dollars(meta: Mapping[str, Any]) -> float | None:

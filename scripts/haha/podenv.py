@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
+from haha import clock
 from haha.clock import stamp
 from haha.errors import InputError
 from haha.phases import Prediction
@@ -178,11 +179,10 @@ def parse_deadline(value: str | None, now: datetime, default_hours: float) -> da
     """HAHA_DEADLINE (ISO 8601; `Z` allowed) or, when unset, `now` + the configured hours."""
     if not value:
         return now + timedelta(hours=default_hours)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InputError(f"HAHA_DEADLINE is not an ISO time: {value!r}", field="HAHA_DEADLINE") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = clock.parse(value)
+    if parsed is None:
+        raise InputError(f"HAHA_DEADLINE is not an ISO time: {value!r}", field="HAHA_DEADLINE")
+    return parsed
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from haha import runcomment
-from haha.budget import MonthlyDecision, decide, month_of, spent_in
+from haha import clock, runcomment
+from haha.budget import MonthlyDecision, decide, spent_in
 from haha.plan import Plan
 from haha.repo import Repo
 from haha.settings import Settings
@@ -72,7 +72,7 @@ def monthly(
     collected) counted at their predictions."""
     in_flight = [name for name in dict.fromkeys(flying) if name not in planned]
     predicted = predictions(repo, settings, [*planned, *in_flight])
-    month = month_of(now)
+    month = clock.month(now)
     return decide(
         month,
         settings.budget.monthly_dollars,

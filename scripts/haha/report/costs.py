@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from haha import clock
 from haha.errors import InputError
 from haha.report.load import Run
 
@@ -134,14 +134,8 @@ def median_abs(errors: Sequence[float]) -> float | None:
 
 def month_of(created_at: Any) -> str:
     """The UTC month (`2026-11`) of an ISO timestamp; naive times are UTC, unreadable ones undated."""
-    if not isinstance(created_at, str):
-        return UNDATED
-    try:
-        when = datetime.fromisoformat(created_at)
-    except ValueError:
-        return UNDATED
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return f"{when.year:04d}-{when.month:02d}"
+    when = clock.parse(created_at)
+    return clock.month(when) if when else UNDATED
 
 
 class _Fields:

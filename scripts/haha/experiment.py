@@ -182,25 +182,20 @@ class Experiment:
                 problems.append(
                     self.fail(f"{HAHA_KEY}.{key} is not a pipeline option", f"{HAHA_KEY}.{key}", hint)
                 )
-        gpus = block.get("gpus")
-        if "gpus" in block and (not _is_int(gpus) or not 1 <= gpus <= MAX_GPUS):
-            problems.append(
-                self.fail(
-                    f"{HAHA_KEY}.gpus is {gpus!r}; it must be a whole number from 1 to {MAX_GPUS}",
-                    f"{HAHA_KEY}.gpus",
-                    f"set {HAHA_KEY}.gpus to 1..{MAX_GPUS} (GPUs in one pod; more needs a multi-node "
-                    "cluster, see README)",
+        counts = (
+            ("gpus", MAX_GPUS, "GPUs in one pod; more needs a multi-node cluster, see README"),
+            ("nodes", MAX_NODES, "machines of haha.gpus GPUs each"),
+        )
+        for key, most, what in counts:
+            value = block.get(key)
+            if key in block and (not _is_int(value) or not 1 <= value <= most):
+                problems.append(
+                    self.fail(
+                        f"{HAHA_KEY}.{key} is {value!r}; it must be a whole number from 1 to {most}",
+                        f"{HAHA_KEY}.{key}",
+                        f"set {HAHA_KEY}.{key} to 1..{most} ({what})",
+                    )
                 )
-            )
-        nodes = block.get("nodes")
-        if "nodes" in block and (not _is_int(nodes) or not 1 <= nodes <= MAX_NODES):
-            problems.append(
-                self.fail(
-                    f"{HAHA_KEY}.nodes is {nodes!r}; it must be a whole number from 1 to {MAX_NODES}",
-                    f"{HAHA_KEY}.nodes",
-                    f"set {HAHA_KEY}.nodes to 1..{MAX_NODES} (machines of haha.gpus GPUs each)",
-                )
-            )
         if "gpu_types" in block:
             types = block.get("gpu_types")
             if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):

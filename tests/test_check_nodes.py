@@ -54,12 +54,31 @@ def test_two_nodes_cost_every_gpu_of_both(root: Path) -> None:
     assert two.global_batch == 16 * one.global_batch / 8
 
 
-def test_nodes_config_passes_the_gate_with_a_launch_warning(root: Path) -> None:
+def test_a_nodes_config_of_eight_gpu_nodes_passes_the_gate_clean(root: Path) -> None:
+    add_next(root, haha={"gpus": 8, "nodes": 2}, micro_batch_size=1)
+    report = check(root)
+    cluster = ("nodes of 8 GPUs", "cannot pull a private image", "on-demand only")
+    assert not [f for f in report.findings if f.file == NEXT and any(c in f.message for c in cluster)]
+    assert report.exit_code == 0
+
+
+def test_smaller_nodes_warn_that_runpod_offers_eight_gpu_nodes(root: Path) -> None:
     add_next(root, haha={"gpus": 2, "nodes": 2}, micro_batch_size=1)
     report = check(root)
     assert not [f for f in errors(report) if f.file == NEXT] and report.exit_code == 0
-    found = only(warnings(report), "does not create RunPod Instant Clusters")
-    assert (found.file, found.field) == (NEXT, "haha.nodes") and found.line is not None
+    found = only(warnings(report), "nodes of 8 GPUs")
+    assert (found.file, found.field) == (NEXT, "haha.gpus") and found.line is not None
+
+
+def test_a_cluster_cannot_pull_a_private_image_nor_be_interruptible(root: Path) -> None:
+    toml = root / "haha.toml"
+    toml.write_text(toml.read_text().replace('registry_auth_id = ""', 'registry_auth_id = "cr-ghcr-1"'))
+    add_next(root, haha={"gpus": 8, "nodes": 2, "interruptible": True}, micro_batch_size=1)
+    report = check(root)
+    private = only(errors(report), "cannot pull a private image")
+    spot = only(errors(report), "on-demand only")
+    assert (private.file, private.field, spot.field) == (NEXT, "haha.nodes", "haha.interruptible")
+    assert "registry_auth_id" in private.fix and report.exit_code != 0
 
 
 @pytest.mark.parametrize("nodes", [0, 9, "2", True, 1.5])

@@ -90,25 +90,3 @@ def test_a_config_without_the_block_gets_haha_toml_defaults(root: Path, runpod_a
     runs = {r["config"]: r for r in plan_json(root)["include"]}
     assert (runs[three]["gpus"], runs[three]["gpu_types"][0]) == (4, H200)
     assert runs[TWO]["gpus"] == 2
-
-
-def test_a_several_nodes_config_is_not_planned_and_no_pod_is_rented(
-    root: Path, runpod_api: RunPodFake
-) -> None:
-    """launch rents single pods: a haha.nodes config would get one node of a cluster that never forms."""
-    edit_config(root, f"train/config/{TWO}.yml", haha={"gpus": 2, "nodes": 2})
-    git(root, "commit", "-qam", "two nodes")
-    env = {**os.environ, **ENV, "HAHA_COMPUTE": "runpod"}
-    done = subprocess.run(
-        [sys.executable, "-m", "haha.cli", "plan", "--repo", str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2, done.stderr
-    plan = json.loads(done.stdout)
-    assert plan["include"] == []
-    assert [e["config"] for e in plan["errors"]] == [TWO] and "Instant Clusters" in plan["errors"][0]["error"]
-    settings = load_settings(root, ENV)
-    launch(Repo(root), settings, RunPodCompute(settings), get_store(settings, root), (), NOW, lambda m: None)
-    assert runpod_api.calls("podFindAndDeployOnDemand") == []

@@ -45,7 +45,8 @@ def with_block(repo: Repo, **config: object) -> Experiment:
 
 
 def test_runpods_variables_make_the_node() -> None:
-    assert cluster_from_env(RUNPOD_NODE_1) == ClusterNode(2, 1, "10.65.0.2", 29400)
+    assert cluster_from_env(RUNPOD_NODE_1) == ClusterNode(2, 1, "10.65.0.2", 29400, gpus_per_node=8)
+    assert cluster_from_env(RUNPOD_NODE_1).whole_run(None) == 16  # type: ignore[union-attr]  # the bill
     legacy = {"NUM_NODES": "2", "NODE_RANK": "0", "MASTER_ADDR": "h0"}
     assert cluster_from_env(legacy) == ClusterNode(2, 0, "h0", 29500)  # torchrun's default port
     assert cluster_from_env({}) is None and cluster_from_env({"NUM_NODES": "1"}) is None
@@ -59,6 +60,7 @@ def test_runpods_variables_make_the_node() -> None:
         ({"NUM_NODES": "2", "PRIMARY_ADDR": "h"}, "NODE_RANK"),
         ({"NUM_NODES": "2", "NODE_RANK": "1"}, "PRIMARY_ADDR"),
         ({"NUM_NODES": "2", "NODE_RANK": "1", "PRIMARY_ADDR": "h", "PRIMARY_PORT": "0"}, "PRIMARY_PORT"),
+        ({"NUM_NODES": "2", "NODE_RANK": "1", "PRIMARY_ADDR": "h", "NUM_TRAINERS": "0"}, "NUM_TRAINERS"),
     ],
 )
 def test_bad_cluster_variables_are_refused_by_name(tmp_path: Path, env: dict, field: str) -> None:

@@ -3,7 +3,8 @@
 RunPod sets these on every node of an Instant Cluster (docs.runpod.io/instant-clusters/configuration,
 "Environment variables"): `PRIMARY_ADDR`/`MASTER_ADDR` and `PRIMARY_PORT`/`MASTER_PORT` (the primary
 node; "all ports are available"), `NODE_RANK` (0 on the primary), `NUM_NODES`, `NUM_TRAINERS` (GPUs per
-node) and `WORLD_SIZE` (NUM_NODES × NUM_TRAINERS). A run reads the first four; torchrun's static
+node) and `WORLD_SIZE` (NUM_NODES × NUM_TRAINERS). A run reads the first five (NUM_TRAINERS for the
+bill: every node's GPUs are paid for); torchrun's static
 rendezvous (`--nnodes --node_rank --master_addr --master_port`) then gives node 0's first process
 global rank 0 (the Trainer's logging and, with DeepSpeed or FSDP, its saving rank). `haha.settings`
 reads the environment and calls `cluster_from_env`; nothing else here touches it.
@@ -19,6 +20,7 @@ from haha.errors import InputError
 # The variables, RunPod's names first (docs.runpod.io/instant-clusters/configuration).
 NUM_NODES = "NUM_NODES"
 NODE_RANK = "NODE_RANK"
+NUM_TRAINERS = "NUM_TRAINERS"
 ADDR = ("PRIMARY_ADDR", "MASTER_ADDR")
 PORT = ("PRIMARY_PORT", "MASTER_PORT")
 DEFAULT_PORT = 29500  # torchrun's default --master_port
@@ -36,6 +38,12 @@ class ClusterNode:
     node_rank: int
     master_addr: str
     master_port: int
+    gpus_per_node: int | None = None  # NUM_TRAINERS, where set
+
+    def whole_run(self, gpus_here: int | None) -> int | None:
+        """GPUs of the whole run (every node has as many as this one), from this node's count."""
+        per_node = gpus_here or self.gpus_per_node
+        return per_node * self.num_nodes if per_node else None
 
     @property
     def primary(self) -> bool:
@@ -77,4 +85,5 @@ def cluster_from_env(env: Mapping[str, str]) -> ClusterNode | None:
         raise InputError("NUM_NODES is set but PRIMARY_ADDR/MASTER_ADDR is not", field=ADDR[0], fix=_FIX)
     port_var = next((name for name in PORT if env.get(name, "").strip()), None)
     port = _whole(env, port_var, 1, 65535) if port_var else DEFAULT_PORT
-    return ClusterNode(nodes, rank, addr, port)
+    trainers = _whole(env, NUM_TRAINERS, 1) if env.get(NUM_TRAINERS, "").strip() else None
+    return ClusterNode(nodes, rank, addr, port, trainers)

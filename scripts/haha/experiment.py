@@ -21,8 +21,10 @@ WORKSPACE_DATA = WORKSPACE / "data"
 # The top-level key of a config that belongs to the pipeline, not to Axolotl: read, then removed.
 HAHA_KEY = "haha"
 MAX_GPUS = 8  # one RunPod pod; more needs several nodes (README: Multi-GPU and multi-node)
-# Nodes of one multi-node run (haha.nodes): RunPod clusters of 2-8 nodes (dstack PR #3214 drives those).
+# Nodes of one multi-node run (haha.nodes): RunPod's Instant Clusters have 2-8 nodes of 8 GPUs
+# (docs.runpod.io/instant-clusters, "2-8 nodes (16-64 GPUs)"; larger ones through their sales team).
 MAX_NODES = 8
+NODE_GPUS = 8
 NAME_RE = re.compile(r"^(?P<series>[a-z0-9]+(?:[.-][a-z0-9]+)*)-(?P<number>\d{3})$")
 
 

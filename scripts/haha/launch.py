@@ -164,6 +164,7 @@ def pod_spec(
         image=settings.compute.image,
         gpu_types=resources.gpu_types,
         gpu_count=resources.gpus,
+        nodes=resources.nodes,
         cloud_type=settings.compute.cloud_type,
         container_disk_gb=settings.compute.container_disk_gb,
         volume_gb=settings.compute.volume_gb,

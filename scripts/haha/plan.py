@@ -116,6 +116,7 @@ class PlannedRun:
     interruptible: bool | None = None
     resume: bool | None = None
     preemptions: int | None = None
+    nodes: int | None = None  # a multi-node run (haha.nodes): an Instant Cluster of this many pods
 
 
 @dataclass(frozen=True)
@@ -340,16 +341,19 @@ def plan_command(
 def with_resources(repo: Repo, run: PlannedRun) -> PlannedRun:
     """The run with the GPUs its pod gets: haha.gpus / haha.gpu_types, else haha.toml's [compute]."""
     resources = Experiment.load(repo.config_path(run.config)).resources(load_settings(repo.root, {}))
-    if resources.nodes > 1:  # not planned (plan.errors); the gate warns about it too (check/scale.py)
+    if resources.nodes > 1 and resources.interruptible:  # not planned (plan.errors); the gate says so too
         raise InputError(
-            f"haha.nodes is {resources.nodes}: launch rents single pods, not RunPod Instant Clusters",
+            f"haha.nodes is {resources.nodes} and haha.interruptible is true: "
+            "RunPod clusters are on-demand only",
             file=repo.config_path(run.config),
-            field="haha.nodes",
-            fix=f"run `haha run {run.config}` on every node of a cluster you created (README: Multi-GPU "
-            "and multi-node), or remove haha.nodes",
+            field="haha.interruptible",
+            fix="remove haha.interruptible (or haha.nodes) from the config",
         )
     interruptible = resources.interruptible or None  # None: on-demand, left out of the matrix
-    return replace(run, gpus=resources.gpus, gpu_types=resources.gpu_types, interruptible=interruptible)
+    nodes = resources.nodes if resources.nodes > 1 else None  # None: one pod, left out of the matrix
+    return replace(
+        run, gpus=resources.gpus, gpu_types=resources.gpu_types, interruptible=interruptible, nodes=nodes
+    )
 
 
 def with_resume(run: PlannedRun, status: RunStatus | None, config_sha256: str, repo: Repo) -> PlannedRun:
@@ -389,7 +393,7 @@ def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
 # --- shared pods ([compute] configs_per_pod) ------------------------------------------------------
 def share_key(run: PlannedRun, base_model: str) -> tuple[object, ...] | None:
     """What configs must have in common to share a pod: mode, base model and the pod's GPUs."""
-    if not base_model or run.gpus is None or run.gpu_types is None:
+    if not base_model or run.gpus is None or run.gpu_types is None or run.nodes:  # a cluster: its own
         return None
     return (run.mode, base_model, run.gpus, run.gpu_types)
 

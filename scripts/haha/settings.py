@@ -206,7 +206,10 @@ class Settings(_Frozen):
         """What `haha launch` told this pod (`basename` where it was not told: `haha pod` by hand), with
         what the provider and boot.sh set: the pod id and when the container started."""
         pod = PodEnv.from_env(self._environ, basename, now, self.compute.deadline_hours)
-        return replace(pod, pod_id=self.runpod_pod_id or self.local_pod_id, boot_epoch=self.boot_epoch)
+        gpus = self.cluster.whole_run(pod.gpu_count) if self.cluster else pod.gpu_count  # every node's
+        return replace(
+            pod, pod_id=self.runpod_pod_id or self.local_pod_id, boot_epoch=self.boot_epoch, gpu_count=gpus
+        )
 
     def passed_to_pods(self) -> dict[str, str]:
         """Plain settings a pod gets from where launch runs (podenv.PASS_THROUGH), as set there."""
@@ -248,6 +251,13 @@ _NESTED_OVERRIDES = {
     ("store", "local_path"): "HAHA_STORE_PATH",  # local pods run in a checkout of their own, one store
 }
 _TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's reading of HF_HUB_OFFLINE
+
+
+def runpod_api_url() -> str:
+    """The RunPod API's base URL as the runpod SDK reads it for every GraphQL call (runpod/api/
+    graphql.py: RUNPOD_API_BASE_URL in this process's environment, at call time), so the REST calls
+    it does not make (clusters: compute.runpod_clusters) go to the same host."""
+    return os.environ.get("RUNPOD_API_BASE_URL", "https://api.runpod.io")
 
 
 def load_settings(root: Path, env: Mapping[str, str]) -> Settings:

@@ -258,6 +258,10 @@ def launch_env(
     if device.kind == "cpu" and (world or processes) > 1:
         out["ACCELERATE_USE_CPU"] = "true"
         out.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    elif (world or processes) > processes:  # GPUs on several nodes: NCCL between them
+        # RunPod's Instant Clusters: NCCL must use the cluster network (ens1, where PRIMARY_ADDR is), not
+        # eth0, whose 172.x addresses time out (docs.runpod.io/instant-clusters/configuration, "NCCL").
+        out.setdefault("NCCL_SOCKET_IFNAME", "ens1")
     return out
 
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from haha.compute.local import group_alive
 
+from fakes import runpod_clusters
 from fakes.graphql import Field, FieldDef, GraphQLSyntaxError, Schema, parse
 from fakes.server import LoopbackServer, Reply, Request
 
@@ -295,15 +296,26 @@ class RunPodFake:
     # Interruptible pods: the lowest bid RunPod takes per GPU type (default: any), and the pods preempted.
     spot_floor: dict[str, float] = field(default_factory=dict)
     preempted: list[str] = field(default_factory=list)
+    # Instant Clusters (REST API v2, fakes.runpod_clusters): id → cluster, and those deleted.
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deleted_clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rest_refused: bool = False  # the key is restricted to the GraphQL API (keys are scoped per API)
     requests: list[Request] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _pod_keys: dict[str, str] = field(default_factory=dict)  # key → pod id
 
     def handle(self, request: Request, base_url: str) -> Reply:
+        key = request.header("authorization").removeprefix("Bearer ")
+        known = key == self.api_key or key in self._pod_keys
+        if request.path.startswith("/v2/"):  # the REST API v2's clusters (fakes.runpod_clusters)
+            if not known:
+                return runpod_clusters.problem(401, "Unauthorized", "invalid or missing API key")
+            if self.rest_refused:  # bearerAuth: "requests may return 403 when a valid key lacks access"
+                return runpod_clusters.problem(403, "Forbidden", "this API key lacks access to this resource")
+            return runpod_clusters.handle(self, request, "account" if key == self.api_key else "pod")
         if request.method != "POST" or request.path != "/graphql":
             return Reply(404, b"not found")
-        key = request.header("authorization").removeprefix("Bearer ")
-        if key != self.api_key and key not in self._pod_keys:
+        if not known:
             return Reply.json({"errors": [{"message": "Unauthorized"}]}, status=401)
         try:
             op = parse(request.json()["query"])

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from haha.check.params import _cached_config, estimate_params
-from haha.experiment import ConfigName, Experiment, Resources, number_or
+from haha.experiment import NODE_GPUS, ConfigName, Experiment, Resources, number_or
 from haha.findings import Finding, Severity
 from haha.schemas import refuse_constant
 from haha.settings import GpuType, Settings
@@ -338,22 +338,50 @@ def check_block(exp: Experiment, settings: Settings) -> list[Finding]:
     return [Finding.from_error(problem) for problem in exp.block_problems(settings)]
 
 
-def check_nodes(exp: Experiment, res: Resources) -> list[Finding]:
-    """Several nodes train (haha.train, tested with two loopback nodes) but `haha launch` rents one pod."""
+def check_nodes(exp: Experiment, res: Resources, settings: Settings) -> list[Finding]:
+    """A multi-node run is rented as a RunPod Instant Cluster (compute.runpod_clusters): what the
+    cluster API cannot do is an error here, before the merge (docs.runpod.io/api-reference-v2,
+    CreateClusterRequest: no registry credentials, no bid)."""
     if res.nodes == 1:
         return []
-    return [
-        _finding(
-            exp,
-            Severity.WARNING,
-            f"haha.nodes is {res.nodes}: `haha launch` does not create RunPod Instant Clusters yet, so "
-            "merging this config starts no run; it trains on a cluster whose nodes each run "
-            f"`haha run {exp.basename}` (README: Multi-GPU and multi-node)",
-            "haha.nodes",
-            "create the cluster by hand (RunPod console → Instant Clusters) and run it there, or use one "
-            "pod: remove haha.nodes (up to 8 GPUs with haha.gpus)",
+    findings = []
+    if settings.compute.registry_auth_id:
+        findings.append(
+            _finding(
+                exp,
+                Severity.ERROR,
+                f"haha.nodes is {res.nodes}, but RunPod clusters cannot pull a private image "
+                "(createCluster has no registry field) and haha.toml names registry credentials",
+                "haha.nodes",
+                "make the pod image public (GHCR: package settings → visibility) and empty "
+                "compute.registry_auth_id in haha.toml, or train on one pod (remove haha.nodes)",
+            )
         )
-    ]
+    if res.interruptible:
+        findings.append(
+            _finding(
+                exp,
+                Severity.ERROR,
+                f"haha.nodes is {res.nodes} and haha.interruptible is true: "
+                "RunPod clusters are on-demand only",
+                "haha.interruptible",
+                "remove haha.interruptible (or haha.nodes)",
+            )
+        )
+    if res.gpus != NODE_GPUS:  # the API takes 1 up to the GPU type's maximum; RunPod's own table says 8
+        findings.append(
+            _finding(
+                exp,
+                Severity.WARNING,
+                f"haha.nodes is {res.nodes} with haha.gpus {res.gpus}: RunPod offers Instant Clusters in "
+                f"nodes of {NODE_GPUS} GPUs (docs.runpod.io/instant-clusters: 2-8 nodes, 16-64 GPUs), so a "
+                "cluster of smaller nodes may be refused for capacity",
+                "haha.gpus",
+                f"set haha.gpus: {NODE_GPUS}, or train on one pod of up to {NODE_GPUS} GPUs "
+                "(remove haha.nodes)",
+            )
+        )
+    return findings
 
 
 def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Finding]:
@@ -568,7 +596,7 @@ def check_scale(
     findings = check_block(exp, settings)
     res = resources_or_default(exp, settings)
     world = world_of(exp, res.world)  # every GPU of every node: data parallel and sharding span them all
-    findings += check_nodes(exp, res)
+    findings += check_nodes(exp, res, settings)
     findings += check_sharding(exp, root, res.gpus)
     findings += check_global_batch(exp, settings, previous, world)
     types = [g for g in settings.compute.gpu_types if g.id in res.gpu_types]

@@ -14,7 +14,8 @@ class PodSpec:
     name: str
     image: str
     gpu_types: tuple[str, ...]
-    gpu_count: int = 1
+    gpu_count: int = 1  # per pod (per node of a cluster)
+    nodes: int = 1  # more than one: a cluster of `nodes` pods (compute.runpod_clusters)
     cloud_type: str = "SECURE"
     container_disk_gb: int = 80
     volume_gb: int = 0
@@ -38,6 +39,7 @@ class Pod:
     gpu_type: str = ""
     cost_per_hour: float | None = None
     interruptible: bool = False
+    nodes: int = 1  # a cluster (haha.nodes): one id for all its nodes, ended together
 
 
 class Compute(Protocol):

@@ -18,8 +18,9 @@ from types import ModuleType
 from typing import Any
 
 from haha.compute.base import Pod, PodSpec
+from haha.compute.runpod_clusters import ClusterApi, delete_if_cluster, launch_cluster, listed
 from haha.errors import HahaError, InputError, ServiceError
-from haha.settings import Settings
+from haha.settings import Settings, runpod_api_url
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ class RunPodCompute:
         runpod.api_key = self.settings.runpod_api_key.get_secret_value()
         return runpod
 
+    def _clusters(self, spec: PodSpec | None = None) -> ClusterApi:
+        return ClusterApi(runpod_api_url(), self._sdk().api_key, self._secrets(spec))
+
     def _secrets(self, spec: PodSpec | None = None) -> list[str]:
         key = self.settings.runpod_api_key
         values = [key.get_secret_value()] if key else []
@@ -190,6 +194,18 @@ class RunPodCompute:
             )
         secrets = self._secrets(spec)
         data_center = self._data_center(runpod, spec.network_volume_id)
+        if spec.nodes > 1:  # an Instant Cluster, through RunPod's REST API (compute.runpod_clusters)
+            wait = lambda attempt: self._sleep(self._backoff_s * 2 ** (attempt - 1))  # noqa: E731
+            return launch_cluster(
+                self._clusters(spec),
+                spec,
+                data_center,
+                is_capacity_refusal,
+                wait,
+                CREATE_TRIES,
+                self._price,
+                VOLUME_MOUNT_PATH,
+            )
         answers = []
         for gpu in spec.gpu_types:
             for attempt in range(1, CREATE_TRIES + 1):
@@ -227,23 +243,7 @@ class RunPodCompute:
         return run_graphql_query(deploy_mutation(fields, field))["data"][field]
 
     def _data_center(self, runpod: ModuleType, volume_id: str) -> str | None:
-        """A network volume lives in one data center: the pod must be placed there (as create_pod does)."""
-        if not volume_id:
-            return None
-        try:
-            volumes = runpod.get_user()["networkVolumes"] or []
-        except Exception as exc:
-            message = _redact(str(exc), self._secrets())
-            raise ServiceError(f"RunPod: could not look up network volumes: {message}") from None
-        found = next((v["dataCenterId"] for v in volumes if v["id"] == volume_id), None)
-        if found is None:
-            raise InputError(
-                f"network volume {volume_id} is not on this RunPod account",
-                file="haha.toml",
-                field="compute.network_volume_id",
-                fix="set the id RunPod shows under Storage, or empty it",
-            )
-        return found
+        return volume_data_center(runpod, volume_id, self._secrets())
 
     def _find(self, name: str) -> Pod | None:
         try:
@@ -257,15 +257,17 @@ class RunPodCompute:
     def list_pods(self) -> list[Pod]:
         """Every pod on the account, as RunPod reports it (never their env)."""
         data = self._query(PODS_QUERY, "list pods")
-        return [_pod(p) for p in ((data.get("myself") or {}).get("pods") or [])]
+        return [_pod(p) for p in ((data.get("myself") or {}).get("pods") or [])] + listed(self._clusters())
 
     def get(self, pod_id: str) -> Pod | None:
         data = self._query(POD_QUERY % _gql(pod_id), f"look up pod {pod_id}")
         return _pod(data["pod"]) if data.get("pod") else None
 
     def terminate(self, pod_id: str) -> None:
-        """Terminate; a pod that is already gone counts as terminated."""
+        """Terminate (a cluster: delete it, every node); a pod that is already gone counts as terminated."""
         runpod = self._sdk()
+        if delete_if_cluster(self._clusters(), pod_id):
+            return
         try:
             runpod.terminate_pod(pod_id)
         except Exception as exc:
@@ -297,6 +299,27 @@ class RunPodCompute:
             return run_graphql_query(query).get("data") or {}
         except Exception as exc:
             raise ServiceError(f"RunPod: could not {what}: {_redact(str(exc), self._secrets())}") from None
+
+
+def volume_data_center(runpod: ModuleType, volume_id: str, secrets: list[str]) -> str | None:
+    """A network volume lives in one data center: the pod must be placed there (as create_pod does)."""
+    if not volume_id:
+        return None
+    try:
+        volumes = runpod.get_user()["networkVolumes"] or []
+    except Exception as exc:
+        raise ServiceError(
+            f"RunPod: could not look up network volumes: {_redact(str(exc), secrets)}"
+        ) from None
+    found = next((v["dataCenterId"] for v in volumes if v["id"] == volume_id), None)
+    if found is None:
+        raise InputError(
+            f"network volume {volume_id} is not on this RunPod account",
+            file="haha.toml",
+            field="compute.network_volume_id",
+            fix="set the id RunPod shows under Storage, or empty it",
+        )
+    return found
 
 
 def launched(created: dict[str, Any], spec: PodSpec, gpu: str, list_price: float | None) -> Pod:

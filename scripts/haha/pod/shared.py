@@ -100,7 +100,12 @@ class SharedPodRun:
 
 
 def run_pod(repo: Repo, settings: Settings, basename: str, log: Log) -> int:
-    """`haha pod`: a shared pod when its env names several configs, else the one config's run."""
+    """`haha pod`: a cluster's worker node, a shared pod when its env names several configs, else the
+    one config's run."""
+    from haha.pod.worker import is_worker, run_worker
+
+    if is_worker(settings):  # a cluster's node other than 0: it trains, node 0 does the rest
+        return run_worker(repo, settings, basename, log)
     pod = settings.pod_env(basename, clock.now())
     if len(pod.basenames) > 1:
         return SharedPodRun(repo, settings, pod, log).run()

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from haha import clock
-from haha.compute.base import Compute
+from haha.compute.base import Compute, Pod
+from haha.errors import ServiceError
 from haha.podenv import PodEnv
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
@@ -49,7 +50,7 @@ def describe_self(settings: Settings, pod: PodEnv, log: Log) -> tuple[str | None
         return None, None
     compute, pod_id = found
     try:
-        me = next((p for p in compute.list_pods() if p.id == pod_id), None)
+        me = next((p for p in compute.list_pods() if p.id == pod_id or _my_cluster(p, settings, pod)), None)
     except Exception as exc:
         log(f"pod: could not look this pod up: {exc}")
         return None, None
@@ -74,7 +75,7 @@ def terminate_self(
     for attempt in range(1, tries + 1):
         log(f"teardown: terminating {compute.kind} pod {pod_id} (try {attempt} of {tries})")
         try:
-            compute.terminate(pod_id)
+            compute.terminate(cluster_of(compute, settings, pod) if settings.cluster else pod_id)
             return True
         except Exception as exc:
             log(f"teardown: could not terminate {pod_id}: {exc}")
@@ -82,6 +83,22 @@ def terminate_self(
             time.sleep(settings.retry_backoff_s * 2 ** (attempt - 1))
     log(f"teardown: {pod_id} is still up; the next layer (runpodctl, then the reaper) must end it")
     return False
+
+
+def _my_cluster(listed: Pod, settings: Settings, pod: PodEnv) -> bool:
+    """`listed` is the cluster this node belongs to: launch named it as it names a pod."""
+    return settings.cluster is not None and listed.nodes > 1 and listed.name == pod.pod_name
+
+
+def cluster_of(compute: Compute, settings: Settings, pod: PodEnv) -> str:
+    """The id of this node's cluster: ending it ends every node (a node alone cannot be terminated).
+
+    The provider sets no variable for it (docs.runpod.io/instant-clusters/configuration), so it is
+    looked up by the name launch gave it."""
+    found = next((p.id for p in compute.list_pods() if _my_cluster(p, settings, pod)), None)
+    if found is None:
+        raise ServiceError(f"no {compute.kind} cluster named {pod.pod_name} is listed")
+    return found
 
 
 def mark_failed_if_unfinished(

@@ -77,6 +77,23 @@ def test_a_nodes_config_is_planned_and_rented_as_one_cluster(nodes: Path, runpod
     assert do_launch(nodes) == [] and len(runpod_api.calls("createCluster")) == 1
 
 
+def test_dry_run_prints_the_create_cluster_request_and_sends_nothing(
+    nodes: Path, runpod_api: RunPodFake
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "haha.cli", "launch", "--dry-run", TWO, "--repo", str(nodes)],
+        env={**os.environ, **ENV, "HAHA_COMPUTE": "runpod"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (request,) = json.loads(done.stdout)
+    assert request["mutation"] == "POST /v2/clusters"
+    assert request["input"]["compute"] == {"gpuTypeId": H100, "gpuCountPerPod": 2, "podCount": 2}
+    assert request["input"]["env"]["HF_TOKEN"] == "$HF_TOKEN" and ENV["HF_TOKEN"] not in done.stdout
+    assert runpod_api.requests == []
+
+
 def test_no_capacity_for_the_first_gpu_type_rents_the_next(nodes: Path, runpod_api: RunPodFake) -> None:
     runpod_api.out_of_stock = {H100}
     (launched,) = do_launch(nodes)

@@ -133,8 +133,9 @@ def test_dry_run_of_the_whole_plan_only_lists_pods(root: Path, runpod_api: RunPo
 
     assert done.returncode == 0, done.stderr
     assert [r["config"] for r in json.loads(done.stdout)] == [NEW]
-    assert {r.parsed["kind"] for r in runpod_api.requests} == {"query"}
-    assert runpod_api.pods == {}
+    assert {r.parsed["kind"] for r in runpod_api.requests} == {"query", "rest"}  # GraphQL pods, REST clusters
+    assert {r.method for r in runpod_api.requests if r.parsed["kind"] == "rest"} == {"GET"}
+    assert runpod_api.pods == {} and runpod_api.clusters == {}
 
 
 def test_with_a_network_volume_two_pods_download_the_base_model_once(

@@ -392,7 +392,7 @@ def dry_run(
     Configs named: planned from the checkout alone (no pod list, so no RunPod key needed). None named:
     the full plan, which asks RunPod which pods are up.
     """
-    from haha.compute.runpod import DEPLOY, RENT_INTERRUPTIBLE, deploy_input, rent_input
+    from haha.compute.runpod import first_request
     from haha.plan import collected, current_eval, desired_configs, make_plan, with_resources
 
     runpod = compute_kind == "runpod"
@@ -421,10 +421,7 @@ def dry_run(
         if more:
             item["configs"] = [run.config, *(r.config for r in more)]
         if runpod:
-            item |= {"gpu_types": list(spec.gpu_types), "mutation": DEPLOY}
-            item["input"] = deploy_input(spec, spec.gpu_types[0]) if spec.gpu_types else None
-            if spec.interruptible and spec.gpu_types:
-                item |= {"mutation": RENT_INTERRUPTIBLE, "input": rent_input(spec, spec.gpu_types[0])}
+            item |= {"gpu_types": list(spec.gpu_types), **first_request(spec)}
             if spec.network_volume_id:
                 item["note"] = "dataCenterId: the network volume's, looked up at launch"
         else:

@@ -18,7 +18,14 @@ from types import ModuleType
 from typing import Any
 
 from haha.compute.base import Pod, PodSpec
-from haha.compute.runpod_clusters import ClusterApi, delete_if_cluster, launch_cluster, listed
+from haha.compute.runpod_clusters import (
+    CREATE_CLUSTER,
+    ClusterApi,
+    cluster_request,
+    delete_if_cluster,
+    launch_cluster,
+    listed,
+)
 from haha.errors import HahaError, InputError, ServiceError
 from haha.settings import Settings, runpod_api_url
 
@@ -97,6 +104,18 @@ def deploy_call(spec: PodSpec, gpu: str, data_center_id: str | None = None) -> t
     if spec.interruptible:
         return RENT_INTERRUPTIBLE, rent_input(spec, gpu, data_center_id)
     return DEPLOY, deploy_input(spec, gpu, data_center_id)
+
+
+def first_request(spec: PodSpec) -> dict[str, Any]:
+    """What launch asks RunPod first for `spec` (`haha launch --dry-run` shows it): the mutation or
+    REST call, and its input, on the first GPU type."""
+    if not spec.gpu_types:
+        return {"mutation": DEPLOY, "input": None}
+    gpu = spec.gpu_types[0]
+    if spec.nodes > 1:
+        return {"mutation": CREATE_CLUSTER, "input": cluster_request(spec, gpu, None, VOLUME_MOUNT_PATH)}
+    mutation, fields = deploy_call(spec, gpu)
+    return {"mutation": mutation, "input": fields}
 
 
 def graphql_value(value: Any) -> str:

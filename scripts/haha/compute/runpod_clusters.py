@@ -24,6 +24,7 @@ from haha.errors import InputError, ServiceError
 log = logging.getLogger(__name__)
 
 PATH = "/v2/clusters"
+CREATE_CLUSTER = f"POST {PATH}"  # createCluster, as `haha launch --dry-run` names it
 # ClusterType: "TRAINING is the generic distributed-training cluster" (the others run Slurm or Ray).
 TRAINING = "TRAINING"
 TIMEOUT_S = 30.0

@@ -123,9 +123,13 @@ RUNPOD_SCHEMA = Schema(
         },
         "Mutation": {
             "podFindAndDeployOnDemand": FieldDef("Pod", {"input": "PodFindAndDeployOnDemandInput"}),
-            # Interruptible (spot) pods: graphql-spec.runpod.io#definition-PodRentInterruptableInput (the
-            # deploy's fields plus `bidPerGpu`, USD per GPU-hour); SkyPilot's RunPod provisioner sends
-            # it (sky/provision/runpod/api/pods.py, generate_spot_pod_deployment_mutation).
+            # Interruptible (spot) pods. RunPod's own GraphQL guide showed it until 2026-05-06 (github.com/
+            # runpod/docs sdks/graphql/manage-pods.mdx at 8e5aebdb^, "Spot Pod": `podRentInterruptable(
+            # input: {bidPerGpu, cloudType, gpuCount, volumeInGb, containerDiskInGb, minVcpuCount,
+            # minMemoryInGb, gpuTypeId, name, imageName, dockerArgs, ports, volumeMountPath, env})`);
+            # commit 8e5aebdb removed every spot reference from the docs ("API schema fields in
+            # openapi.json are retained"). The input type is the deploy's plus `bidPerGpu` (graphql-spec.
+            # runpod.io#definition-PodRentInterruptableInput; SkyPilot's provisioner sends the same).
             "podRentInterruptable": FieldDef("Pod", {"input": "PodRentInterruptableInput"}),
             "podTerminate": FieldDef(None, {"input": "PodTerminateInput"}),
             "podStop": FieldDef("Pod", {"input": "PodStopInput"}),
@@ -371,9 +375,9 @@ class RunPodFake:
 
     def _podRentInterruptable(self, args: dict[str, Any]) -> dict[str, Any]:
         """An interruptible pod: RunPod bills the bid (`costPerHr`), and refuses a bid below the GPU
-        type's current minimum (`lowestPrice.minimumBidPrice`, graphql-spec.runpod.io#definition-
-        LowestPrice). `podType` INTERRUPTABLE is how the API lists such a pod (docs.runpod.io/sdks/
-        graphql/manage-pods; the console calls it Spot)."""
+        type's current minimum (`lowestPrice { minimumBidPrice }`, in RunPod's GraphQL guide before
+        runpod/docs 8e5aebdb, "Check GPU availability"). `podType` INTERRUPTABLE is how the API lists
+        such a pod (enum PodType, transcribed above; RunPod's docs never showed it)."""
         if "bidPerGpu" not in args:
             raise _GraphQLError('Field "bidPerGpu" of required type "Float!" was not provided.')
         floor = self.spot_floor.get(args["gpuTypeId"], 0.0)
@@ -384,11 +388,11 @@ class RunPodFake:
         return pod
 
     def preempt(self, pod_id: str) -> None:
-        """RunPod takes an interruptible pod back: its container is stopped (SIGTERM, then SIGKILL
-        after a grace period) and the pod shows `desiredStatus: EXITED` (PodStatus); RunPod does not
-        start its container again (only a new bid, `podBidResume`, could, on that same host once it
-        is free: docs.runpod.io/pods/pricing, "Spot"), and it is listed, its disk billing, until it
-        is terminated."""
+        """RunPod takes an interruptible pod back: "terminated with only a 5-second warning (SIGTERM,
+        then SIGKILL)" (RunPod's pods/pricing.mdx before runpod/docs 8e5aebdb, "Spot instances"; the
+        starter's `kill_grace_s`, 5 s), and the pod shows `desiredStatus: EXITED` (PodStatus). RunPod
+        does not start its container again (only a new bid, `podBidResume` in the same guide, could),
+        and "your volume disk is retained" (ibid.): it is listed, billing its disk, until terminated."""
         pod = self.pods[pod_id]
         assert pod.get("podType") == INTERRUPTABLE, "RunPod preempts interruptible pods only"
         pod["desiredStatus"] = "EXITED"

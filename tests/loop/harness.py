@@ -395,12 +395,12 @@ class Loop:
         starter = self.runpod.starter
         assert starter is not None
         while time.monotonic() < deadline:
-            if not self.runpod.pods and not starter.running():
+            if not self.runpod.pods and not self.runpod.clusters and not starter.running():
                 return
             time.sleep(0.5)
         raise AssertionError(
-            f"pods still up after {timeout:.0f}s: {sorted(self.runpod.pods)}; running {starter.running()}\n"
-            + self.pod_logs()
+            f"pods still up after {timeout:.0f}s: {sorted(self.runpod.pods)}, clusters "
+            f"{sorted(self.runpod.clusters)}; running {starter.running()}\n" + self.pod_logs()
         )
 
     def pod_logs(self) -> str:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from haha import clock
 from haha.compute.base import Compute, Pod
-from haha.errors import ServiceError
 from haha.podenv import PodEnv
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
@@ -75,7 +74,11 @@ def terminate_self(
     for attempt in range(1, tries + 1):
         log(f"teardown: terminating {compute.kind} pod {pod_id} (try {attempt} of {tries})")
         try:
-            compute.terminate(cluster_of(compute, settings, pod) if settings.cluster else pod_id)
+            target = cluster_of(compute, settings, pod) if settings.cluster else pod_id
+            if target is None:
+                log(f"teardown: no {compute.kind} cluster named {pod.pod_name} is left; nothing to end")
+                return True
+            compute.terminate(target)
             return True
         except Exception as exc:
             log(f"teardown: could not terminate {pod_id}: {exc}")
@@ -90,15 +93,11 @@ def _my_cluster(listed: Pod, settings: Settings, pod: PodEnv) -> bool:
     return settings.cluster is not None and listed.nodes > 1 and listed.name == pod.pod_name
 
 
-def cluster_of(compute: Compute, settings: Settings, pod: PodEnv) -> str:
-    """The id of this node's cluster: ending it ends every node (a node alone cannot be terminated).
-
-    The provider sets no variable for it (docs.runpod.io/instant-clusters/configuration), so it is
-    looked up by the name launch gave it."""
-    found = next((p.id for p in compute.list_pods() if _my_cluster(p, settings, pod)), None)
-    if found is None:
-        raise ServiceError(f"no {compute.kind} cluster named {pod.pod_name} is listed")
-    return found
+def cluster_of(compute: Compute, settings: Settings, pod: PodEnv) -> str | None:
+    """The id of this node's cluster (None: it is gone): ending it ends every node, and a node alone
+    is not ended. The provider sets no variable for the id (docs.runpod.io/instant-clusters/
+    configuration), so it is looked up by the name launch gave the cluster."""
+    return next((p.id for p in compute.list_pods() if _my_cluster(p, settings, pod)), None)
 
 
 def mark_failed_if_unfinished(

@@ -1,0 +1,105 @@
+"""`haha pod` and `haha pod-terminate` on the nodes of a RunPod Instant Cluster, as processes with the
+variables RunPod sets on every node, against the RunPod fake's cluster API (no containers: the cluster
+exists, these processes are its nodes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from check_helpers import make_git_repo
+from fakes.runpod_graphql import RunPodFake
+from haha import clock
+from haha.compute.base import PodSpec
+from haha.compute.runpod import RunPodCompute
+from haha.settings import load_settings
+
+pytest_plugins = ["fakes.fixtures"]
+
+FAKE_RUN = Path(__file__).parent / "pod_scripts" / "fake_run.py"
+SMOL = "haha-smollm2-135m-lora-001"
+NAME = f"haha-{SMOL}-1a2b3c4-20261128T0300Z"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, runpod_api: RunPodFake) -> tuple[Path, str]:
+    """A repo, and a two-node cluster named as launch names it (its nodes are the processes below)."""
+    root = make_git_repo(tmp_path)
+    settings = load_settings(root, {"RUNPOD_API_KEY": runpod_api.api_key})
+    spec = PodSpec(NAME, "docker.io/synagi/haha-pod@sha256:" + "0" * 64, (runpod_api.gpus[0]["id"],), nodes=2)
+    return root, RunPodCompute(settings).launch(spec).id
+
+
+def node_env(runpod_api: RunPodFake, rank: int, deadline_s: float, behaviour: str = "ok") -> dict[str, str]:
+    """What the node's container has: RunPod's cluster variables and pod id, and what launch told it."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("HAHA_", "RUNPOD_POD"))},
+        "RUNPOD_API_KEY": runpod_api.api_key,
+        "RUNPOD_POD_ID": f"member-{rank}",
+        "NUM_NODES": "2",
+        "NODE_RANK": str(rank),
+        "PRIMARY_ADDR": "127.0.0.1",
+        "NUM_TRAINERS": "1",
+        "HAHA_COMPUTE": "runpod",
+        "HAHA_STORE": "local",
+        "HAHA_BASENAME": SMOL,
+        "HAHA_POD_NAME": NAME,
+        "HAHA_DEADLINE": clock.stamp(clock.now() + timedelta(seconds=deadline_s)),
+        "HAHA_RUN_ARGV": json.dumps([sys.executable, str(FAKE_RUN), behaviour]),
+        "HAHA_RETRY_BACKOFF_S": "0",
+    }
+
+
+def haha(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "haha.cli", *args, "--repo", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_worker_trains_then_stays_up_until_the_deadline_ends_the_cluster(
+    cluster: tuple[Path, str], runpod_api: RunPodFake
+) -> None:
+    root, cluster_id = cluster
+    started = time.monotonic()
+    done = haha(root, "pod", SMOL, env=node_env(runpod_api, 1, deadline_s=6))
+
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started >= 5  # it waited for node 0 (which never ended the cluster)
+    assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
+    assert runpod_api.calls("podTerminate") == []  # a node alone is never terminated
+    store = root / load_settings(root, {}).store.local_path / SMOL
+    assert (store / "logs" / "node-1.log").is_file()
+    assert not (store / "status.json").exists()  # node 0 owns the run's status
+
+
+def test_a_worker_whose_training_hangs_is_stopped_at_the_deadline(
+    cluster: tuple[Path, str], runpod_api: RunPodFake
+) -> None:
+    root, cluster_id = cluster
+    done = haha(root, "pod", SMOL, env=node_env(runpod_api, 1, deadline_s=4, behaviour="sleep"))
+    assert done.returncode == 1, done.stderr
+    assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
+
+
+def test_node_zeros_teardown_deletes_the_cluster_and_a_second_finds_it_gone(
+    cluster: tuple[Path, str], runpod_api: RunPodFake
+) -> None:
+    root, cluster_id = cluster
+    env = node_env(runpod_api, 0, deadline_s=600)
+    first = haha(root, "pod-terminate", env=env)
+    again = haha(root, "pod-terminate", env=env)  # boot.sh's trap after `haha pod`'s own teardown
+
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    assert runpod_api.clusters == {} and list(runpod_api.deleted_clusters) == [cluster_id]
+    assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
+    assert runpod_api.calls("podTerminate") == []

@@ -13,12 +13,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from check_helpers import make_git_repo
+from check_helpers import edit_config, git, make_git_repo
+from fakes.github_api import GitHubFake
 from fakes.runpod_graphql import RunPodFake
 from haha import clock
 from haha.compute.base import PodSpec
+from haha.compute.local import TERMINATED
 from haha.compute.runpod import RunPodCompute
 from haha.settings import load_settings
+from test_pod_flow import (  # noqa: F401 (github, repo_root: fixtures)
+    dump_logs,
+    github,
+    launch_local,
+    repo_root,
+    run_argv,
+    statuses,
+    store_of,
+    wait_done,
+)
 
 pytest_plugins = ["fakes.fixtures"]
 
@@ -103,3 +115,24 @@ def test_node_zeros_teardown_deletes_the_cluster_and_a_second_finds_it_gone(
     assert runpod_api.clusters == {} and list(runpod_api.deleted_clusters) == [cluster_id]
     assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
     assert runpod_api.calls("podTerminate") == []
+
+
+def test_a_local_cluster_runs_its_nodes_on_this_machine_and_node_zero_ends_them(
+    repo_root: Path,  # noqa: F811
+    github: GitHubFake,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--compute local`: one record, a process per node with RunPod's variables on loopback, each its
+    own checkout; node 0 publishes (the stand-in run), the worker waits, node 0 ends both."""
+    run_argv(monkeypatch, "ok")
+    edit_config(repo_root, f"train/config/{SMOL}.yml", haha={"nodes": 2})
+    git(repo_root, "commit", "-qam", "two nodes")
+    (launched,) = launch_local(repo_root, (SMOL,))
+    assert launched.pod.nodes == 2
+    wait_done(repo_root)
+
+    store = store_of(repo_root)
+    assert store.fetch_status(SMOL)["state"] == "succeeded", dump_logs(repo_root)
+    assert store.fetch_log(SMOL, "node-1.log") is not None  # the worker ran and uploaded its log
+    assert statuses(repo_root) == [TERMINATED]  # one record, ended by node 0's teardown
+    assert [d["client_payload"]["basename"] for d in github.dispatches] == [SMOL]  # node 0 alone

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -96,6 +97,37 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def _members(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The processes of a recorded pod: its one, or each node's of a cluster."""
+    return list(record.get("members") or [record])
+
+
+def cluster_env(spec: PodSpec) -> list[dict[str, str]]:
+    """Each node's variables, as RunPod's Instant Clusters set them (haha.cluster), on loopback: node
+    0 is the primary, every node checks out and works in a folder of its own."""
+    port = _free_port()
+    nodes = []
+    for rank in range(spec.nodes):
+        env = {
+            "NUM_NODES": str(spec.nodes),
+            "NODE_RANK": str(rank),
+            "NUM_TRAINERS": str(spec.gpu_count),
+            "PRIMARY_ADDR": "127.0.0.1",
+            "PRIMARY_PORT": str(port),
+        }
+        for folder in ("HAHA_CHECKOUT", "HAHA_BOOT_LOG"):  # launch's LocalPod: one checkout per node
+            if rank and spec.env.get(folder):
+                env[folder] = f"{spec.env[folder]}.node{rank}"
+        nodes.append(env)
+    return nodes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class LocalCompute:
     kind = "local"
 
@@ -105,28 +137,34 @@ class LocalCompute:
         self.grace_seconds = grace_seconds
 
     def launch(self, spec: PodSpec) -> Pod:
-        """Start the pod command detached, in its own session, logging to `<id>.log`."""
+        """Start the pod command detached, in its own session, logging to `<id>.log`; a cluster
+        (`spec.nodes` > 1) is that many such processes, one id, node 0 logging to `<id>.log`."""
         argv = pod_argv(spec)
         pod_id = f"local-{uuid.uuid4().hex[:12]}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.dir / f"{pod_id}.log"
-        env = self.settings.child_env({**spec.env, **spec.secrets, POD_ID_ENV: pod_id})
-        pid = _spawn(argv, env, log_path)
-        record = {
-            "id": pod_id,
-            "name": spec.name,
-            "pid": pid,
-            "started": _start_time(pid),
-            "status": RUNNING,
-            "log": str(log_path),
-        }
-        self._write(record)
-        return Pod(id=pod_id, name=spec.name, gpu_type="local", cost_per_hour=0.0)
+        members = []
+        for rank, node_env in enumerate(cluster_env(spec) if spec.nodes > 1 else [{}]):
+            member = f"{pod_id}-node{rank}" if rank else pod_id
+            log_path = self.dir / f"{member}.log"
+            env = self.settings.child_env({**spec.env, **spec.secrets, **node_env, POD_ID_ENV: member})
+            pid = _spawn(argv, env, log_path)
+            members.append({"pid": pid, "started": _start_time(pid), "log": str(log_path)})
+        record = {"id": pod_id, "name": spec.name, "status": RUNNING, **members[0], "nodes": spec.nodes}
+        self._write(record | ({"members": members} if spec.nodes > 1 else {}))
+        return Pod(id=pod_id, name=spec.name, gpu_type="local", cost_per_hour=0.0, nodes=spec.nodes)
 
     def list_pods(self) -> list[Pod]:
-        """Every recorded pod: RUNNING while its process lives, then EXITED (or TERMINATED)."""
+        """Every recorded pod: RUNNING while its process lives (a cluster: any node's), then EXITED (or
+        TERMINATED)."""
         return [
-            Pod(id=r["id"], name=r["name"], status=self._status(r), gpu_type="local", cost_per_hour=0.0)
+            Pod(
+                id=r["id"],
+                name=r["name"],
+                status=self._status(r),
+                gpu_type="local",
+                cost_per_hour=0.0,
+                nodes=r.get("nodes", 1),
+            )
             for r in self._records()
         ]
 
@@ -135,7 +173,7 @@ class LocalCompute:
         record = self._read(pod_id)
         if record is None or record["status"] == TERMINATED:
             return
-        alive = _alive(record)
+        alive = any(_alive(m) for m in _members(record))
         record["status"] = TERMINATED
         self._write(record)  # first: a pod terminating itself is killed by the signal below
         if alive:
@@ -149,6 +187,10 @@ class LocalCompute:
         return None  # local pods start at once: their runs report a start, and with it the PR
 
     def _kill(self, record: dict[str, Any]) -> None:
+        for member in _members(record):
+            self._kill_one(member)
+
+    def _kill_one(self, record: dict[str, Any]) -> None:
         pgid = record["pid"]  # setsid makes the pod its group's leader
         for sig, wait in ((signal.SIGTERM, self.grace_seconds), (signal.SIGKILL, 5.0)):
             try:
@@ -165,7 +207,7 @@ class LocalCompute:
     def _status(self, record: dict[str, Any]) -> str:
         if record["status"] == TERMINATED:
             return TERMINATED
-        return RUNNING if _alive(record) else EXITED
+        return RUNNING if any(_alive(m) for m in _members(record)) else EXITED
 
     def _records(self) -> list[dict[str, Any]]:
         if not self.dir.is_dir():

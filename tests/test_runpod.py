@@ -54,7 +54,7 @@ def test_launch_sends_image_gpu_disks_and_env(runpod_api: RunPodFake) -> None:
     assert "networkVolumeId" not in deploy
     assert {e["key"]: e["value"] for e in deploy["env"]} == {**spec.env, **SECRETS}
     assert pod.id in runpod_api.pods
-    assert (pod.name, pod.gpu_type, pod.cost_per_hour) == (spec.name, H100, 2.99)
+    assert (pod.name, pod.gpu_type, pod.cost_per_hour) == (spec.name, H100, 2 * 2.99)  # both GPUs
 
 
 def test_launch_attaches_network_volume_in_its_data_center(runpod_api: RunPodFake) -> None:
@@ -196,7 +196,7 @@ def test_list_pods_reports_ours(runpod_api: RunPodFake) -> None:
 
     (pod,) = compute.list_pods()
     assert (pod.id, pod.name, pod.status, pod.gpu_type) == (launched.id, launched.name, "RUNNING", "H100 SXM")
-    assert pod.cost_per_hour == 2.99
+    assert pod.cost_per_hour == 2 * 2.99  # RunPod's costPerHr: the whole pod, both GPUs
 
 
 def test_terminate_is_idempotent(runpod_api: RunPodFake) -> None:

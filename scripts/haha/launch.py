@@ -299,7 +299,13 @@ def launch_command(
     for x in launched:
         for config in x.configs or (x.run.config,):  # each config of a shared pod has its own comment
             body = runcomment.launched_body(
-                config, x.pod.id, x.pod.gpu_type, x.pod.cost_per_hour, x.deadline, budget_override
+                config,
+                x.pod.id,
+                x.pod.gpu_type,
+                x.pod.cost_per_hour,
+                x.deadline,
+                budget_override,
+                x.pod.nodes,
             )
             runcomment.post(settings, pr, config, body + runcomment.shared_note(config, x.configs), log)
     return launched

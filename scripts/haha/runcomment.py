@@ -32,13 +32,15 @@ def launched_body(
     price_per_hour: float | None,
     deadline: datetime,
     override: str | None = None,
+    nodes: int = 1,
 ) -> str:
     price = f"${price_per_hour:.2f}/h" if price_per_hour else "price unknown"
+    what = f"Cluster `{pod_id}` of {nodes} nodes" if nodes > 1 else f"Pod `{pod_id}`"
     lines = [
         marker(basename),
         f"### 🚀 `{basename}` launched",
         "",
-        f"- Pod `{pod_id}` on {gpu_type or '?'} ({price})",
+        f"- {what} on {gpu_type or '?'} ({price})",
         f"- Deadline {stamp(deadline)}: past it the pod stops itself, and the reaper terminates it",
     ]
     if override:

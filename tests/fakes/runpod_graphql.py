@@ -423,7 +423,9 @@ class RunPodFake:
             "name": args["name"],
             "imageName": args["imageName"],
             "desiredStatus": "RUNNING",
-            "costPerHr": self.prices.get(gpu, 2.99),
+            # "The cost in Runpod credits per hour of running a Pod" (RunPod's REST reference, github.com/
+            # runpod/docs api-reference/openapi.json, Pod.costPerHr): all of its GPUs.
+            "costPerHr": self.prices.get(gpu, 2.99) * args.get("gpuCount", 1),
             "gpuCount": args.get("gpuCount", 1),
             "env": [f"{e['key']}={e['value']}" for e in args.get("env", [])],
             "machineId": "m1",

@@ -41,7 +41,7 @@ def test_a_two_node_config_trains_on_one_cluster_and_node_zero_ends_it(make_loop
     assert create["env"]["HAHA_BASENAME"] == NAME and create["env"]["HAHA_REF"] == sha
     (cluster_id,) = lp.runpod.clusters
     (comment,) = run_comments(lp, pr, NAME)
-    assert cluster_id in comment["body"]
+    assert f"Cluster `{cluster_id}` of 2 nodes" in comment["body"]
 
     # A re-run of the push sees the cluster in flight and rents nothing.
     again = lp.act("push", "launch.yml", lp.push_event(before, sha), secrets=secrets)

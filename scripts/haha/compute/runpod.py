@@ -342,10 +342,12 @@ def volume_data_center(runpod: ModuleType, volume_id: str, secrets: list[str]) -
 
 
 def launched(created: dict[str, Any], spec: PodSpec, gpu: str, list_price: float | None) -> Pod:
-    """The pod a deploy made, priced at haha.toml's list price (interruptible: what RunPod bills, its bid)."""
-    price = list_price
+    """The pod a deploy made, priced per hour for all its GPUs, as RunPod's costPerHr is: haha.toml's
+    list price (interruptible: what RunPod bills, its bid)."""
+    per_gpu = spec.bid_per_gpu.get(gpu, list_price) if spec.interruptible else list_price
+    price = None if per_gpu is None else per_gpu * spec.gpu_count
     if spec.interruptible:
-        price = created.get("costPerHr") or spec.bid_per_gpu.get(gpu, list_price)
+        price = created.get("costPerHr") or price
     return Pod(created["id"], spec.name, "RUNNING", gpu, price, spec.interruptible)
 
 

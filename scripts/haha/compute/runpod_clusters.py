@@ -229,7 +229,8 @@ def launch_cluster(
     list_price: Callable[[str], float | None],
     mount_path: str,
 ) -> Pod:
-    """Create `spec`'s cluster (see create_cluster) and report it as one Pod, priced per GPU-hour;
+    """Create `spec`'s cluster (see create_cluster) and report it as one Pod, priced per hour at the
+    list price;
     its volume (network or persistent) is mounted at `mount_path`, as a pod's is."""
     cluster, gpu = create_cluster(
         api,
@@ -239,8 +240,9 @@ def launch_cluster(
         wait,
         tries,
     )
-    made = cluster_pod(cluster)
-    return Pod(made.id, spec.name, "RUNNING", gpu, list_price(gpu), nodes=spec.nodes)
+    per_gpu = list_price(gpu)
+    price = None if per_gpu is None else per_gpu * spec.gpu_count * spec.nodes  # every node's GPUs
+    return Pod(cluster_pod(cluster).id, spec.name, "RUNNING", gpu, price, nodes=spec.nodes)
 
 
 def listed(api: ClusterApi) -> list[Pod]:

@@ -212,15 +212,14 @@ class RunPodCompute:
                 "no GPU types to try", field="compute.gpu_types", fix="list GPU types in haha.toml"
             )
         secrets = self._secrets(spec)
-        data_center = self._data_center(runpod, spec.network_volume_id)
+        data_center = volume_data_center(runpod, spec.network_volume_id, secrets)
         if spec.nodes > 1:  # an Instant Cluster, through RunPod's REST API (compute.runpod_clusters)
-            wait = lambda attempt: self._sleep(self._backoff_s * 2 ** (attempt - 1))  # noqa: E731
             return launch_cluster(
                 self._clusters(spec),
                 spec,
                 data_center,
                 is_capacity_refusal,
-                wait,
+                self._wait,
                 CREATE_TRIES,
                 self._price,
                 VOLUME_MOUNT_PATH,
@@ -245,7 +244,7 @@ class RunPodCompute:
                     if attempt == CREATE_TRIES:
                         answers.append(f"{gpu}: no answer ({type(exc).__name__} ×{CREATE_TRIES})")
                     else:
-                        self._sleep(self._backoff_s * 2 ** (attempt - 1))
+                        self._wait(attempt)
         raise ServiceError(
             f"no capacity for {spec.name} on any GPU type; RunPod answered: {' | '.join(answers)}",
             field="compute.gpu_types",
@@ -261,8 +260,8 @@ class RunPodCompute:
         field, fields = deploy_call(spec, gpu, data_center)
         return run_graphql_query(deploy_mutation(fields, field))["data"][field]
 
-    def _data_center(self, runpod: ModuleType, volume_id: str) -> str | None:
-        return volume_data_center(runpod, volume_id, self._secrets())
+    def _wait(self, attempt: int) -> None:
+        self._sleep(self._backoff_s * 2 ** (attempt - 1))
 
     def _find(self, name: str) -> Pod | None:
         try:

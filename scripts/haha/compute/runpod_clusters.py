@@ -116,7 +116,7 @@ class ClusterApi:
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", self.url, body)
 
-    def list(self) -> list[dict[str, Any]]:
+    def clusters(self) -> list[dict[str, Any]]:
         return list(self._call("GET", self.url).get("clusters") or [])
 
     def delete(self, cluster_id: str) -> None:
@@ -214,7 +214,7 @@ def create_cluster(
 
 def _named(api: ClusterApi, name: str) -> dict[str, Any] | None:
     try:
-        return next((c for c in api.list() if c.get("name") == name), None)
+        return next((c for c in api.clusters() if c.get("name") == name), None)
     except ClusterCallError:
         return None
 
@@ -249,7 +249,7 @@ def listed(api: ClusterApi) -> list[Pod]:
     """Every cluster on the account as a Pod. A key the REST API turns away (401/403: a key restricted
     to GraphQL) lists none, with a warning: such a key cannot have created any either."""
     try:
-        return [cluster_pod(c) for c in api.list()]
+        return [cluster_pod(c) for c in api.clusters()]
     except ClusterCallError as exc:
         if exc.status in (401, 403):
             log.warning("RunPod: this key may not list clusters (%s); multi-node runs are not seen", exc)

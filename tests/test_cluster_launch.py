@@ -220,3 +220,17 @@ def test_the_fake_places_a_cluster_in_one_data_center_and_answers_a_cluster(runp
     assert three.status_code == 400 and "no longer any instances" in three.json()["detail"]
     assert rest(runpod_api, "DELETE", f"/v2/clusters/{cluster['id']}").status_code == 204
     assert rest(runpod_api, "GET", f"/v2/clusters/{cluster['id']}").status_code == 404
+
+
+def test_nodes_configs_never_share_a_pod(nodes: Path, runpod_api: RunPodFake) -> None:
+    """With configs_per_pod = 2, two one-pod configs share; two cluster configs get a cluster each."""
+    three = "haha-smollm2-135m-lora-003"
+    (nodes / f"train/config/{three}.yml").write_text((nodes / f"train/config/{TWO}.yml").read_text())
+    toml = nodes / "haha.toml"
+    toml.write_text(toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2"))
+    git(nodes, "add", "-A")
+    git(nodes, "commit", "-qm", "a second two-node config; pods shared by two")
+    plan = json.loads(haha_plan(nodes).stdout)
+    assert [(r["config"], r.get("pod")) for r in plan["include"]] == [(TWO, None), (three, None)]
+    do_launch(nodes)
+    assert [c["env"]["HAHA_BASENAME"] for c in runpod_api.calls("createCluster")] == [TWO, three]

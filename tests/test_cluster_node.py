@@ -103,6 +103,19 @@ def test_a_worker_whose_training_hangs_is_stopped_at_the_deadline(
     assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
 
 
+def test_a_worker_whose_training_crashes_ends_the_cluster_at_once(
+    cluster: tuple[Path, str], runpod_api: RunPodFake
+) -> None:
+    root, cluster_id = cluster
+    started = time.monotonic()
+    done = haha(root, "pod", SMOL, env=node_env(runpod_api, 1, deadline_s=600, behaviour="train-crash"))
+    assert done.returncode == 1, done.stderr
+    assert time.monotonic() - started < 60  # not at the deadline, ten minutes away
+    assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
+    store = root / load_settings(root, {}).store.local_path / SMOL
+    assert "Traceback" in (store / "logs" / "node-1.log").read_text()  # why, for whoever reads the failure
+
+
 def test_node_zeros_teardown_deletes_the_cluster_and_a_second_finds_it_gone(
     cluster: tuple[Path, str], runpod_api: RunPodFake
 ) -> None:

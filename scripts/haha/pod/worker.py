@@ -4,7 +4,9 @@ Node 0 owns the run: it evaluates, records the status, publishes and ends the cl
 cluster stops every node in it). A worker only trains: `haha run` returns after training there. Its
 container then stays up, because one that exits may be started again and would train alone. It waits
 until the cluster is deleted (SIGTERM) or the pod's deadline passes. At the deadline it ends the
-cluster itself: node 0 is gone or stuck, and the reaper would otherwise be last.
+cluster itself: node 0 is gone or stuck, and the reaper would otherwise be last. A node whose training
+failed ends the cluster at once: the run cannot finish without it, and node 0, stopped, records the
+failure (its SIGTERM path) while this node's log says why.
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ def run_worker(
         stop.cancel()
     log(f"run: node {rank} exited with status {rc}")
     _upload(settings, repo, pod, node_log, log)
-    while (left := (pod.deadline - now()).total_seconds()) > 0:
-        wait(min(left, WAIT_STEP_S))
-    log(f"deadline: {clock.stamp(pod.deadline)} passed and the cluster is still up; ending it")
+    if rc != 0:  # the run cannot finish without this node: end it now, not at the deadline
+        log("pod: this node's training failed; ending the cluster (node 0 records the failure)")
+    else:
+        while (left := (pod.deadline - now()).total_seconds()) > 0:
+            wait(min(left, WAIT_STEP_S))
+        log(f"deadline: {clock.stamp(pod.deadline)} passed and the cluster is still up; ending it")
     terminate_self(settings, pod, log)
     return 0 if rc == 0 else 1
 

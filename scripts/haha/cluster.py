@@ -4,10 +4,10 @@ RunPod sets these on every node of an Instant Cluster (docs.runpod.io/instant-cl
 "Environment variables"): `PRIMARY_ADDR`/`MASTER_ADDR` and `PRIMARY_PORT`/`MASTER_PORT` (the primary
 node; "all ports are available"), `NODE_RANK` (0 on the primary), `NUM_NODES`, `NUM_TRAINERS` (GPUs per
 node) and `WORLD_SIZE` (NUM_NODES × NUM_TRAINERS). A run reads the first five (NUM_TRAINERS for the
-bill: every node's GPUs are paid for); torchrun's static
-rendezvous (`--nnodes --node_rank --master_addr --master_port`) then gives node 0's first process
-global rank 0 (the Trainer's logging and, with DeepSpeed or FSDP, its saving rank). `haha.settings`
-reads the environment and calls `cluster_from_env`; nothing else here touches it.
+bill: every node's GPUs are paid for); torchrun's static rendezvous (`--nnodes --node_rank
+--master_addr --master_port`) then gives node 0's first process global rank 0 (the Trainer's logging
+and, with DeepSpeed or FSDP, its saving rank). `haha.settings` reads the environment and calls
+`cluster_from_env`; nothing else here touches it.
 """
 
 from __future__ import annotations

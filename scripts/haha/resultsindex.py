@@ -16,20 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from haha.repo import Repo
+from haha.repo import Repo, read_bounded
 from haha.schemas import refuse_constant
 
 MAX_RECORD_BYTES = 64 * 1024**2  # a results file is ~30 KB per 100 completions
-
-
-def read_bounded(path: Path, limit: int) -> str:
-    """The UTF-8 text of `path`, never more than `limit` bytes into memory. Raises OSError or
-    ValueError (UnicodeDecodeError, or over the limit)."""
-    with path.open("rb") as handle:
-        raw = handle.read(limit + 1)
-    if len(raw) > limit:
-        raise ValueError(f"over the limit of {limit:,} bytes")
-    return raw.decode("utf-8")
 
 
 def parse_record(text: str) -> Any:

@@ -16,8 +16,8 @@ from haha.baseline import BASELINE_DIR
 from haha.baseline import PREFIX as BASELINE_PREFIX
 from haha.findings import Finding, Severity
 from haha.rate.ratings import RATINGS_DIR
-from haha.repo import Repo
-from haha.resultsindex import MAX_RECORD_BYTES, ResultsFile, ResultsIndex, read_bounded
+from haha.repo import Repo, read_bounded
+from haha.resultsindex import MAX_RECORD_BYTES, ResultsFile, ResultsIndex
 from haha.schemas import explain, iter_errors, refuse_constant
 from haha.yamlfile import line_index
 

@@ -22,9 +22,10 @@ from haha import clock
 from haha.atomic import write_json_atomic
 from haha.errors import InputError, ServiceError
 from haha.rate import ratings
+from haha.repo import read_bounded
 from haha.report.compare import Pair, pairs
 from haha.report.load import Run
-from haha.resultsindex import MAX_RECORD_BYTES, read_bounded
+from haha.resultsindex import MAX_RECORD_BYTES
 from haha.settings import Settings
 
 MAX_CHARS = 2000  # a runaway loop is judged on its start; the rest only costs tokens

@@ -169,3 +169,31 @@ def test_a_huge_or_deep_results_file_is_named_by_plan_check_and_report(
     assert report.returncode == 2, report.stderr
     assert f"train/results/{LLAMA}.json" in report.stderr and "Traceback" not in report.stderr
     assert not (repo / "train/results/README.md").exists()  # nothing written from a partial read
+
+
+def test_check_against_a_base_reads_a_changed_results_file_once(repo: Path, tmp_path: Path) -> None:
+    """A PR that edits committed results: the results check and the frozen-results check share it."""
+    from check_helpers import git
+
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "collected")
+    git(repo, "checkout", "-qb", "pr")
+    path = repo / f"train/results/{SMOL}.json"
+    document = json.loads(path.read_text())
+    document["meta"]["stage_seconds"]["train"] = 1.0  # schema-valid, but not the pipeline's
+    path.write_text(json.dumps(document))
+    git(repo, "commit", "-qam", "an edit")
+    log = tmp_path / "opens.txt"
+    done = run_haha(repo, "check", "--base", "main", "--format", "github", opens=log)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"file=train/results/{SMOL}.json" in done.stdout and "changed by hand" in done.stdout
+    assert opened(log) == {f"{SMOL}.json": 1}
+
+
+def test_plan_survives_an_eval_spec_nested_too_deep(repo: Path) -> None:
+    """plan hashes eval.json as the pods do and reads what it asks for where it can (the gate reports it)."""
+    (repo / "train/eval/eval.json").write_text("[" * 100_000 + "]" * 100_000)
+    done = run_haha(repo, "plan")
+    assert done.returncode == 0, done.stderr
+    runs = {r["config"]: r["mode"] for r in json.loads(done.stdout)["include"]}
+    assert runs == {LLAMA: "train", SMOL: "eval"}  # eval.json changed: SMOL's results are not current

@@ -230,6 +230,15 @@ def _eval_text(repo: Repo) -> str | None:
         return handle.read(MAX_EVAL_CHARS + 1).decode("utf-8", errors="replace")
 
 
+def _eval_sha256(repo: Repo) -> str | None:
+    """eval.json's hash, as results record it; None when absent or over the limit (check_eval says so)."""
+    if not repo.inside(repo.eval_path):
+        return None
+    with repo.eval_path.open("rb") as handle:
+        raw = handle.read(MAX_EVAL_CHARS + 1)
+    return hashlib.sha256(raw).hexdigest() if len(raw) <= MAX_EVAL_CHARS else None
+
+
 def _check_names(repo: Repo, scope: Scope) -> list[Finding]:
     all_configs = repo.config_paths()
     results = [p.stem for p in repo.results_dir.glob("*.json")] if repo.results_dir.is_dir() else []
@@ -288,13 +297,10 @@ def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool
 
 def _check_against(repo: Repo, ref: str, changes: list[Change], results: ResultsIndex) -> list[Finding]:
     """The records (trained configs, their datasets, results) compared with `ref`."""
-    eval_sha = (
-        hashlib.sha256(repo.eval_path.read_bytes()).hexdigest() if repo.inside(repo.eval_path) else None
-    )
     return [
         *check_frozen(repo, ref, changes),
         *check_datasets_frozen(repo, ref, changes),
-        *check_results_frozen(repo, ref, changes, eval_sha, results),
+        *check_results_frozen(repo, ref, changes, _eval_sha256(repo), results),
     ]
 
 

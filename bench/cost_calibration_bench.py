@@ -33,6 +33,8 @@ from haha.check.history import (
     predict_speed,
 )
 from haha.check.params import estimate_params
+from haha.repo import Repo
+from haha.resultsindex import ResultsIndex
 from haha.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +164,8 @@ def main() -> None:
     args = parser.parse_args()
 
     expected = curve_flops(load_settings(ROOT, {}))
-    committed = load_history(ROOT / "train" / "results", lambda m: estimate_params(m)[0], expected)
+    documents = ResultsIndex(Repo(ROOT)).documents()
+    committed = load_history(documents, lambda m: estimate_params(m)[0], expected)
     files = len(list((ROOT / "train" / "results").glob("*.json")))
     print(f"committed results: {files} files, {len(committed)} usable past runs (GPU pods with meta.phases)")
     cases = synthetic(args.runs, args.seed, args.noise)

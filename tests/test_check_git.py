@@ -73,3 +73,12 @@ def test_unknown_base_ref_is_a_user_error(root: Path) -> None:
 
     with pytest.raises(InputError, match="unknown git ref"):
         check(root, base="no-such-branch")
+
+
+def test_a_trained_config_made_huge_and_not_utf8_is_frozen_not_a_crash(root: Path) -> None:
+    """The frozen checks read a PR's config bounded and leniently, like the rest of the gate."""
+    (root / SMOL).write_bytes(b"\xff" + b"#" * (300 * 1024))  # neither UTF-8 nor within the YAML limit
+    data = root / "train/data/haha-v1.jsonl"
+    data.write_text(data.read_text() + "\n")  # asks which trained configs use the dataset
+    finding = only(errors(check(root, base="main")), "trained configs are frozen")
+    assert finding.file == SMOL and "modified" in finding.message

@@ -19,6 +19,8 @@ from haha.check.history import (
     predict_speed,
 )
 from haha.check.render import render_markdown
+from haha.repo import Repo
+from haha.resultsindex import ResultsIndex
 from haha.settings import load_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,6 +160,9 @@ def test_the_gate_prices_new_configs_from_history_and_says_so(tmp_path: Path) ->
 
 
 def test_load_history_skips_unreadable_files(tmp_path: Path) -> None:
-    write_history(tmp_path, 2, overhead=300.0)
-    (tmp_path / "broken.json").write_text("{")
-    assert [r.config for r in load_history(tmp_path, PARAMS.get, flat)] == ["haha-old-001", "haha-old-002"]
+    root = make_repo(tmp_path)
+    write_history(root / "train/results", 2, overhead=300.0)
+    (root / "train/results/broken.json").write_text("{")
+    (root / "train/results/deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    documents = ResultsIndex(Repo(root)).documents()
+    assert [r.config for r in load_history(documents, PARAMS.get, flat)] == ["haha-old-001", "haha-old-002"]

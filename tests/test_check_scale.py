@@ -143,6 +143,9 @@ def test_deepspeed_not_in_the_pod_image_is_an_error(root: Path) -> None:
     only(errors(check(root)), "pod image has no DeepSpeed")
     (root / "requirements/train-cuda.txt").write_text("axolotl==0.19.0\ndeepspeed==0.18.2\n")
     assert not [f for f in errors(check(root)) if f.file == NEXT]
+    # read bounded and strictly as UTF-8, like every file of a PR: a broken lock file is no pin, not a crash
+    (root / "requirements/train-cuda.txt").write_bytes(b"deepspeed==0.18.2\n\xff\n")
+    only(errors(check(root)), "pod image has no DeepSpeed")
 
 
 def test_context_parallel_must_divide_gpus(root: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -208,3 +209,32 @@ def test_months_are_utc() -> None:
     assert month_of("2026-11-30T23:00:00") == "2026-11"  # naive: UTC
     assert month_of("2026-11-30T23:00:00Z") == "2026-11"
     assert month_of("last tuesday") == month_of(None) == "undated"
+
+
+def test_a_run_without_a_bill_is_priced_alike_by_report_collect_and_budget(tmp_path: Path) -> None:
+    """One pricing (haha.budget.ListPrice) for a run without meta.cost: the report's estimated row, collect's
+    cost in the bot PR and the monthly budget's spend agree; only the report stops on a bad field."""
+    from haha.collect import run_cost
+    from haha.spend import estimated_dollars
+
+    shutil.copytree(
+        CHECKOUT / RESULTS, tmp_path / RESULTS, ignore=shutil.ignore_patterns("*.md", "*.html", "plots")
+    )
+    (tmp_path / "train/config").mkdir()
+    toml = (CHECKOUT / "haha.toml").read_text()  # the first GPU type at a price of its own
+    priced = re.sub(r"(?m)^price_per_hour = \S+", "price_per_hour = 7.25", toml, count=1)
+    (tmp_path / "haha.toml").write_text(priced)
+    settings = load_settings(tmp_path, env={})
+    path = tmp_path / RESULTS / "haha-smollm2-135m-lora-001.json"
+    document = json.loads(path.read_text())
+    (row,) = [r for r in build_report(tmp_path).costs.runs if r.name == "haha-smollm2-135m-lora-001"]
+    seconds, dollars, how = run_cost(document, None, settings)
+    assert (row.seconds, row.dollars, row.priced) == (seconds, dollars, "estimated")
+    assert dollars == pytest.approx(seconds / 3600 * 7.25) and how == f"estimate at {row.gpu_type} list price"
+    assert estimated_dollars(settings)(document) == dollars
+
+    document["meta"]["stage_seconds"]["train"] = "254"
+    path.write_text(json.dumps(document))
+    done = haha_report(tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "haha-smollm2-135m-lora-001.json [meta.stage_seconds.train]" in done.stderr

@@ -162,3 +162,16 @@ def test_the_cache_is_one_safe_file_and_old_entries_are_moved_there(tmp_path: Pa
         judge_command(*context(root), A, base)
     assert len(fake.requests) == asked  # the old entries were found: nothing asked again
     assert [p.name for p in judge_dir.iterdir()] == [cache.name]
+
+
+def test_a_cache_nested_too_deep_is_named_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    root = standard_repo(tmp_path)
+    cache = root / f"train/results/judge/{A}__vs__{B}.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text('{"scores": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with serve(FakeChat()) as url:
+        monkeypatch.setenv("HAHA_JUDGE_URL", url)
+        monkeypatch.setenv("HAHA_JUDGE_MODEL", "fake-judge")
+        with pytest.raises(InputError) as caught:
+            judge_command(*context(root), A, B)
+    assert caught.value.location.file == str(cache) and "delete it" in (caught.value.fix or "")

@@ -18,7 +18,7 @@ from typing import Any
 
 from haha import clock
 from haha.findings import Finding, Severity
-from haha.settings import SETTINGS_FILE
+from haha.settings import SETTINGS_FILE, Settings
 
 OVERRIDE_FIX = (
     "raise monthly_dollars in haha.toml's [budget], or run the launch workflow by hand (Actions → launch → "
@@ -165,6 +165,25 @@ def billed_dollars(meta: Mapping[str, Any]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+@dataclass(frozen=True)
+class ListPrice:
+    """What a run without a bill is priced at (`list_price`: haha.toml's first GPU type), one
+    GPU unless its pod said more. `collect.run_cost` (and with it the monthly budget) and the report's
+    estimated rows both price this way; each validates the seconds it hands in its own way."""
+
+    gpu_type: str
+    per_hour: float  # one GPU's
+
+    def dollars(self, seconds: float, gpus: int = 1) -> float:
+        return seconds / 3600 * self.per_hour * gpus
+
+
+def list_price(settings: Settings) -> ListPrice | None:
+    """What a run without a bill is priced at: haha.toml's first GPU type; None when it lists none."""
+    gpus = settings.compute.gpu_types
+    return ListPrice(gpus[0].id, gpus[0].price_per_hour) if gpus else None
 
 
 def spent_in(

@@ -275,12 +275,15 @@ def plan(
 ) -> None:
     """Reconcile: configs on this commit − collected results − live pods → runs to launch (JSON)."""
     from haha.plan import plan_command, resumes_only
+    from haha.resultsindex import ResultsIndex
     from haha.spend import hold_over_limit
 
     found, settings = context(repo)
-    planned = plan_command(found, settings, configs or [], compute and compute.value, not no_store, say)
+    results = ResultsIndex(found)  # train/results/ read once: for what is done, spent and predicted
+    kind = compute and compute.value
+    planned = plan_command(found, settings, configs or [], kind, not no_store, say, results)
     planned = resumes_only(planned) if resume_only else planned
-    planned = hold_over_limit(found, settings, planned, clock.now(), override or None, comment, say)
+    planned = hold_over_limit(found, settings, planned, clock.now(), override or None, comment, say, results)
     emit(planned.to_dict())
     raise typer.Exit(2 if planned.errors else 0)  # runs left out for an unreadable input: say so
 

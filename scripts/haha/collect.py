@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from haha.atomic import write_atomic
+from haha.budget import list_price
 from haha.errors import HahaError, InputError
 from haha.phases import phases_text
 from haha.plan import desired_configs
@@ -260,11 +261,9 @@ def run_cost(
             seconds / 3600 * status.cost_per_hour,
             f"{basis} at the {status.gpu_type or 'pod'} price",
         )
-    if settings.compute.gpu_types:
-        gpu = settings.gpu()
+    if price := list_price(settings):
         count = (status.gpu_count if status else None) or 1
-        dollars = stages / 3600 * gpu.price_per_hour * count
-        return stages, dollars, f"estimate at {gpu.id} list price"
+        return stages, price.dollars(stages, count), f"estimate at {price.gpu_type} list price"
     return stages, None, "no price configured"
 
 

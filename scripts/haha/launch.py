@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haha.compute.base import Compute, Pod, PodSpec
 from haha.errors import InputError
@@ -26,8 +26,12 @@ from haha.plan import Plan, PlannedRun, load_plan, share_pods
 from haha.podenv import LocalPod, PodEnv
 from haha.podname import PodName
 from haha.repo import Repo
+from haha.resultsindex import ResultsIndex
 from haha.settings import SETTINGS_FILE, Settings
 from haha.store.base import ModelStore
+
+if TYPE_CHECKING:
+    from haha.check.gate import Estimator
 
 Log = Callable[[str], None]
 # The image's start command: decode the boot script from the env and run it (no docker_args needed).
@@ -246,7 +250,8 @@ def launch(
     if compute.kind == "runpod":
         require_pinned_image(settings)
     wanted = [_basename(n) for n in names]
-    plan = load_plan(repo, compute, store, retry=wanted)  # naming a config is asking to retry it
+    results = ResultsIndex(repo)  # train/results/ read once: for the plan and each pod's prediction
+    plan = load_plan(repo, compute, store, retry=wanted, results=results)  # naming a config retries it
     local = compute.kind == "local"
     plan = share_pods(repo, plan, settings.compute.configs_per_pod)
     runs, experiments = _selected(repo, plan, wanted, log, "launch: {name}: {why}; not launching")
@@ -254,7 +259,7 @@ def launch(
         refuse_unrunnable(experiments.values(), settings)
     launched = []
     pods = pods_to_launch(plan, runs)
-    specs = _specs(repo, settings, pods, experiments, local, now, pr, budget_override)
+    specs = _specs(repo, settings, pods, experiments, local, now, pr, budget_override, results)
     for group, spec in zip(pods, specs, strict=True):
         run, configs = group[0], tuple(r.config for r in group) if len(group) > 1 else ()
         pod = compute.launch(spec)
@@ -332,6 +337,7 @@ def _specs(
     now: datetime,
     pr: int | None,
     budget_override: str | None = None,
+    results: ResultsIndex | None = None,
 ) -> Iterator[PodSpec]:
     """Each pod's spec: on this machine (sharing its store), or a cloud pod on the image's CUDA.
 
@@ -339,8 +345,9 @@ def _specs(
     """
     local_root = repo.root.resolve() if local else None
     cuda, sha = ("" if local else _cuda(repo)), repo.head_sha()
+    predict = _predictor(repo, settings, results)
     for run, *more in pods:
-        resources, prediction = experiments[run.config].resources(settings), _prediction(repo, settings, run)
+        resources, prediction = experiments[run.config].resources(settings), predict(run)
         yield pod_spec(
             settings,
             run,
@@ -357,21 +364,31 @@ def _specs(
         )
 
 
-def _prediction(repo: Repo, settings: Settings, run: PlannedRun) -> Prediction | None:
+def _predictor(
+    repo: Repo, settings: Settings, results: ResultsIndex | None
+) -> Callable[[PlannedRun], Prediction | None]:
     """The gate's time and cost for a training run, recorded in its pod so the results can be compared
-    with it (meta.cost.predicted_*). Best effort: a config the gate cannot price launches all the same."""
-    if run.mode != "train":
-        return None
-    try:
-        from haha.check.gate import predicted_cost
+    with it (meta.cost.predicted_*). One gate estimator serves every pod this launch starts (past runs
+    and tokenizers read once). Best effort: a config the gate cannot price launches all the same."""
+    estimator: Estimator | None = None
 
-        found = predicted_cost(repo, settings, repo.config_path(run.config))
-    except Exception:  # never let a prediction stop a launch
-        return None
-    if found is None or found.total_hours is None:
-        return None
-    dollars = None if found.dollars is None else round(found.dollars, 4)
-    return Prediction(round(found.total_hours * 3600, 1), dollars, found.predicted_from)
+    def prediction(run: PlannedRun) -> Prediction | None:
+        nonlocal estimator
+        if run.mode != "train":
+            return None
+        try:
+            from haha.check.gate import Estimator
+
+            estimator = estimator or Estimator(repo, settings, results)
+            found = estimator.cost(run.config)
+        except Exception:  # never let a prediction stop a launch
+            return None
+        if found is None or found.total_hours is None:
+            return None
+        dollars = None if found.dollars is None else round(found.dollars, 4)
+        return Prediction(round(found.total_hours * 3600, 1), dollars, found.predicted_from)
+
+    return prediction
 
 
 def _cuda(repo: Repo) -> str:
@@ -405,21 +422,23 @@ def dry_run(
     if runpod:
         require_pinned_image(settings)
     wanted = [_basename(n) for n in names]
+    results = ResultsIndex(repo)
     if wanted:
         desired = desired_configs(repo)
-        plan = make_plan(desired, collected(repo), (), {}, current_eval(repo), retry=wanted)
+        plan = make_plan(desired, collected(results), (), {}, current_eval(repo), retry=wanted)
         plan = replace(plan, runs=tuple(with_resources(repo, run) for run in plan.runs))
     else:
         from haha.compute import get_compute
         from haha.store import get_store
 
-        plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), get_store(settings, repo.root))
+        compute, store = get_compute(settings, repo.root, compute_kind), get_store(settings, repo.root)
+        plan = load_plan(repo, compute, store, results=results)
     skip = "launch --dry-run: {name}: {why}; would not launch"
     plan = share_pods(repo, plan, settings.compute.configs_per_pod)
     runs, experiments = _selected(repo, plan, wanted, log, skip)
     out = []
     pods = pods_to_launch(plan, runs)
-    specs = _specs(repo, settings, pods, experiments, not runpod, now, None)
+    specs = _specs(repo, settings, pods, experiments, not runpod, now, None, results=results)
     for (run, *more), spec in zip(pods, specs, strict=True):
         refs = settings.compute.secret_refs if runpod else {}
         spec = replace(spec, secrets=shown_secrets(settings, refs))

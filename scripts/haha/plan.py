@@ -21,9 +21,11 @@ from typing import Any, Literal
 from haha.budget import MonthlyDecision
 from haha.compute.base import Compute, Pod
 from haha.errors import HahaError, InputError
+from haha.evalspec import MAX_EVAL_CHARS
 from haha.experiment import ConfigName, Experiment
 from haha.podname import PodName
 from haha.repo import Repo
+from haha.resultsindex import ResultsIndex
 from haha.runstatus import RunStatus, read_status
 from haha.settings import Settings, load_settings
 from haha.store.base import ModelStore
@@ -229,20 +231,21 @@ def record_of(document: Mapping[str, Any] | None) -> Record | None:
 
 
 def current_eval(repo: Repo) -> CurrentEval:
-    """eval.json's hash and, where it parses, what it asks for (the gate reports a malformed one)."""
+    """eval.json's hash and, where it parses, what it asks for (the gate reports a malformed one).
+    Read bounded, as the gate reads it: no more than MAX_EVAL_CHARS bytes, nesting within the stack."""
+    rel, fix = repo.rel(repo.eval_path), "restore train/eval/eval.json (see schemas/eval.schema.json)"
     try:
-        raw = repo.eval_path.read_bytes()
+        with repo.eval_path.open("rb") as handle:
+            raw = handle.read(MAX_EVAL_CHARS + 1)
     except OSError as exc:
-        raise InputError(
-            f"cannot read the eval spec: {exc.strerror}",
-            file=repo.rel(repo.eval_path),
-            fix="restore train/eval/eval.json (see schemas/eval.schema.json)",
-        ) from exc
+        raise InputError(f"cannot read the eval spec: {exc.strerror}", file=rel, fix=fix) from exc
+    if len(raw) > MAX_EVAL_CHARS:
+        raise InputError(f"the eval spec is over {MAX_EVAL_CHARS:,} bytes", file=rel, fix=fix)
     try:
         spec = json.loads(raw)
         prompts, settings, seeds = spec["prompts"], spec["settings"], spec["seedVariants"]
         shape = eval_shape(prompts, settings, seeds) if isinstance(seeds, int) else None
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         shape = None
     return CurrentEval(hashlib.sha256(raw).hexdigest(), shape)
 
@@ -256,30 +259,38 @@ def desired_configs(repo: Repo) -> dict[str, str]:
     }
 
 
-def collected(repo: Repo) -> dict[str, Record]:
-    """Results files in train/results/ (unreadable ones count as done: collect validated them)."""
-    out = {}
-    for path in sorted(repo.results_dir.glob("*.json")) if repo.results_dir.is_dir() else []:
-        if not path.is_file():
-            continue
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            out[path.stem] = record_of(document if isinstance(document, dict) else None) or Record()
-        except ValueError:
-            out[path.stem] = Record()
-    return out
+def collected(results: ResultsIndex) -> dict[str, Record]:
+    """Results files in train/results/; an unreadable one counts as done, so a run that came back is
+    never paid for twice (`unreadable` says which, for the plan's errors)."""
+    return {name: record_of(found.document) or Record() for name, found in results.collected().items()}
 
 
-def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Iterable[str] = ()) -> Plan:
+def unreadable(repo: Repo, results: ResultsIndex) -> dict[str, str]:
+    """Each collected results file that is not a readable JSON object, and what plan does about it."""
+    return {
+        name: f"{repo.rel(found.path)}: {found.problem}; counted as done, so not run again (restore the "
+        "file from the pipeline's output, or delete it to run the config again; `haha check` shows where)"
+        for name, found in results.unreadable().items()
+    }
+
+
+def load_plan(
+    repo: Repo,
+    compute: Compute,
+    store: ModelStore | None,
+    retry: Iterable[str] = (),
+    results: ResultsIndex | None = None,
+) -> Plan:
     """Gather the inputs (repo files, pod list, store lookups for would-be launches) and plan."""
     desired = desired_configs(repo)
-    done = collected(repo)
+    results = results or ResultsIndex(repo)
+    done = collected(results)
     flying = in_flight(compute.list_pods())
     current = current_eval(repo)
     first = make_plan(desired, done, flying, {}, current)
     published: dict[str, Record] = {}
     failed: set[str] = set()
-    errors: dict[str, str] = {}
+    errors = unreadable(repo, results)
     statuses: dict[str, RunStatus | None] = {}
     if store is not None:  # only the candidates: two lookups each
         for run in first.runs:
@@ -313,14 +324,17 @@ def plan_command(
     compute_kind: str | None,
     use_store: bool,
     log: Callable[[str], None],
+    results: ResultsIndex | None = None,
 ) -> Plan:
-    """`haha plan`: the plan for this commit; named configs only (and retried even after a failure)."""
+    """`haha plan`: the plan for this commit; named configs only (and retried even after a failure).
+    `results`: the process's one reader of train/results/ (the monthly limit reads them too)."""
     from haha.compute import get_compute
     from haha.store import get_store
 
     store = get_store(settings, repo.root) if use_store else None
     wanted = {Path(c).stem for c in configs}
-    plan = load_plan(repo, get_compute(settings, repo.root, compute_kind), store, retry=wanted)
+    compute = get_compute(settings, repo.root, compute_kind)
+    plan = load_plan(repo, compute, store, retry=wanted, results=results)
     if configs:
         plan = replace(plan, runs=tuple(r for r in plan.runs if r.config in wanted))
     plan = share_pods(repo, plan, settings.compute.configs_per_pod)

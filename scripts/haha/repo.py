@@ -148,6 +148,16 @@ class Repo:
             return None
 
 
+def read_bounded(path: Path, limit: int) -> str:
+    """The UTF-8 text of `path`, never more than `limit` bytes into memory: what a PR can put in a
+    file is read bounded. Raises OSError or ValueError (UnicodeDecodeError, or over the limit)."""
+    with path.open("rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"over the limit of {limit:,} bytes")
+    return raw.decode("utf-8")
+
+
 def default_base(repo: Repo) -> str | None:
     """The default branch as this clone knows it (origin/HEAD, else origin/main or origin/master),
     or None outside git or without a remote: what a plain `haha check` compares records with."""

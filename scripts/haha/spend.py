@@ -7,7 +7,6 @@ gate's prediction, which the reconcile step itself does without.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -18,23 +17,10 @@ from haha import clock, runcomment
 from haha.budget import MonthlyDecision, decide, spent_in
 from haha.plan import Plan
 from haha.repo import Repo
+from haha.resultsindex import ResultsIndex
 from haha.settings import Settings
 
 Log = Callable[[str], None]
-
-
-def collected_documents(repo: Repo) -> dict[str, Mapping[str, Any]]:
-    """train/results/*.json that parse as JSON objects (the gate reports the others)."""
-    out: dict[str, Mapping[str, Any]] = {}
-    folder = repo.results_dir
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
-        if isinstance(document, dict):
-            out[path.stem] = document
-    return out
 
 
 def estimated_dollars(settings: Settings) -> Callable[[Mapping[str, Any]], float | None]:
@@ -51,12 +37,14 @@ def estimated_dollars(settings: Settings) -> Callable[[Mapping[str, Any]], float
     return estimate
 
 
-def predictions(repo: Repo, settings: Settings, names: Iterable[str]) -> dict[str, float | None]:
+def predictions(
+    repo: Repo, settings: Settings, names: Iterable[str], results: ResultsIndex
+) -> dict[str, float | None]:
     """The gate's predicted dollars per config (None where it cannot price one)."""
     from haha.check.gate import predict_costs
 
     wanted = list(dict.fromkeys(names))
-    costs = predict_costs(repo, settings, wanted)
+    costs = predict_costs(repo, settings, wanted, results)
     return {name: costs[name].dollars if name in costs else None for name in wanted}
 
 
@@ -67,16 +55,20 @@ def monthly(
     flying: Iterable[str],
     now: datetime,
     override: str | None = None,
+    results: ResultsIndex | None = None,
 ) -> MonthlyDecision:
     """This month's decision for `planned` runs, with `flying` (pods up, or published and not yet
-    collected) counted at their predictions."""
+    collected) counted at their predictions. `results`: the process's reader of train/results/ (the
+    spend so far and the gate's history both come from it); unreadable files count as nothing spent,
+    and plan lists them under its errors."""
+    results = results or ResultsIndex(repo)
     in_flight = [name for name in dict.fromkeys(flying) if name not in planned]
-    predicted = predictions(repo, settings, [*planned, *in_flight])
+    predicted = predictions(repo, settings, [*planned, *in_flight], results)
     month = clock.month(now)
     return decide(
         month,
         settings.budget.monthly_dollars,
-        spent_in(collected_documents(repo), month, estimated_dollars(settings)),
+        spent_in(results.documents(), month, estimated_dollars(settings)),
         [(name, predicted[name]) for name in in_flight],
         [(name, predicted[name]) for name in planned],
         override,
@@ -91,6 +83,7 @@ def hold_over_limit(
     override: str | None,
     comment: bool,
     log: Log,
+    results: ResultsIndex | None = None,
 ) -> Plan:
     """The plan without the runs haha.toml's monthly limit holds (none without a limit or with
     `override`, a manual launch's reason); each held run is logged and, with `comment`, explained
@@ -98,7 +91,7 @@ def hold_over_limit(
     if settings.budget.monthly_dollars <= 0 or not plan.runs:
         return plan
     flying = [*plan.in_flight, *plan.awaiting_collect]
-    decision = monthly(repo, settings, [r.config for r in plan.runs], flying, now, override)
+    decision = monthly(repo, settings, [r.config for r in plan.runs], flying, now, override, results)
     if override:
         log(f"plan: monthly spend limit overridden by a manual launch: {override} ({decision.basis()})")
     for held in decision.held:

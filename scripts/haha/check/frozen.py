@@ -11,7 +11,6 @@ needs no knowledge of who opened the PR, which a fork could fake, and no access 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from haha.errors import HahaError
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
 from haha.repo import CONFIG_DIR, DATA_DIR, RESULTS_DIR, Change, Repo
-from haha.yamlfile import line_index, load_bounded
+from haha.resultsindex import ResultsIndex, parse_record
+from haha.yamlfile import MAX_YAML_BYTES, line_index, load_bounded
 
 
 def _load(text: str | None) -> Any:
@@ -70,8 +70,10 @@ def check_frozen(repo: Repo, base: str, changes: list[Change]) -> list[Finding]:
 
 
 def _read(path: Path) -> str | None:
+    """A config's text, never more than load_bounded accepts (+1 byte, so what is over stays unequal)."""
     try:
-        return path.read_text()
+        with path.open("rb") as handle:
+            return handle.read(MAX_YAML_BYTES + 1).decode("utf-8", errors="replace")
     except OSError:
         return None
 
@@ -79,12 +81,17 @@ def _read(path: Path) -> str | None:
 RESULTS_DIRS = (RESULTS_DIR, RESULTS_DIR / BASELINE_DIR)
 
 
-def _provenance(text: str | None) -> tuple[str | None, str | None]:
-    """(meta.eval_sha256, meta.engine) of a results file: what a pipeline re-evaluation changes."""
+def _parsed(text: str | None) -> Any:
+    """A results file's text at the base ref, parsed as the gate parses any results file; None if not."""
     try:
-        meta = json.loads(text).get("meta") if text else None
-    except (ValueError, RecursionError, AttributeError):
-        return None, None
+        return parse_record(text) if text is not None else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _provenance(data: Any) -> tuple[str | None, str | None]:
+    """(meta.eval_sha256, meta.engine) of a results file: what a pipeline re-evaluation changes."""
+    meta = data.get("meta") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         return None, None
     eval_sha, engine = meta.get("eval_sha256"), meta.get("engine")
@@ -92,9 +99,11 @@ def _provenance(text: str | None) -> tuple[str | None, str | None]:
 
 
 def check_results_frozen(
-    repo: Repo, base: str, changes: list[Change], eval_sha256: str | None
+    repo: Repo, base: str, changes: list[Change], eval_sha256: str | None, index: ResultsIndex | None = None
 ) -> list[Finding]:
-    """Committed results deleted, or modified other than by a re-evaluation for the current eval.json."""
+    """Committed results deleted, or modified other than by a re-evaluation for the current eval.json.
+    The PR's files are read through `index` (the gate's own reader, bounded; once per process)."""
+    index = index or ResultsIndex(repo)
     findings = []
     for change in changes:
         if change.path.parent not in RESULTS_DIRS or change.path.suffix != ".json" or change.status == "A":
@@ -111,8 +120,8 @@ def check_results_frozen(
                 )
             )
             continue
-        old = _provenance(repo.read_at(base, change.path))
-        new = _provenance(_read(repo.root / change.path))
+        old = _provenance(_parsed(repo.read_at(base, change.path)))
+        new = _provenance(index.file(repo.root / change.path).data)
         if new[0] is not None and new != old and new[0] == eval_sha256:
             continue  # the pipeline re-evaluated it for the current eval.json (or another engine)
         findings.append(
@@ -135,7 +144,7 @@ def _trained_users(repo: Repo, base: str, file_name: str) -> list[str]:
         if path.suffix != ".yml" or not _has_results(repo, base, path.stem):
             continue
         try:
-            exp = Experiment.load(path)
+            exp = Experiment.load(path, _read(path))  # bounded: the PR's config may be anything
         except HahaError:
             continue
         if any(ref.file_name == file_name and not ref.problem() for ref in exp.datasets):

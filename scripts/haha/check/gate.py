@@ -25,6 +25,7 @@ from haha.evalspec import MAX_EVAL_CHARS, EvalCheck, check_eval
 from haha.experiment import Experiment
 from haha.findings import Finding, Severity
 from haha.repo import CONFIG_DIR, DATA_DIR, Change, Repo
+from haha.resultsindex import ResultsIndex
 from haha.settings import Settings, setting_line
 from haha.yamlfile import MAX_YAML_BYTES
 
@@ -105,8 +106,9 @@ class _Run:
     """One check run: configs are parsed once, dataset scans and token counts cached by content, so
     each happens once."""
 
-    def __init__(self, repo: Repo, settings: Settings) -> None:
+    def __init__(self, repo: Repo, settings: Settings, results: ResultsIndex | None = None) -> None:
         self.repo, self.settings = repo, settings
+        self.results = results or ResultsIndex(repo)  # each results file read once per process
         self.configs = repo.config_paths()
         self.experiments: dict[Path, Experiment | Finding] = {}
         self.findings: list[Finding] = []
@@ -122,7 +124,7 @@ class _Run:
         """The repo's past runs (check/history.py), read once and only when a config is costed."""
         if self._history is None:
             self._history = load_history(
-                self.repo.results_dir, lambda m: estimate_params(m)[0], curve_flops(self.settings)
+                self.results.documents(), lambda m: estimate_params(m)[0], curve_flops(self.settings)
             )
         return self._history
 
@@ -228,6 +230,15 @@ def _eval_text(repo: Repo) -> str | None:
         return handle.read(MAX_EVAL_CHARS + 1).decode("utf-8", errors="replace")
 
 
+def _eval_sha256(repo: Repo) -> str | None:
+    """eval.json's hash, as results record it; None when absent or over the limit (check_eval says so)."""
+    if not repo.inside(repo.eval_path):
+        return None
+    with repo.eval_path.open("rb") as handle:
+        raw = handle.read(MAX_EVAL_CHARS + 1)
+    return hashlib.sha256(raw).hexdigest() if len(raw) <= MAX_EVAL_CHARS else None
+
+
 def _check_names(repo: Repo, scope: Scope) -> list[Finding]:
     all_configs = repo.config_paths()
     results = [p.stem for p in repo.results_dir.glob("*.json")] if repo.results_dir.is_dir() else []
@@ -284,15 +295,12 @@ def _check_config(run: _Run, exp: Experiment, data_files: set[str], costed: bool
     return result
 
 
-def _check_against(repo: Repo, ref: str, changes: list[Change]) -> list[Finding]:
+def _check_against(repo: Repo, ref: str, changes: list[Change], results: ResultsIndex) -> list[Finding]:
     """The records (trained configs, their datasets, results) compared with `ref`."""
-    eval_sha = (
-        hashlib.sha256(repo.eval_path.read_bytes()).hexdigest() if repo.inside(repo.eval_path) else None
-    )
     return [
         *check_frozen(repo, ref, changes),
         *check_datasets_frozen(repo, ref, changes),
-        *check_results_frozen(repo, ref, changes, eval_sha),
+        *check_results_frozen(repo, ref, changes, _eval_sha256(repo), results),
     ]
 
 
@@ -321,10 +329,11 @@ def run_check(
     spec = check_eval(eval_file, _eval_text(repo))
     run.findings += spec.findings
     _check_leaks(run, spec, eval_file)
-    run.findings += check_records(repo, scope.results, scope.ratings)
+    run.findings += check_records(repo, scope.results, scope.ratings, run.results)
     compare = base or against
     if compare is not None:
-        run.findings += _check_against(repo, compare, scope.changes if base else repo.changes_since(compare))
+        changes = scope.changes if base else repo.changes_since(compare)
+        run.findings += _check_against(repo, compare, changes, run.results)
     run.findings += _over_budget(repo, settings, costs)
     stats = sorted(run.stats.values(), key=lambda s: s.file)
     c = settings.compute
@@ -349,19 +358,27 @@ def _over_budget(repo: Repo, settings: Settings, costs: list[ConfigCost]) -> lis
     return [found] if found else []
 
 
-def predict_costs(repo: Repo, settings: Settings, names: Iterable[str]) -> dict[str, ConfigCost]:
-    """The gate's own estimate of each named config, as `haha check` shows it for a new one (the
-    monthly budget in `haha plan` prices runs with it); configs it cannot price are left out."""
-    run = _Run(repo, settings)
-    data_files = {p.name for p in repo.data_paths()}
-    out = {}
-    for name in names:
-        loaded = run.load(repo.config_path(name))
-        if isinstance(loaded, Experiment) and (result := _check_config(run, loaded, data_files, True)):
-            out[name] = result
-    return out
+class Estimator:
+    """The gate's estimate for one config after another, as `haha check` shows it for a new one: one
+    check run (past runs, tokenizers, dataset scans read once) priced again for each config. `haha
+    plan`'s monthly limit and `haha launch`'s recorded prediction use it."""
+
+    def __init__(self, repo: Repo, settings: Settings, results: ResultsIndex | None = None) -> None:
+        self._run = _Run(repo, settings, results)
+        self._data_files = {p.name for p in repo.data_paths()}
+
+    def cost(self, name: str) -> ConfigCost | None:
+        """The config's estimate; None where the gate cannot price it (unreadable config or data)."""
+        run = self._run
+        loaded = run.load(run.repo.config_path(name))
+        if not isinstance(loaded, Experiment):
+            return None
+        return _check_config(run, loaded, self._data_files, True)
 
 
-def predicted_cost(repo: Repo, settings: Settings, path: Path) -> ConfigCost | None:
-    """The gate's estimate of one config, history included (launch records it in the pod's env)."""
-    return predict_costs(repo, settings, [path.stem]).get(path.stem)
+def predict_costs(
+    repo: Repo, settings: Settings, names: Iterable[str], results: ResultsIndex | None = None
+) -> dict[str, ConfigCost]:
+    """The gate's own estimate of each named config (configs it cannot price are left out)."""
+    estimator = Estimator(repo, settings, results)
+    return {name: found for name in names if (found := estimator.cost(name)) is not None}

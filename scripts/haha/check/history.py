@@ -18,11 +18,9 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from haha.check import cost
-from haha.check.records import read_record
 from haha.phases import gpu_key
 from haha.settings import Settings
 
@@ -104,18 +102,12 @@ def _steps(meta: Mapping[str, Any]) -> float:
 
 
 def load_history(
-    results_dir: Path, params_of: Callable[[str], float | None], expected: Expected
+    documents: Mapping[str, Mapping[str, Any]], params_of: Callable[[str], float | None], expected: Expected
 ) -> list[PastRun]:
-    """Every past run in train/results/*.json (unreadable files are the gate's to report, not ours)."""
-    runs = []
-    for path in sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []:
-        try:
-            document, _ = read_record(path)
-        except (OSError, ValueError, RecursionError):  # the gate reports the file (check/records.py)
-            continue
-        if isinstance(document, dict) and (run := past_run(path.stem, document, params_of, expected)):
-            runs.append(run)
-    return runs
+    """Every past run among the collected results (name → JSON object: `ResultsIndex.documents`, which
+    leaves out unreadable files; the gate reports those, check/records.py)."""
+    found = (past_run(name, doc, params_of, expected) for name, doc in sorted(documents.items()))
+    return [run for run in found if run is not None]
 
 
 def _scopes(runs: Sequence[PastRun], gpu: str, base_model: str) -> list[tuple[str, list[PastRun]]]:

@@ -16,11 +16,11 @@ from haha.baseline import BASELINE_DIR
 from haha.baseline import PREFIX as BASELINE_PREFIX
 from haha.findings import Finding, Severity
 from haha.rate.ratings import RATINGS_DIR
-from haha.repo import Repo
+from haha.repo import Repo, read_bounded
+from haha.resultsindex import MAX_RECORD_BYTES, ResultsFile, ResultsIndex
 from haha.schemas import explain, iter_errors, refuse_constant
 from haha.yamlfile import line_index
 
-MAX_RECORD_BYTES = 64 * 1024**2  # a results file is ~30 KB per 100 completions
 MAX_RATING_CHARS = 256 * 1024
 MAX_FINDINGS_PER_FILE = 20
 RESULTS_FIX = "results are written by the pipeline only: restore the file from the pipeline's output"
@@ -47,34 +47,11 @@ def known_names(repo: Repo) -> set[str]:
     return configs | (baselines if folder.is_dir() else set())
 
 
-def _read(path: Path, limit: int) -> str:
-    with path.open("rb") as handle:
-        raw = handle.read(limit + 1)
-    if len(raw) > limit:
-        raise ValueError(f"over the gate's limit of {limit:,} bytes")
-    return raw.decode("utf-8")
-
-
-def read_record(path: Path) -> tuple[Any, str]:
-    """A results file, bounded: at most MAX_RECORD_BYTES, strict JSON (no NaN). Raises OSError,
-    ValueError (json.JSONDecodeError included) or RecursionError (nesting deeper than Python's stack)."""
-    text = _read(path, MAX_RECORD_BYTES)
-    return json.loads(text, parse_constant=refuse_constant), text
-
-
-def _parse(rel: str, path: Path) -> tuple[Any, str] | Finding:
-    try:
-        return read_record(path)
-    except json.JSONDecodeError as exc:
-        return Finding(
-            Severity.ERROR,
-            f"not valid JSON (column {exc.colno}): {exc.msg}",
-            rel,
-            exc.lineno,
-            fix=RESULTS_FIX,
-        )
-    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return Finding(Severity.ERROR, f"cannot read results: {str(exc)[:160]}", rel, fix=RESULTS_FIX)
+def _parse(rel: str, found: ResultsFile) -> tuple[Any, str] | Finding:
+    if found.error is None:
+        return found.data, found.text
+    message = found.error if found.line is not None else f"cannot read results: {found.error}"
+    return Finding(Severity.ERROR, message, rel, found.line, fix=RESULTS_FIX)
 
 
 def _expected_name(path: Path) -> str | None:
@@ -82,10 +59,11 @@ def _expected_name(path: Path) -> str | None:
     return None if path.parent.name == BASELINE_DIR else path.stem
 
 
-def check_results_file(repo: Repo, path: Path, names: set[str]) -> list[Finding]:
+def check_results_file(repo: Repo, found: ResultsFile, names: set[str]) -> list[Finding]:
     """One results file: readable JSON, the results schema, and a name matching its file and a config."""
+    path = found.path
     rel = repo.rel(path)
-    parsed = _parse(rel, path)
+    parsed = _parse(rel, found)
     if isinstance(parsed, Finding):
         return [parsed]
     data, text = parsed
@@ -158,7 +136,7 @@ def check_ratings_file(repo: Repo, path: Path, names: set[str]) -> list[Finding]
     """Every vote line: JSON, the rating schema, a ≠ b, and a and b naming configs or baselines."""
     rel = repo.rel(path)
     try:
-        text = _read(path, MAX_RECORD_BYTES)
+        text = read_bounded(path, MAX_RECORD_BYTES)
     except (OSError, ValueError) as exc:
         return [Finding(Severity.ERROR, f"cannot read ratings: {str(exc)[:160]}", rel, fix=RATINGS_FIX)]
     findings = []
@@ -180,14 +158,18 @@ def check_ratings_file(repo: Repo, path: Path, names: set[str]) -> list[Finding]
     return findings
 
 
-def check_records(repo: Repo, results: list[Path], ratings: list[Path]) -> list[Finding]:
-    """The given results and ratings files, each against its schema and the repo's configs."""
+def check_records(
+    repo: Repo, results: list[Path], ratings: list[Path], index: ResultsIndex | None = None
+) -> list[Finding]:
+    """The given results and ratings files, each against its schema and the repo's configs; results
+    are read through `index` (the gate's own, so its cost history reads no file twice)."""
     if not results and not ratings:
         return []
+    index = index or ResultsIndex(repo)
     names = known_names(repo)
     findings = []
     for path in results:
-        findings += check_results_file(repo, path, names)
+        findings += check_results_file(repo, index.file(path), names)
     for path in ratings:
         findings += check_ratings_file(repo, path, names)
     return findings

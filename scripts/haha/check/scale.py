@@ -38,6 +38,7 @@ from typing import Any
 from haha.check.params import _cached_config, estimate_params
 from haha.experiment import NODE_GPUS, ConfigName, Experiment, Resources, number_or
 from haha.findings import Finding, Severity
+from haha.repo import read_bounded
 from haha.schemas import refuse_constant
 from haha.settings import GpuType, Settings
 from haha.yamlfile import line_index
@@ -47,6 +48,7 @@ MAX_DEEPSPEED_BYTES = 256 * 1024  # Axolotl's ZeRO JSONs are ~1 KB; the same bou
 MAX_DEEPSPEED_DEPTH = 32
 ZERO_STAGES = (0, 1, 2, 3)  # deepspeed.runtime.zero.config.ZeroStageEnum
 TRAIN_REQUIREMENTS = Path("requirements") / "train-cuda.txt"  # what the pod image trains with
+MAX_REQUIREMENTS_BYTES = 4 * 1024**2
 LORA_PARAMS_PER_RANK = 84e6 / 32 / 8.03e9  # Llama-3-8B, r=32, all linear layers: 84M trainable
 STATE_BYTES = 16  # per trainable param: fp32 weight/master 4 + gradient 4 + Adam moments 8
 STATE_BYTES_8BIT = 10  # Adam moments in 8 bits: 4 + 4 + 2
@@ -444,7 +446,10 @@ def check_sharding(exp: Experiment, root: Path | None, gpus: int) -> list[Findin
             )
         )
     if ds and root is not None and (root / TRAIN_REQUIREMENTS).is_file():
-        pinned = (root / TRAIN_REQUIREMENTS).read_text()
+        try:  # a lock file is ~100 KB; a PR's file is read bounded, like every file the gate reads
+            pinned = read_bounded(root / TRAIN_REQUIREMENTS, MAX_REQUIREMENTS_BYTES)
+        except (OSError, ValueError):  # unreadable, not UTF-8 or over the limit: no pin found in it
+            pinned = ""
         if not re.search(r"^deepspeed==", pinned, re.MULTILINE):
             findings.append(
                 _finding(

@@ -7,10 +7,10 @@ from functools import cache
 from pathlib import Path
 
 from haha.atomic import write_atomic
+from haha.budget import list_price
 from haha.rate.ratings import load_ratings
 from haha.repo import Repo
 from haha.report import html, markdown
-from haha.report.costs import ListPrice
 from haha.report.load import find_run, load_punchlines, load_runs
 from haha.report.metrics import Norms
 from haha.report.model import Report, build
@@ -50,12 +50,6 @@ def build_report(repo_root: Path, names: Sequence[str] | None = None) -> Report:
     settings = report_settings(repo)
     runs = load_runs(repo.results_dir) if names is None else [find_run(repo.results_dir, n) for n in names]
     return build(runs, norms(repo, settings), load_ratings(repo.results_dir), list_price(settings))
-
-
-def list_price(settings: Settings) -> ListPrice | None:
-    """What a run without a bill is priced at: the first GPU type, as `haha collect` estimates it."""
-    gpus = settings.compute.gpu_types
-    return ListPrice(gpus[0].id, gpus[0].price_per_hour) if gpus else None
 
 
 def write_report(repo_root: Path) -> list[Path]:

@@ -2,8 +2,9 @@
 
 Pure: results files in, typed rows out (cost_tables and cost_plots render them). A results file
 written by a pod carries `meta.cost` and `meta.phases` (issue 18's contract); older files carry only
-`meta.stage_seconds`, priced here as `collect.run_cost` prices a run without a pod status (the first
-GPU type's list price × 1 GPU) and marked "estimated". A baseline file counts only when it carries
+`meta.stage_seconds`, priced with `budget.ListPrice` as `collect.run_cost` prices a run without a pod
+status (the first GPU type's list price × 1 GPU) and marked "estimated"; the seconds are read here,
+field by field, so a bad one names its field. A baseline file counts only when it carries
 its own `meta.cost`: a baseline evaluated in an experiment's pod is that pod's `baseline` phase,
 already in the experiment's bill, and one evaluated locally cost no pod.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from haha import clock
+from haha.budget import ListPrice
 from haha.errors import InputError
 from haha.report.load import Run
 
@@ -26,14 +28,6 @@ BILLED = "billed"
 ESTIMATED = "estimated"
 UNDATED = "undated"
 FIX = "fix meta.cost / meta.phases to match schemas/results.schema.json, or collect the run again"
-
-
-@dataclass(frozen=True)
-class ListPrice:
-    """The GPU type a run without a bill is priced on (haha.toml's first `compute.gpu_types`)."""
-
-    gpu_type: str
-    per_hour: float
 
 
 @dataclass(frozen=True)
@@ -189,8 +183,7 @@ def run_cost(run: Run, price: ListPrice | None) -> RunCost | None:
         seconds = sum(s for _, s in phases)
         if not seconds:
             return None
-        dollars = seconds / 3600 * price.per_hour if price else None
-        gpu = price.gpu_type if price else None
+        dollars, gpu = (price.dollars(seconds), price.gpu_type) if price else (None, None)
         return RunCost(run.name, month, gpu, 1, seconds, dollars, ESTIMATED, phases)
     phases = read.seconds_by_phase("phases")
     count = cost.get("gpu_count")

@@ -22,8 +22,10 @@ from haha import clock
 from haha.atomic import write_json_atomic
 from haha.errors import InputError, ServiceError
 from haha.rate import ratings
+from haha.repo import read_bounded
 from haha.report.compare import Pair, pairs
 from haha.report.load import Run
+from haha.resultsindex import MAX_RECORD_BYTES
 from haha.settings import Settings
 
 MAX_CHARS = 2000  # a runaway loop is judged on its start; the rest only costs tokens
@@ -139,11 +141,11 @@ def _load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        scores = json.loads(path.read_text(encoding="utf-8"))["scores"]
+        scores = json.loads(read_bounded(path, MAX_RECORD_BYTES))["scores"]
         if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
             raise TypeError("scores is not an object of verdicts")
         return scores
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         fix = "delete it to re-judge"
         raise InputError("unreadable judge cache", file=path, field="scores", fix=fix) from exc
 

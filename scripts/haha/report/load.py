@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from haha.errors import InputError
-from haha.schemas import refuse_constant
+from haha.resultsindex import read_record
 
 FIX = "regenerate it with `haha eval`, or fix it to match schemas/results.schema.json"
 BASELINE_DIR = "baseline"
@@ -179,12 +179,14 @@ def _max_tokens(meta: dict[str, Any]) -> dict[float, int]:
 def load_run(path: Path) -> Run:
     """Parse one results file; a malformed one raises an InputError naming the file and field."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+        doc, _ = read_record(path)  # bounded, as the gate reads it
     except UnicodeDecodeError as exc:
         raise InputError("not UTF-8 text", file=path, fix=FIX) from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno, fix=FIX) from exc
-    except ValueError as exc:  # NaN or Infinity
+    except RecursionError as exc:
+        raise InputError("nested deeper than a JSON parser's stack allows", file=path, fix=FIX) from exc
+    except ValueError as exc:  # NaN or Infinity, or over the size limit
         raise InputError(str(exc), file=path, fix=FIX) from exc
     return _Reader(path).run(doc)
 
@@ -234,7 +236,7 @@ def load_punchlines(data_dir: Path) -> list[str]:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # the gate reports the line (check/datasets.py)
                 continue
             if isinstance(row, dict) and isinstance(row.get("output"), str) and row["output"].strip():
                 outputs.append(row["output"])

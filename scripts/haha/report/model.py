@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from haha.budget import ListPrice
 from haha.rate.ratings import Rating
 from haha.report import baseline, funniest, training
-from haha.report.costs import Costs, ListPrice, build_costs
+from haha.report.costs import Costs, build_costs
 from haha.report.flags import Flag, flags
 from haha.report.funniest import Funniest
 from haha.report.load import Run

@@ -387,31 +387,49 @@ def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
 
 
 # --- shared pods ([compute] configs_per_pod) ------------------------------------------------------
-def share_key(run: PlannedRun, base_model: str) -> tuple[object, ...] | None:
-    """What configs must have in common to share a pod: mode, base model and the pod's GPUs."""
-    if not base_model or run.gpus is None or run.gpu_types is None:
+def share_key(run: PlannedRun, base_model: str, bid: float | None = None) -> tuple[object, ...] | None:
+    """What configs must have in common to share a pod: mode, base model, the pod's GPUs and its kind.
+
+    The pod is either rented (interruptible, at one bid per GPU: `bid`, the config's haha.bid_per_gpu;
+    None: each type's spot price) or deployed on-demand, so configs that differ there never share; a
+    config does not run at another's bid. A resumed run never shares: the pod's env says resume and
+    how often the run was preempted for every config it runs (haha.resume), and a config that was
+    never preempted must start fresh with its own count.
+    """
+    if not base_model or run.gpus is None or run.gpu_types is None or run.resume:
         return None
-    return (run.mode, base_model, run.gpus, run.gpu_types)
+    kind = ("interruptible", bid) if run.interruptible else ("on-demand",)
+    return (run.mode, base_model, run.gpus, run.gpu_types, kind)
 
 
 def pods_of(
-    runs: Sequence[PlannedRun], base_models: Mapping[str, str], per_pod: int
+    runs: Sequence[PlannedRun],
+    base_models: Mapping[str, str],
+    per_pod: int,
+    bids: Mapping[str, float | None] | None = None,
 ) -> list[tuple[PlannedRun, ...]]:
     """The planned runs in pods: up to `per_pod` with one share_key each, in plan order (pure)."""
     from haha.sharedpod import group
 
     if per_pod <= 1:
         return [(run,) for run in runs]
-    return group(runs, lambda r: share_key(r, base_models.get(r.config, "")), per_pod)
+    bid = bids or {}
+    return group(runs, lambda r: share_key(r, base_models.get(r.config, ""), bid.get(r.config)), per_pod)
 
 
 def share_pods(repo: Repo, plan: Plan, per_pod: int) -> Plan:
     """The plan with each shared pod's configs recorded on its runs (unchanged when per_pod is 1)."""
     if per_pod <= 1:
         return plan
-    bases = {r.config: Experiment.load(repo.config_path(r.config)).base_model for r in plan.runs}
+    settings = load_settings(repo.root, {})
+    experiments = {r.config: Experiment.load(repo.config_path(r.config)) for r in plan.runs}
+    bases = {name: e.base_model for name, e in experiments.items()}
+    # Planned runs passed with_resources, so their `haha:` blocks read (Experiment.resources).
+    bids = {
+        r.config: experiments[r.config].resources(settings).bid_per_gpu for r in plan.runs if r.interruptible
+    }
     runs = []
-    for pod in pods_of(plan.runs, bases, per_pod):
+    for pod in pods_of(plan.runs, bases, per_pod, bids):
         names = tuple(r.config for r in pod) if len(pod) > 1 else None
         runs.extend(replace(r, pod=names) for r in pod)
     order = {r.config: i for i, r in enumerate(plan.runs)}

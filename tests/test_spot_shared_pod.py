@@ -1,0 +1,284 @@
+"""Interruptible pods and shared pods together (`interruptible` + `[compute] configs_per_pod`): which
+configs may share a rented pod, and what plan, launch and reap do when RunPod preempts a pod that runs
+several configs one after another. The grouping and the reaper's decision as pure functions; `haha
+plan`/`launch`/`reap` as processes against the RunPod fake; `haha pod` as a process that RunPod stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from check_helpers import git, make_git_repo
+from fakes.runpod_graphql import RunPodFake
+from haha.compute.base import Pod
+from haha.plan import PlannedRun, pods_of
+from haha.podname import PodName
+from haha.reap import BootTimeout, decide
+from haha.runstatus import RunStatus, read_status, write_status
+from haha.settings import load_settings
+from haha.store import get_store
+from pod_results import write_fake_results
+from test_runpod_launch import NEW, OTHER, haha, root, set_compute
+
+pytest_plugins = ["fakes.fixtures"]
+__all__ = ["root"]  # the fixture, shared with test_runpod_launch
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+H100 = ("NVIDIA H100 80GB HBM3",)
+ENV = {"HAHA_COMPUTE": "runpod"}  # no HF token: the runs' statuses live in the repo's local store
+FAKE_RUN = Path(__file__).parent / "pod_scripts" / "fake_run.py"
+
+
+def run(config: str, spot: bool = True, resume: bool | None = None) -> PlannedRun:
+    return PlannedRun(config, "train", "x", 1, H100, interruptible=spot or None, resume=resume)
+
+
+def names(pods: list[tuple[PlannedRun, ...]]) -> list[list[str]]:
+    return [[r.config for r in pod] for pod in pods]
+
+
+# --- the grouping (pure) -----------------------------------------------------------------------------
+def test_a_rented_pod_never_mixes_with_on_demand_another_bid_or_a_resumed_run() -> None:
+    runs = [
+        run("a-001"),
+        run("a-002", spot=False),  # on-demand: another kind of pod (deployed, not rented)
+        run("a-003"),
+        run("a-004"),  # the same base model and GPUs, but a higher bid
+        run("a-005", resume=True),  # resumes a preempted run: a pod of its own
+        run("a-006", spot=False),
+        run("a-007"),
+        run("a-008", spot=False, resume=True),  # resumed on-demand after too many preemptions
+    ]
+    bases = {r.config: "llama" for r in runs}
+    bids = {"a-001": None, "a-003": None, "a-004": 2.5, "a-005": None, "a-007": 2.5}
+
+    assert names(pods_of(runs, bases, 4, bids)) == [
+        ["a-001", "a-003"],  # each type's spot price
+        ["a-002", "a-006"],
+        ["a-004", "a-007"],  # $2.50 per GPU-hour
+        ["a-005"],
+        ["a-008"],
+    ]
+
+
+# --- the reaper's decision (pure) ---------------------------------------------------------------------
+def spot_pod(pod_id: str, deadline: datetime, status: str = "EXITED") -> Pod:
+    name = PodName.make("a-001", "1234567", deadline, ("a-002",))
+    return Pod(pod_id, str(name), status, interruptible=True)
+
+
+def test_a_preempted_shared_pod_is_reaped_as_preempted_past_its_deadline_and_its_boot_timeout() -> None:
+    """Reaping it as expired or never started would mark both configs failed, and plan would hold them."""
+    boot = BootTimeout(30.0, 6.0, 20.0)
+    late = spot_pod("p1", NOW - timedelta(minutes=5))  # sat stopped past its deadline
+    young = spot_pod("p2", NOW + timedelta(hours=11))  # preempted while it booted: no status yet
+    running = spot_pod("p3", NOW - timedelta(minutes=5), status="RUNNING")  # a live one past it
+
+    assert boot.overdue(PodName.parse(young.name), NOW)  # type: ignore[arg-type]
+    reaps = decide([late, young, running], NOW, {"a-001": None}, boot)
+    assert [(r.pod.id, r.preempted) for r in reaps] == [("p1", True), ("p3", False), ("p2", True)]
+
+
+# --- plan, launch and reap as processes against the RunPod fake --------------------------------------
+def spot_config(root: Path, name: str, **block: object) -> str:
+    """Make `name` (a copy of NEW where missing) an interruptible config; its sha256."""
+    path = root / f"train/config/{name}.yml"
+    if not path.exists():
+        shutil.copy(root / f"train/config/{NEW}.yml", path)
+    config = yaml.safe_load(path.read_text())
+    config["haha"] = {"interruptible": True, **block}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", f"{name}: interruptible")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def env_of(deploy: dict) -> dict[str, str]:
+    return {e["key"]: e["value"] for e in deploy["env"]}
+
+
+def plan_of(root: Path, env: dict[str, str], *args: str) -> dict:
+    done = haha(root, "plan", "--compute", "runpod", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def reap_of(root: Path, env: dict[str, str]) -> list[tuple[str, bool]]:
+    done = haha(root, "reap", "--compute", "runpod", env=env)
+    assert done.returncode == 0, done.stderr
+    return [(r["config"], r["marked_failed"]) for r in json.loads(done.stdout.splitlines()[-1])]
+
+
+def running_on(pod_id: str, sha: str, **more: object) -> RunStatus:
+    """What an interruptible pod's run records while it trains (pod/lifecycle.py, haha.resume.carried)."""
+    return RunStatus("running", pod_id=pod_id, pod_type="interruptible", config_sha256=sha, **more)  # type: ignore[arg-type]
+
+
+def test_preempted_while_the_first_config_trains_it_resumes_and_the_second_starts_fresh(
+    root: Path, runpod_api: RunPodFake
+) -> None:
+    """A shared spot pod is preempted during its first config: reap marks neither failed; plan resumes
+    the first from its checkpoint in a pod of its own and starts the second afresh (never failed, never
+    resumed); each config counts its own preemptions, so only the first falls back to on-demand."""
+    sha = spot_config(root, NEW)
+    spot_config(root, OTHER)
+    set_compute(root, configs_per_pod=2, max_preemptions=1)
+    env = {**ENV, "RUNPOD_API_KEY": runpod_api.api_key}
+    assert haha(root, "launch", env=env).returncode == 0
+    (rent,) = runpod_api.calls("podRentInterruptable")
+    assert env_of(rent)["HAHA_BASENAMES"] == f"{NEW},{OTHER}"  # two spot configs: one rented pod
+    (pod_id,) = runpod_api.pods
+    store = get_store(load_settings(root, {}), root)
+    write_status(store, NEW, running_on(pod_id, sha, checkpoint_step=6))  # OTHER waits its turn
+    runpod_api.preempt(pod_id)
+
+    assert reap_of(root, env) == [(NEW, False), (OTHER, False)]
+    assert pod_id in runpod_api.terminated
+    assert read_status(store, NEW).state == "running" and read_status(store, OTHER) is None
+
+    plan = plan_of(root, env)
+    first, second = plan["include"]  # a pod each: the resume runs alone
+    assert (first["config"], first["resume"], first["preemptions"], "pod" in first) == (NEW, True, 1, False)
+    assert "resuming from step 6" in first["reason"]
+    assert (second["config"], second["interruptible"], "resume" in second) == (OTHER, True, False)
+    assert plan["failed"] == [] and plan["count"] == 2
+    only = plan_of(root, env, "--resume-only")  # the 15-minute schedule resumes NEW alone
+    assert [(r["config"], r.get("pod")) for r in only["include"]] == [(NEW, None)]
+
+    assert haha(root, "launch", env=env).returncode == 0
+    _, resumed, fresh = runpod_api.calls("podRentInterruptable")
+    assert (env_of(resumed)["HAHA_BASENAME"], env_of(resumed)["HAHA_RESUME"]) == (NEW, "1")
+    assert env_of(resumed)["HAHA_PREEMPTIONS"] == "1" and "HAHA_BASENAMES" not in env_of(resumed)
+    assert env_of(fresh)["HAHA_BASENAME"] == OTHER and "HAHA_RESUME" not in env_of(fresh)
+    for pod in (resumed, fresh):  # each leads its pod: billed from its own launch, boot included
+        assert "HAHA_LAUNCHED_AT" in env_of(pod)
+
+    # Preempted again, each on its own pod: NEW's second preemption passes max_preemptions (1) and it
+    # resumes on-demand; OTHER's first is within it and OTHER resumes on a spot pod.
+    again = {PodName.parse(p["name"]).basename: i for i, p in runpod_api.pods.items()}  # type: ignore[union-attr]
+    write_status(store, NEW, running_on(again[NEW], sha, checkpoint_step=9, preemptions=1))
+    other_sha = hashlib.sha256((root / f"train/config/{OTHER}.yml").read_bytes()).hexdigest()
+    write_status(store, OTHER, running_on(again[OTHER], other_sha, checkpoint_step=3))
+    runpod_api.preempt(again[NEW])
+    runpod_api.preempt(again[OTHER])
+    assert haha(root, "launch", env=env).returncode == 0
+    (on_demand,) = runpod_api.calls("podFindAndDeployOnDemand")
+    assert (env_of(on_demand)["HAHA_BASENAME"], env_of(on_demand)["HAHA_PREEMPTIONS"]) == (NEW, "2")
+    assert "HAHA_INTERRUPTIBLE" not in env_of(on_demand)
+    last = runpod_api.calls("podRentInterruptable")[-1]
+    assert (env_of(last)["HAHA_BASENAME"], env_of(last)["HAHA_PREEMPTIONS"]) == (OTHER, "1")
+
+
+def test_preempted_while_the_second_config_trains_only_the_second_resumes(
+    root: Path, runpod_api: RunPodFake
+) -> None:
+    """The first config finished and published in the pod RunPod then took back: it is not run again,
+    and the second resumes from its checkpoint, counted as its first preemption."""
+    spot_config(root, NEW)
+    sha = spot_config(root, OTHER)
+    set_compute(root, configs_per_pod=2)
+    env = {**ENV, "RUNPOD_API_KEY": runpod_api.api_key}
+    assert haha(root, "launch", env=env).returncode == 0
+    (pod_id,) = runpod_api.pods
+    store = get_store(load_settings(root, {}), root)
+    checkout = root.parent / "pod-checkout"  # what the pod published for NEW: results and status
+    shutil.copytree(root, checkout)
+    write_fake_results(checkout, NEW)
+    write_status(
+        store,
+        NEW,
+        RunStatus("succeeded", pod_id=pod_id, pod_type="interruptible"),
+        results_file=checkout / f"train/results/{NEW}.json",
+    )
+    write_status(store, OTHER, running_on(pod_id, sha, checkpoint_step=4))
+    runpod_api.preempt(pod_id)
+
+    plan = plan_of(root, env)
+    (entry,) = plan["include"]
+    assert (entry["config"], entry["resume"], entry["preemptions"]) == (OTHER, True, 1)
+    assert plan["awaiting_collect"] == [NEW] and plan["failed"] == []
+    assert reap_of(root, env) == [(NEW, False), (OTHER, False)]
+    assert read_status(store, NEW).state == "succeeded" and read_status(store, OTHER).state == "running"
+
+    assert haha(root, "launch", env=env).returncode == 0
+    _, resumed = runpod_api.calls("podRentInterruptable")
+    assert env_of(resumed)["HAHA_BASENAME"] == OTHER and env_of(resumed)["HAHA_RESUME"] == "1"
+    assert "HAHA_BASENAMES" not in env_of(resumed)
+
+
+def test_spot_and_on_demand_configs_and_spot_configs_with_other_bids_get_pods_of_their_own(
+    root: Path, runpod_api: RunPodFake
+) -> None:
+    third = "haha-smollm2-135m-lora-004"
+    spot_config(root, OTHER, bid_per_gpu=2.5)
+    spot_config(root, third)
+    set_compute(root, configs_per_pod=3)  # NEW stays on-demand
+    env = {**ENV, "RUNPOD_API_KEY": runpod_api.api_key}
+
+    assert [r.get("pod") for r in plan_of(root, env)["include"]] == [None, None, None]
+    assert haha(root, "launch", env=env).returncode == 0
+    (deployed,) = runpod_api.calls("podFindAndDeployOnDemand")
+    assert env_of(deployed)["HAHA_BASENAME"] == NEW and "HAHA_BASENAMES" not in env_of(deployed)
+    rents = runpod_api.calls("podRentInterruptable")
+    assert sorted((env_of(r)["HAHA_BASENAME"], r["bidPerGpu"]) for r in rents)[0] == (OTHER, 2.5)
+    assert all("HAHA_BASENAMES" not in env_of(r) for r in rents) and len(rents) == 2
+
+
+# --- the pod: `haha pod` for a shared spot pod that RunPod stops -----------------------------------------
+@pytest.mark.parametrize("spot", [True, False])
+def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_only_when_preempted(
+    tmp_path: Path, spot: bool
+) -> None:
+    """SIGTERM during the first config: on a spot pod (a preemption) the first stays `running` and the
+    second has no record, so plan resumes one and starts the other; on an on-demand pod (a reaper, a
+    person) both end failed, as before."""
+    root = make_git_repo(tmp_path)
+    first, second = "haha-smollm2-135m-lora-001", "haha-smollm2-135m-lora-002"
+    shutil.copy(root / f"train/config/{first}.yml", root / f"train/config/{second}.yml")
+    argv = [sys.executable, str(FAKE_RUN), f"sleep-for={first}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HAHA_", "RUNPOD_", "HF_TOKEN"))}
+    env |= {
+        "HAHA_STORE": "local",
+        "HAHA_BASENAMES": f"{first},{second}",
+        "HAHA_RUN_ARGV": json.dumps(argv),
+        "HAHA_WORKDIR": str(tmp_path / "work"),
+    }
+    env |= {"HAHA_INTERRUPTIBLE": "1"} if spot else {}
+    store = get_store(load_settings(root, {"HAHA_STORE": "local"}), root)
+    pod = subprocess.Popen(
+        [sys.executable, "-m", "haha.cli", "pod", first, "--repo", str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while read_status(store, first) is None:  # `running`: the first config's turn has come
+            assert time.monotonic() < deadline and pod.poll() is None, "the first config never started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # its (fake) training has started
+        pod.send_signal(signal.SIGTERM)  # RunPod stops the container
+        out, _ = pod.communicate(timeout=60)
+    finally:
+        pod.kill()
+
+    assert pod.returncode == 1, out
+    stopped, waiting = read_status(store, first), read_status(store, second)
+    assert stopped is not None
+    if spot:
+        assert (stopped.state, stopped.pod_type) == ("running", "interruptible"), out
+        assert waiting is None, out  # not failed, not started: plan launches it afresh
+    else:
+        assert stopped.state == "failed" and waiting is not None and waiting.state == "failed", out

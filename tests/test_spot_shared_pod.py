@@ -72,6 +72,33 @@ def test_a_rented_pod_never_mixes_with_on_demand_another_bid_or_a_resumed_run() 
     ]
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ({"interruptible": True}, {"interruptible": True}, True),
+        ({"interruptible": True}, {}, False),  # one rented, one deployed
+        ({"interruptible": True}, {"interruptible": True, "bid_per_gpu": 2.5}, False),
+    ],
+)
+def test_the_gate_says_configs_share_a_pod_only_where_plan_will_put_them_in_one(
+    tmp_path: Path, first: dict, second: dict, shared: bool
+) -> None:
+    from check_helpers import SMOL, check, make_repo
+    from haha.check.render import render_markdown
+
+    root = make_repo(tmp_path)
+    other = "haha-smollm2-135m-lora-002"
+    config = yaml.safe_load((root / SMOL).read_text())
+    for path, block in ((root / SMOL, first), (root / f"train/config/{other}.yml", second)):
+        path.write_text(yaml.safe_dump({**config, "haha": block} if block else config, sort_keys=False))
+    toml = root / "haha.toml"
+    toml.write_text(toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2"))
+
+    out = render_markdown(check(root))
+
+    assert (f"{Path(SMOL).stem} + {other} run one after another in one pod" in out) is shared
+
+
 # --- the reaper's decision (pure) ---------------------------------------------------------------------
 def spot_pod(pod_id: str, deadline: datetime, status: str = "EXITED") -> Pod:
     name = PodName.make("a-001", "1234567", deadline, ("a-002",))

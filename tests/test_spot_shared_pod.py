@@ -29,10 +29,11 @@ from haha.runstatus import RunStatus, read_status, write_status
 from haha.settings import load_settings
 from haha.store import get_store
 from pod_results import write_fake_results
+from test_pod_flow import github, repo_root
 from test_runpod_launch import NEW, OTHER, haha, root, set_compute
 
 pytest_plugins = ["fakes.fixtures"]
-__all__ = ["root"]  # the fixture, shared with test_runpod_launch
+__all__ = ["github", "repo_root", "root"]  # the fixtures, shared with test_runpod_launch and test_pod_flow
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 H100 = ("NVIDIA H100 80GB HBM3",)
@@ -267,9 +268,10 @@ def test_spot_and_on_demand_configs_and_spot_configs_with_other_bids_get_pods_of
 def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_only_when_preempted(
     tmp_path: Path, spot: bool
 ) -> None:
-    """SIGTERM during the first config: on a spot pod (a preemption) the first stays `running` and the
-    second has no record, so plan resumes one and starts the other; on an on-demand pod (a reaper, a
-    person) both end failed, as before."""
+    """SIGTERM during the first config, with the reader of the pod's output gone (boot.sh's tee, stopped
+    with the container): on a spot pod (a preemption) the first stays `running` and the second has no
+    record, so plan resumes one and starts the other; on an on-demand pod (a reaper, a person) the pod
+    still records both as failed, as before."""
     root = make_git_repo(tmp_path)
     first, second = "haha-smollm2-135m-lora-001", "haha-smollm2-135m-lora-002"
     shutil.copy(root / f"train/config/{first}.yml", root / f"train/config/{second}.yml")
@@ -288,7 +290,6 @@ def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_on
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -296,16 +297,59 @@ def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_on
             assert time.monotonic() < deadline and pod.poll() is None, "the first config never started"
             time.sleep(0.1)
         time.sleep(1.0)  # its (fake) training has started
+        assert pod.stdout is not None
+        pod.stdout.close()  # the reader goes first
         pod.send_signal(signal.SIGTERM)  # RunPod stops the container
-        out, _ = pod.communicate(timeout=60)
+        pod.wait(timeout=60)
     finally:
         pod.kill()
 
-    assert pod.returncode == 1, out
+    log = (tmp_path / "work" / first / "pod.log").read_text()
     stopped, waiting = read_status(store, first), read_status(store, second)
-    assert stopped is not None
+    assert pod.returncode == 1 and stopped is not None, log
     if spot:
-        assert (stopped.state, stopped.pod_type) == ("running", "interruptible"), out
-        assert waiting is None, out  # not failed, not started: plan launches it afresh
+        assert (stopped.state, stopped.pod_type) == ("running", "interruptible"), log
+        assert waiting is None, log  # not failed, not started: plan launches it afresh
     else:
-        assert stopped.state == "failed" and waiting is not None and waiting.state == "failed", out
+        assert stopped.state == "failed" and waiting is not None and waiting.state == "failed", log
+
+
+def test_a_local_shared_spot_pod_stopped_like_a_preempted_one_resumes_one_config_and_restarts_the_other(
+    repo_root: Path, github: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole pod, boot.sh and its EXIT trap (`haha pod-terminate`) included: its process group gets
+    SIGTERM, as a container that RunPod stops does, while the first config trains. Then `haha plan`
+    resumes the first alone and starts the second afresh."""
+    from check_helpers import edit_config
+    from haha.plan import load_plan, share_pods
+    from haha.repo import Repo
+    from test_pod_flow import SMOL, compute_for, launch_local, run_argv, store_of, wait_done
+
+    second = "haha-smollm2-135m-lora-002"
+    config = repo_root / "train" / "config"
+    shutil.copy(config / f"{SMOL}.yml", config / f"{second}.yml")
+    for name in (SMOL, second):
+        edit_config(repo_root, f"train/config/{name}.yml", haha={"interruptible": True})
+    git(repo_root, "add", "-A")
+    set_compute(repo_root, configs_per_pod=2)  # commits
+    run_argv(monkeypatch, f"sleep-for={SMOL}")
+
+    (launched,) = launch_local(repo_root, (SMOL, second))
+    assert launched.configs == (SMOL, second)
+    store, deadline = store_of(repo_root), time.monotonic() + 90
+    while read_status(store, SMOL) is None:  # its turn came: `running`
+        assert time.monotonic() < deadline, "the first config never started"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    compute_for(repo_root).terminate(launched.pod.id)  # SIGTERM to the pod's process group
+    wait_done(repo_root)
+
+    stopped = read_status(store, SMOL)
+    assert stopped is not None and (stopped.state, stopped.pod_type) == ("running", "interruptible")
+    assert read_status(store, second) is None  # neither the pod nor its EXIT trap marked it failed
+    repo = Repo(repo_root)
+    plan = load_plan(repo, compute_for(repo_root), store, retry=(SMOL, second))
+    plan = share_pods(repo, plan, 2)
+    runs = {r.config: r for r in plan.runs}
+    assert (runs[SMOL].resume, runs[SMOL].preemptions, runs[SMOL].pod) == (True, 1, None)
+    assert (runs[second].resume, runs[second].interruptible) == (None, True) and plan.failed == ()

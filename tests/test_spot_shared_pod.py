@@ -100,6 +100,40 @@ def test_the_gate_says_configs_share_a_pod_only_where_plan_will_put_them_in_one(
     assert (f"{Path(SMOL).stem} + {other} run one after another in one pod" in out) is shared
 
 
+def test_the_configs_a_preempted_pod_never_got_to_are_picked_up_by_the_resume_schedule() -> None:
+    from haha.plan import Plan, displaced, resumes_only, with_displaced
+
+    def pod(pod_id: str, first: str, more: tuple[str, ...], status: str, spot: bool = True) -> Pod:
+        name = str(PodName.make(first, "1234567", NOW + timedelta(hours=11), more))
+        return Pod(pod_id, name, status, interruptible=spot)
+
+    stopped = pod("p1", "a-001", ("a-002", "a-003"), "EXITED")
+    reaped = str(PodName.make("c-001", "1234567", NOW, ("c-002",)))  # gone from the list
+    pods = [
+        stopped,
+        pod("p2", "b-001", ("b-002",), "RUNNING"),  # alive
+        pod("p3", "d-001", ("d-002",), "EXITED", spot=False),  # an on-demand pod that exited
+    ]
+    statuses = {
+        "a-001": RunStatus("succeeded", pod_name=stopped.name),  # finished in it: done
+        "a-002": RunStatus("running", pod_name=stopped.name, pod_type="interruptible"),  # resumes
+        "a-003": RunStatus("failed", pod_name="haha-a-003-1234567-20261201T0000Z"),  # an older run
+        "c-001": RunStatus("running", pod_name=reaped, pod_type="interruptible"),
+        "c-002": None,
+    }
+
+    assert displaced(pods, statuses) == {"a-003", "c-002"}
+    runs = [run("a-002", resume=True), run("a-003"), run("c-001", resume=True), run("c-002"), run("e-001")]
+    marked = with_displaced(runs, displaced(pods, statuses))
+    only = resumes_only(Plan(runs=tuple(marked)))
+    assert [(r.config, r.resume, r.displaced) for r in only.runs] == [
+        ("a-002", True, None),
+        ("a-003", None, True),
+        ("c-001", True, None),
+        ("c-002", None, True),  # e-001, new on this push: left to the push's own plan
+    ]
+
+
 # --- the reaper's decision (pure) ---------------------------------------------------------------------
 def spot_pod(pod_id: str, deadline: datetime, status: str = "EXITED") -> Pod:
     name = PodName.make("a-001", "1234567", deadline, ("a-002",))
@@ -148,9 +182,12 @@ def reap_of(root: Path, env: dict[str, str]) -> list[tuple[str, bool]]:
     return [(r["config"], r["marked_failed"]) for r in json.loads(done.stdout.splitlines()[-1])]
 
 
-def running_on(pod_id: str, sha: str, **more: object) -> RunStatus:
+def running_on(runpod: RunPodFake, pod_id: str, sha: str, **more: object) -> RunStatus:
     """What an interruptible pod's run records while it trains (pod/lifecycle.py, haha.resume.carried)."""
-    return RunStatus("running", pod_id=pod_id, pod_type="interruptible", config_sha256=sha, **more)  # type: ignore[arg-type]
+    name = runpod.pods[pod_id]["name"]
+    return RunStatus(
+        "running", pod_id=pod_id, pod_name=name, pod_type="interruptible", config_sha256=sha, **more
+    )  # type: ignore[arg-type]
 
 
 def test_preempted_while_the_first_config_trains_it_resumes_and_the_second_starts_fresh(
@@ -168,11 +205,16 @@ def test_preempted_while_the_first_config_trains_it_resumes_and_the_second_start
     assert env_of(rent)["HAHA_BASENAMES"] == f"{NEW},{OTHER}"  # two spot configs: one rented pod
     (pod_id,) = runpod_api.pods
     store = get_store(load_settings(root, {}), root)
-    write_status(store, NEW, running_on(pod_id, sha, checkpoint_step=6))  # OTHER waits its turn
+    write_status(store, NEW, running_on(runpod_api, pod_id, sha, checkpoint_step=6))  # OTHER waits its turn
     runpod_api.preempt(pod_id)
+    # The 15-minute schedule (`--resume-only`) picks up both: NEW to resume, OTHER whose turn never
+    # came, from the stopped pod's name while RunPod lists it, and from NEW's status once it is reaped.
+    picked = [(NEW, True, None), (OTHER, None, True)]
+    only = plan_of(root, env, "--resume-only")
+    assert [(r["config"], r.get("resume"), r.get("displaced")) for r in only["include"]] == picked
 
     assert reap_of(root, env) == [(NEW, False), (OTHER, False)]
-    assert pod_id in runpod_api.terminated
+    assert pod_id in runpod_api.terminated and pod_id not in runpod_api.pods
     assert read_status(store, NEW).state == "running" and read_status(store, OTHER) is None
 
     plan = plan_of(root, env)
@@ -181,8 +223,8 @@ def test_preempted_while_the_first_config_trains_it_resumes_and_the_second_start
     assert "resuming from step 6" in first["reason"]
     assert (second["config"], second["interruptible"], "resume" in second) == (OTHER, True, False)
     assert plan["failed"] == [] and plan["count"] == 2
-    only = plan_of(root, env, "--resume-only")  # the 15-minute schedule resumes NEW alone
-    assert [(r["config"], r.get("pod")) for r in only["include"]] == [(NEW, None)]
+    only = plan_of(root, env, "--resume-only")
+    assert [(r["config"], r.get("resume"), r.get("displaced")) for r in only["include"]] == picked
 
     assert haha(root, "launch", env=env).returncode == 0
     _, resumed, fresh = runpod_api.calls("podRentInterruptable")
@@ -195,9 +237,9 @@ def test_preempted_while_the_first_config_trains_it_resumes_and_the_second_start
     # Preempted again, each on its own pod: NEW's second preemption passes max_preemptions (1) and it
     # resumes on-demand; OTHER's first is within it and OTHER resumes on a spot pod.
     again = {PodName.parse(p["name"]).basename: i for i, p in runpod_api.pods.items()}  # type: ignore[union-attr]
-    write_status(store, NEW, running_on(again[NEW], sha, checkpoint_step=9, preemptions=1))
+    write_status(store, NEW, running_on(runpod_api, again[NEW], sha, checkpoint_step=9, preemptions=1))
     other_sha = hashlib.sha256((root / f"train/config/{OTHER}.yml").read_bytes()).hexdigest()
-    write_status(store, OTHER, running_on(again[OTHER], other_sha, checkpoint_step=3))
+    write_status(store, OTHER, running_on(runpod_api, again[OTHER], other_sha, checkpoint_step=3))
     runpod_api.preempt(again[NEW])
     runpod_api.preempt(again[OTHER])
     assert haha(root, "launch", env=env).returncode == 0
@@ -226,10 +268,10 @@ def test_preempted_while_the_second_config_trains_only_the_second_resumes(
     write_status(
         store,
         NEW,
-        RunStatus("succeeded", pod_id=pod_id, pod_type="interruptible"),
+        RunStatus("succeeded", pod_id=pod_id, pod_name=runpod_api.pods[pod_id]["name"]),
         results_file=checkout / f"train/results/{NEW}.json",
     )
-    write_status(store, OTHER, running_on(pod_id, sha, checkpoint_step=4))
+    write_status(store, OTHER, running_on(runpod_api, pod_id, sha, checkpoint_step=4))
     runpod_api.preempt(pod_id)
 
     plan = plan_of(root, env)

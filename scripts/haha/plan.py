@@ -116,6 +116,9 @@ class PlannedRun:
     interruptible: bool | None = None
     resume: bool | None = None
     preemptions: int | None = None
+    # A fresh run of a config whose turn in a preempted shared pod never came (plan.displaced): the
+    # resume schedule (`--resume-only`) starts it too, rather than leaving it to the next push.
+    displaced: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
     """Gather the inputs (repo files, pod list, store lookups for would-be launches) and plan."""
     desired = desired_configs(repo)
     done = collected(repo)
-    flying = in_flight(compute.list_pods())
+    pods = compute.list_pods()
+    flying = in_flight(pods)
     current = current_eval(repo)
     first = make_plan(desired, done, flying, {}, current)
     published: dict[str, Record] = {}
@@ -301,6 +305,7 @@ def load_plan(repo: Repo, compute: Compute, store: ModelStore | None, retry: Ite
             errors[run.config] = str(exc)
             continue
         (given_up if run.resume is False else runs).append(run)
+    runs = with_displaced(runs, displaced(pods, statuses))
     held = tuple(sorted({*plan.failed, *(r.config for r in given_up)}))
     return replace(plan, runs=tuple(runs), failed=held, errors=tuple(sorted(errors.items())))
 
@@ -374,9 +379,34 @@ def with_resume(run: PlannedRun, status: RunStatus | None, config_sha256: str, r
 
 
 def resumes_only(plan: Plan) -> Plan:
-    """The plan cut to runs that resume a preempted one (`haha plan --resume-only`: launch.yml's schedule,
-    which starts nothing new, only picks up what RunPod took back)."""
-    return replace(plan, runs=tuple(r for r in plan.runs if r.resume))
+    """The plan cut to runs that resume a preempted one, and those a preempted shared pod never got to
+    (`haha plan --resume-only`: launch.yml's schedule, which starts nothing new, only picks up what
+    RunPod took back)."""
+    return replace(plan, runs=tuple(r for r in plan.runs if r.resume or r.displaced))
+
+
+def displaced(pods: Iterable[Pod], statuses: Mapping[str, RunStatus | None]) -> frozenset[str]:
+    """Configs whose turn in a preempted interruptible pod never came (no status written by that pod).
+    The pods: those RunPod still lists as EXITED, and those a preempted run's status names (found after
+    `haha reap` terminated the pod). Pure."""
+    from haha.resume import was_preempted
+
+    gone = [p.name for p in pods if p.interruptible and p.status == "EXITED"]
+    gone += [s.pod_name for s in statuses.values() if s and s.pod_name and was_preempted(s, False)]
+    out = set()
+    for pod_name in gone:
+        parsed = PodName.parse(pod_name)
+        for basename in parsed.basenames if parsed else ():
+            status = statuses.get(basename)
+            if status is None or status.pod_name != pod_name:
+                out.add(basename)
+    return frozenset(out)
+
+
+def with_displaced(runs: Sequence[PlannedRun], names: frozenset[str]) -> list[PlannedRun]:
+    """Fresh runs of configs in `names` (plan.displaced) marked so: a preempted pod took their turn."""
+    why = "its interruptible pod was preempted before its turn; starting it afresh"
+    return [replace(r, displaced=True, reason=why) if r.config in names and not r.resume else r for r in runs]
 
 
 def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:

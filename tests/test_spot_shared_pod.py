@@ -306,37 +306,37 @@ def test_spot_and_on_demand_configs_and_spot_configs_with_other_bids_get_pods_of
 
 
 # --- the pod: `haha pod` for a shared spot pod that RunPod stops -----------------------------------------
-@pytest.mark.parametrize("spot", [True, False])
-def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_only_when_preempted(
-    tmp_path: Path, spot: bool
-) -> None:
-    """SIGTERM during the first config, with the reader of the pod's output gone (boot.sh's tee, stopped
-    with the container): on a spot pod (a preemption) the first stays `running` and the second has no
-    record, so plan resumes one and starts the other; on an on-demand pod (a reaper, a person) the pod
-    still records both as failed, as before."""
+FIRST, SECOND = "haha-smollm2-135m-lora-001", "haha-smollm2-135m-lora-002"
+
+
+def stop_shared_pod(
+    tmp_path: Path, spot: bool, training: str
+) -> tuple[int, RunStatus | None, RunStatus | None]:
+    """`haha pod` for a shared pod of FIRST then SECOND (the fake run), stopped by SIGTERM while
+    `training` trains, after the reader of its output went (boot.sh's tee, stopped with the container).
+    Its exit status, and the two configs' statuses."""
     root = make_git_repo(tmp_path)
-    first, second = "haha-smollm2-135m-lora-001", "haha-smollm2-135m-lora-002"
-    shutil.copy(root / f"train/config/{first}.yml", root / f"train/config/{second}.yml")
-    argv = [sys.executable, str(FAKE_RUN), f"sleep-for={first}"]
+    shutil.copy(root / f"train/config/{FIRST}.yml", root / f"train/config/{SECOND}.yml")
+    argv = [sys.executable, str(FAKE_RUN), f"sleep-for={training}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HAHA_", "RUNPOD_", "HF_TOKEN"))}
     env |= {
         "HAHA_STORE": "local",
-        "HAHA_BASENAMES": f"{first},{second}",
+        "HAHA_BASENAMES": f"{FIRST},{SECOND}",
         "HAHA_RUN_ARGV": json.dumps(argv),
         "HAHA_WORKDIR": str(tmp_path / "work"),
     }
     env |= {"HAHA_INTERRUPTIBLE": "1"} if spot else {}
     store = get_store(load_settings(root, {"HAHA_STORE": "local"}), root)
     pod = subprocess.Popen(
-        [sys.executable, "-m", "haha.cli", "pod", first, "--repo", str(root)],
+        [sys.executable, "-m", "haha.cli", "pod", FIRST, "--repo", str(root)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
-        while read_status(store, first) is None:  # `running`: the first config's turn has come
-            assert time.monotonic() < deadline and pod.poll() is None, "the first config never started"
+        while (status := read_status(store, training)) is None or status.state != "running":
+            assert time.monotonic() < deadline and pod.poll() is None, f"{training} never started"
             time.sleep(0.1)
         time.sleep(1.0)  # its (fake) training has started
         assert pod.stdout is not None
@@ -345,15 +345,34 @@ def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_on
         pod.wait(timeout=60)
     finally:
         pod.kill()
+    return pod.returncode, read_status(store, FIRST), read_status(store, SECOND)
 
-    log = (tmp_path / "work" / first / "pod.log").read_text()
-    stopped, waiting = read_status(store, first), read_status(store, second)
-    assert pod.returncode == 1 and stopped is not None, log
+
+@pytest.mark.parametrize("spot", [True, False])
+def test_a_stopped_shared_pod_leaves_the_config_it_had_not_started_unrecorded_only_when_preempted(
+    tmp_path: Path, spot: bool
+) -> None:
+    """SIGTERM during the first config: on a spot pod (a preemption) the first stays `running` and the
+    second has no record, so plan resumes one and starts the other; on an on-demand pod (a reaper, a
+    person) the pod still records both as failed, as before, though its output's reader is gone."""
+    code, stopped, waiting = stop_shared_pod(tmp_path, spot, FIRST)
+
+    assert code == 1 and stopped is not None
     if spot:
-        assert (stopped.state, stopped.pod_type) == ("running", "interruptible"), log
-        assert waiting is None, log  # not failed, not started: plan launches it afresh
+        assert (stopped.state, stopped.pod_type) == ("running", "interruptible")
+        assert waiting is None  # not failed, not started: plan launches it afresh
     else:
-        assert stopped.state == "failed" and waiting is not None and waiting.state == "failed", log
+        assert stopped.state == "failed" and waiting is not None and waiting.state == "failed"
+
+
+def test_a_shared_spot_pod_preempted_during_its_second_config_keeps_the_first_ones_end(
+    tmp_path: Path,
+) -> None:
+    code, done, stopped = stop_shared_pod(tmp_path, True, SECOND)
+
+    assert code == 1 and done is not None and stopped is not None
+    assert done.state == "succeeded"  # published: not run again
+    assert (stopped.state, stopped.pod_type, stopped.pod_id) == ("running", "interruptible", done.pod_id)
 
 
 def test_a_local_shared_spot_pod_stopped_like_a_preempted_one_resumes_one_config_and_restarts_the_other(

@@ -25,7 +25,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+
+
+class _Stderr(Console):
+    """Progress lines on stderr. When their reader is gone (boot.sh's tee, stopped with the pod's
+    container) the lines after it are dropped: rich's default ends the process (SystemExit(1)), which
+    would cut a pod's teardown short (its pod.log keeps every line)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+
+
+err = _Stderr(stderr=True)
 
 RepoOpt = Annotated[Path | None, typer.Option("--repo", help="Repo checkout (default: found from cwd).")]
 

@@ -119,6 +119,9 @@ class PlannedRun:
     resume: bool | None = None
     preemptions: int | None = None
     nodes: int | None = None  # a multi-node run (haha.nodes): an Instant Cluster of this many pods
+    # A fresh run of a config whose turn in a preempted shared pod never came (plan.displaced): the
+    # resume schedule (`--resume-only`) starts it too, rather than leaving it to the next push.
+    displaced: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,8 @@ def load_plan(
     desired = desired_configs(repo)
     results = results or ResultsIndex(repo)
     done = collected(results)
-    flying = in_flight(compute.list_pods())
+    pods = compute.list_pods()
+    flying = in_flight(pods)
     current = current_eval(repo)
     first = make_plan(desired, done, flying, {}, current)
     published: dict[str, Record] = {}
@@ -313,6 +317,7 @@ def load_plan(
             errors[run.config] = str(exc)
             continue
         (given_up if run.resume is False else runs).append(run)
+    runs = with_displaced(runs, displaced(pods, statuses))
     held = tuple(sorted({*plan.failed, *(r.config for r in given_up)}))
     return replace(plan, runs=tuple(runs), failed=held, errors=tuple(sorted(errors.items())))
 
@@ -392,9 +397,34 @@ def with_resume(run: PlannedRun, status: RunStatus | None, config_sha256: str, r
 
 
 def resumes_only(plan: Plan) -> Plan:
-    """The plan cut to runs that resume a preempted one (`haha plan --resume-only`: launch.yml's schedule,
-    which starts nothing new, only picks up what RunPod took back)."""
-    return replace(plan, runs=tuple(r for r in plan.runs if r.resume))
+    """The plan cut to runs that resume a preempted one, and those a preempted shared pod never got to
+    (`haha plan --resume-only`: launch.yml's schedule, which starts nothing new, only picks up what
+    RunPod took back)."""
+    return replace(plan, runs=tuple(r for r in plan.runs if r.resume or r.displaced))
+
+
+def displaced(pods: Iterable[Pod], statuses: Mapping[str, RunStatus | None]) -> frozenset[str]:
+    """Configs whose turn in a preempted interruptible pod never came (no status written by that pod).
+    The pods: those RunPod still lists as EXITED, and those a preempted run's status names (found after
+    `haha reap` terminated the pod). Pure."""
+    from haha.resume import was_preempted
+
+    gone = [p.name for p in pods if p.interruptible and p.status == "EXITED"]
+    gone += [s.pod_name for s in statuses.values() if s and s.pod_name and was_preempted(s, False)]
+    out = set()
+    for pod_name in gone:
+        parsed = PodName.parse(pod_name)
+        for basename in parsed.basenames if parsed else ():
+            status = statuses.get(basename)
+            if status is None or status.pod_name != pod_name:
+                out.add(basename)
+    return frozenset(out)
+
+
+def with_displaced(runs: Sequence[PlannedRun], names: frozenset[str]) -> list[PlannedRun]:
+    """Fresh runs of configs in `names` (plan.displaced) marked so: a preempted pod took their turn."""
+    why = "its interruptible pod was preempted before its turn; starting it afresh"
+    return [replace(r, displaced=True, reason=why) if r.config in names and not r.resume else r for r in runs]
 
 
 def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
@@ -405,31 +435,49 @@ def failed_same_config(status: RunStatus | None, config_sha256: str) -> bool:
 
 
 # --- shared pods ([compute] configs_per_pod) ------------------------------------------------------
-def share_key(run: PlannedRun, base_model: str) -> tuple[object, ...] | None:
-    """What configs must have in common to share a pod: mode, base model and the pod's GPUs."""
-    if not base_model or run.gpus is None or run.gpu_types is None or run.nodes:  # a cluster: its own
+def share_key(run: PlannedRun, base_model: str, bid: float | None = None) -> tuple[object, ...] | None:
+    """What configs must have in common to share a pod: mode, base model, the pod's GPUs and its kind.
+
+    The pod is either rented (interruptible, at one bid per GPU: `bid`, the config's haha.bid_per_gpu;
+    None: each type's spot price) or deployed on-demand, so configs that differ there never share; a
+    config does not run at another's bid. A resumed run never shares: the pod's env says resume and
+    how often the run was preempted for every config it runs (haha.resume), and a config that was
+    never preempted must start fresh with its own count. A multi-node run (a cluster) never shares.
+    """
+    if not base_model or run.gpus is None or run.gpu_types is None or run.resume or run.nodes:
         return None
-    return (run.mode, base_model, run.gpus, run.gpu_types)
+    kind = ("interruptible", bid) if run.interruptible else ("on-demand",)
+    return (run.mode, base_model, run.gpus, run.gpu_types, kind)
 
 
 def pods_of(
-    runs: Sequence[PlannedRun], base_models: Mapping[str, str], per_pod: int
+    runs: Sequence[PlannedRun],
+    base_models: Mapping[str, str],
+    per_pod: int,
+    bids: Mapping[str, float | None] | None = None,
 ) -> list[tuple[PlannedRun, ...]]:
     """The planned runs in pods: up to `per_pod` with one share_key each, in plan order (pure)."""
     from haha.sharedpod import group
 
     if per_pod <= 1:
         return [(run,) for run in runs]
-    return group(runs, lambda r: share_key(r, base_models.get(r.config, "")), per_pod)
+    bid = bids or {}
+    return group(runs, lambda r: share_key(r, base_models.get(r.config, ""), bid.get(r.config)), per_pod)
 
 
 def share_pods(repo: Repo, plan: Plan, per_pod: int) -> Plan:
     """The plan with each shared pod's configs recorded on its runs (unchanged when per_pod is 1)."""
     if per_pod <= 1:
         return plan
-    bases = {r.config: Experiment.load(repo.config_path(r.config)).base_model for r in plan.runs}
+    settings = load_settings(repo.root, {})
+    experiments = {r.config: Experiment.load(repo.config_path(r.config)) for r in plan.runs}
+    bases = {name: e.base_model for name, e in experiments.items()}
+    # Planned runs passed with_resources, so their `haha:` blocks read (Experiment.resources).
+    bids = {
+        r.config: experiments[r.config].resources(settings).bid_per_gpu for r in plan.runs if r.interruptible
+    }
     runs = []
-    for pod in pods_of(plan.runs, bases, per_pod):
+    for pod in pods_of(plan.runs, bases, per_pod, bids):
         names = tuple(r.config for r in pod) if len(pod) > 1 else None
         runs.extend(replace(r, pod=names) for r in pod)
     order = {r.config: i for i, r in enumerate(plan.runs)}

@@ -93,22 +93,27 @@ def decide(
     not reported a start. `statuses`: basename → its status as read (absent: could not be read, so
     the pod is left alone)."""
     pods = list(pods)
-    out = [Reap(pod, name) for pod, name in _ours(pods) if name.expired(now)]
-    out += preempted(pods, {r.pod.id for r in out})
+    # A preempted pod first: its runs resume (every config of a shared pod), though its deadline or
+    # boot timeout passed while it sat stopped; reaping it as expired would fail runs RunPod stopped.
+    out = preempted(pods)
+    taken = {r.pod.id for r in out}
+    out += [Reap(pod, name) for pod, name in _ours(pods) if name.expired(now) and pod.id not in taken]
     if boot is not None and statuses is not None:
         for pod, name in boot_candidates(pods, now, boot):
+            if pod.id in taken:
+                continue
             if name.basename in statuses and not reported_start(statuses[name.basename], pod):
                 out.append(Reap(pod, name, boot.minutes))
     return sorted(out, key=lambda r: (r.name.deadline, r.pod.id))
 
 
-def preempted(pods: Iterable[Pod], taken: frozenset[str] | set[str] = frozenset()) -> list[Reap]:
+def preempted(pods: Iterable[Pod]) -> list[Reap]:
     """Our interruptible pods that RunPod stopped (EXITED: a stopped interruptible pod cannot be
     started again, and its volume bills): terminated, and their runs left `running` for plan to resume."""
     return [
         Reap(pod, name, preempted=True)
         for pod, name in _ours(pods)
-        if pod.interruptible and pod.status == "EXITED" and pod.id not in taken
+        if pod.interruptible and pod.status == "EXITED"
     ]
 
 
@@ -146,9 +151,9 @@ def reap(
         log(f"reap: {item.pod.name} ({item.pod.id}, {item.pod.status}): {item.reason}")
         if dry_run:
             continue
-        if item.preempted:  # no failure to record or report: plan resumes the run
+        if item.preempted:  # no failure to record or report: plan resumes or restarts each config
             compute.terminate(item.pod.id)
-            done.append(Reaped(item, False, "resumed by plan"))
+            done += [Reaped(item, False, "resumed by plan", b) for b in item.name.basenames]
             continue
         # A run that never started wrote no status to say its PR: the pod's launch env does (read
         # while the pod exists). An earlier run's status may be in the store: never final for this one.

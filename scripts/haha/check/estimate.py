@@ -54,6 +54,10 @@ class ConfigCost:
     overhead_from: str = "assumed"
     train_from: str = "assumed"
     predicted_from: str = "assumed"  # meta.cost.predicted_from: "7 runs", "assumed", or which part
+    # The pod's kind (haha.interruptible) and bid (haha.bid_per_gpu): configs share a pod only where
+    # both are the same (plan.share_key), so the gate's shared-pod line groups them as plan does.
+    interruptible: bool = False
+    bid_per_gpu: float | None = None
 
     @property
     def long_share(self) -> float:
@@ -154,6 +158,8 @@ def estimate(
         overhead_from=overhead_p.source,
         train_from=speed.source if speed is not None else "assumed",
         predicted_from=source_of(overhead_p, speed),
+        interruptible=resources.interruptible,
+        bid_per_gpu=resources.bid_per_gpu if resources.interruptible else None,
     )
     share = speed.value if speed is not None else 1.0
     fixes = [

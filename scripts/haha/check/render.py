@@ -158,7 +158,7 @@ def saving_line(report: CheckReport) -> str:
         return ""
     pods = group(
         report.costs,
-        lambda c: (c.base_model, c.gpu, c.gpus) if c.base_model else None,
+        lambda c: (c.base_model, c.gpu, c.gpus, c.interruptible, c.bid_per_gpu) if c.base_model else None,
         report.configs_per_pod,
     )
     shared = [pod for pod in pods if len(pod) > 1]

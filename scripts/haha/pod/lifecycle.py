@@ -84,6 +84,7 @@ class PodRun:
         self.repo, self.settings, self.now = repo, settings, now
         self.pod = pod or settings.pod_env(basename, now())
         self.terminate, self.interrupted = terminate, False  # interrupted: by a signal
+        self.preempted = False  # an interruptible pod's run ended by SIGTERM: left `running` to resume
         self.workdir = workdir_for(repo, self.pod.basename, settings)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file = self.workdir / "pod.log"
@@ -146,7 +147,8 @@ class PodRun:
                 and not self._deadline_hit
                 and results_ok(self.repo, self.pod.basename, self.say)
             )
-            if preempted_exit(self.pod.interruptible, stopped) and not self._deadline_hit:  # type: ignore[arg-type]
+            self.preempted = preempted_exit(self.pod.interruptible, stopped) and not self._deadline_hit  # type: ignore[arg-type]
+            if self.preempted:
                 self._upload_logs()  # no end recorded: the run stays `running`; plan resumes it
             else:
                 self._finish(ok, None if ok else self._reason(rc, error))

@@ -5,7 +5,9 @@ is when the container started, so the boot is billed once), results, logs, W&B r
 dispatch. A failed config does not stop the next. Each has its own deadline, `deadline_hours` from
 when its turn came but never past the pod's: the watchdog stops only the config that overruns. A
 config whose turn comes after the pod's deadline, or after a signal ended the pod, is marked failed
-without running. The pod terminates once, after the last config.
+without running; but where RunPod preempted an interruptible pod, the configs that did not run are left
+without a record (plan starts them afresh) and the one it stopped stays `running` (plan resumes it).
+The pod terminates once, after the last config.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class SharedPodRun:
     def run(self) -> int:
         codes: list[int] = []
         stop: str | None = None
+        preempted = False
         try:
             for i, basename in enumerate(self.pod.basenames):
                 start = self.now()
@@ -67,7 +70,7 @@ class SharedPodRun:
                         f"the shared pod's deadline {clock.stamp(self.pod.deadline)} passed before its turn"
                     )
                 if stop is not None:
-                    self._skip(basename, stop)
+                    self._skip(basename, stop, record=not preempted)
                     codes.append(1)
                     continue
                 self.log(f"pod: shared pod, config {i + 1} of {len(self.pod.basenames)}: {basename}")
@@ -83,14 +86,20 @@ class SharedPodRun:
                     terminate=False,
                 )
                 codes.append(one.run())
-                if one.interrupted:
+                if one.preempted:  # the pod is gone: what has not run is planned again, not failed
+                    stop, preempted = "the interruptible pod was preempted before its turn", True
+                elif one.interrupted:
                     stop = "the shared pod was stopped before its turn"
         finally:
             terminate_self(self.settings, self.pod, self.log)
         return 0 if codes and not any(codes) else 1
 
-    def _skip(self, basename: str, reason: str) -> None:
+    def _skip(self, basename: str, reason: str, record: bool = True) -> None:
+        """A config whose turn never came: recorded failed, unless the pod was preempted (its status
+        stays as it was, so `haha plan` launches it afresh: it lost nothing and did not fail)."""
         self.log(f"pod: {basename}: not run: {reason}")
+        if not record:
+            return
         try:
             mark_failed_if_unfinished(
                 self.settings, self.repo.root, replace(self.pod, basename=basename), reason, [], self.log

@@ -45,8 +45,9 @@ class ChildRun:
             )
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            with contextlib.suppress(OSError):  # a console whose reader died (boot.sh's tee) costs no run
+                sys.stdout.write(line)
+                sys.stdout.flush()
             with contextlib.suppress(ValueError):  # the log may be closed by a finishing watchdog
                 self._log_out.write(line)
         return self._proc.wait()

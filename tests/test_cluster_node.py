@@ -4,6 +4,7 @@ exists, these processes are its nodes)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from fakes.github_api import GitHubFake
 from fakes.runpod_graphql import RunPodFake
 from haha import clock
 from haha.compute.base import PodSpec
-from haha.compute.local import TERMINATED
+from haha.compute.local import TERMINATED, group_alive
 from haha.compute.runpod import RunPodCompute
 from haha.settings import load_settings
 from test_pod_flow import (  # noqa: F401 (github, repo_root: fixtures)
@@ -132,7 +133,7 @@ def test_node_zeros_teardown_deletes_the_cluster_and_a_second_finds_it_gone(
 
 def test_a_local_cluster_runs_its_nodes_on_this_machine_and_node_zero_ends_them(
     repo_root: Path,  # noqa: F811
-    github: GitHubFake,  # noqa: F811
+    github: GitHubFake,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`--compute local`: one record, a process per node with RunPod's variables on loopback, each its
@@ -148,4 +149,17 @@ def test_a_local_cluster_runs_its_nodes_on_this_machine_and_node_zero_ends_them(
     assert store.fetch_status(SMOL)["state"] == "succeeded", dump_logs(repo_root)
     assert store.fetch_log(SMOL, "node-1.log") is not None  # the worker ran and uploaded its log
     assert statuses(repo_root) == [TERMINATED]  # one record, ended by node 0's teardown
+    (record,) = [json.loads(p.read_text()) for p in (repo_root / ".haha" / "pods").glob("local-*.json")]
+    pids = [m["pid"] for m in record["members"]]
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in pids), "a node outlived its cluster"
+
+
+def alive(pid: int) -> bool:
+    """A node's process group still has a live process (its leader, our child, reaped first)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return group_alive(pid)
     assert [d["client_payload"]["basename"] for d in github.dispatches] == [SMOL]  # node 0 alone

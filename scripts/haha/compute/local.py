@@ -169,15 +169,17 @@ class LocalCompute:
         ]
 
     def terminate(self, pod_id: str) -> None:
-        """SIGTERM the pod's process group, SIGKILL after the grace period. Unknown ids are a no-op."""
+        """SIGTERM the pod's process groups (a cluster: every node's), SIGKILL after the grace period.
+        Unknown ids are a no-op; a terminated record whose processes live on is ended again."""
         record = self._read(pod_id)
-        if record is None or record["status"] == TERMINATED:
+        alive = [m for m in _members(record) if _alive(m)] if record else []
+        if record is None or (record["status"] == TERMINATED and not alive):
             return
-        alive = any(_alive(m) for m in _members(record))
         record["status"] = TERMINATED
         self._write(record)  # first: a pod terminating itself is killed by the signal below
-        if alive:
-            self._kill(record)
+        own = os.getpgid(0)  # a node ending its own cluster: the other nodes first, itself last
+        for member in sorted(alive, key=lambda m: m["pid"] == own):
+            self._kill(member)
 
     def log_file(self, pod_id: str) -> Path | None:
         path = self.dir / f"{pod_id}.log"
@@ -187,10 +189,6 @@ class LocalCompute:
         return None  # local pods start at once: their runs report a start, and with it the PR
 
     def _kill(self, record: dict[str, Any]) -> None:
-        for member in _members(record):
-            self._kill_one(member)
-
-    def _kill_one(self, record: dict[str, Any]) -> None:
         pgid = record["pid"]  # setsid makes the pod its group's leader
         for sig, wait in ((signal.SIGTERM, self.grace_seconds), (signal.SIGKILL, 5.0)):
             try:

@@ -81,6 +81,16 @@ def test_a_cluster_cannot_pull_a_private_image_nor_be_interruptible(root: Path) 
     assert "registry_auth_id" in private.fix and report.exit_code != 0
 
 
+def test_a_cluster_volume_under_ten_gb_is_refused_at_the_gate(root: Path) -> None:
+    toml = root / "haha.toml"
+    text = toml.read_text()
+    assert "\nvolume_gb = 0" in text
+    toml.write_text(text.replace("\nvolume_gb = 0", "\nvolume_gb = 5"))
+    add_next(root, haha={"gpus": 8, "nodes": 2}, micro_batch_size=1)
+    found = only(errors(check(root)), "at least 10 GB")
+    assert (found.file, found.field) == (NEXT, "haha.nodes") and "compute.volume_gb" in found.fix
+
+
 @pytest.mark.parametrize("nodes", [0, 9, "2", True, 1.5])
 def test_bad_nodes_names_file_line_field_and_fix(root: Path, nodes: object) -> None:
     add_next(root, haha={"nodes": nodes})

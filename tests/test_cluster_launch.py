@@ -139,7 +139,8 @@ def test_terminate_deletes_the_whole_cluster_and_is_idempotent(nodes: Path, runp
     compute.terminate(launched.pod.id)  # gone: nothing to do, no error
 
     assert runpod_api.clusters == {} and list(runpod_api.deleted_clusters) == [launched.pod.id]
-    assert [c["id"] for c in runpod_api.calls("deleteCluster")] == [launched.pod.id]  # once, not per node
+    # One DELETE for the whole cluster (not one per node); the second call's DELETE found nothing.
+    assert [c["id"] for c in runpod_api.calls("deleteCluster")] == [launched.pod.id] * 2
 
 
 def test_the_reaper_deletes_a_cluster_past_its_deadline_and_fails_the_run(
@@ -158,15 +159,32 @@ def test_the_reaper_deletes_a_cluster_past_its_deadline_and_fails_the_run(
     assert store.fetch_status(TWO)["state"] == "failed"
 
 
-def test_listing_fails_loudly_on_a_5xx_but_a_graphql_only_key_just_sees_no_clusters(
+def test_listing_fails_loudly_on_a_5xx_and_a_graphql_only_key_sees_no_clusters_but_cannot_end_one(
     nodes: Path, runpod_api: RunPodFake
 ) -> None:
+    (launched,) = do_launch(nodes)
     compute = RunPodCompute(load_settings(nodes, ENV))
     runpod_api.http_errors = {"listClusters": 1}
     with pytest.raises(ServiceError, match="could not list clusters"):
         compute.list_pods()
     runpod_api.rest_refused = True  # a key restricted to GraphQL: 403 from the REST API
-    assert [p.nodes for p in compute.list_pods()] == [] or all(p.nodes == 1 for p in compute.list_pods())
+    assert [p for p in compute.list_pods() if p.nodes > 1] == []  # plan and reap go on, with a warning
+    with pytest.raises(ServiceError, match="could not look up cluster"):  # a node ending its cluster
+        compute.find_cluster(launched.pod.name)
+    assert launched.pod.id in runpod_api.clusters
+
+
+def test_a_cluster_delete_that_got_no_answer_is_an_error_not_a_terminated_pod(
+    nodes: Path, runpod_api: RunPodFake
+) -> None:
+    (launched,) = do_launch(nodes)
+    compute = RunPodCompute(load_settings(nodes, ENV))
+    runpod_api.http_errors = {"deleteCluster": 1}
+    with pytest.raises(ServiceError, match="502"):
+        compute.terminate(launched.pod.id)  # no pod has that id either: RunPod's answer is not known
+    assert launched.pod.id in runpod_api.clusters
+    compute.terminate(launched.pod.id)  # the caller's retry
+    assert runpod_api.clusters == {}
 
 
 # --- the fake holds the client to RunPod's OpenAPI document ----------------------------------------
@@ -227,10 +245,20 @@ def test_nodes_configs_never_share_a_pod(nodes: Path, runpod_api: RunPodFake) ->
     three = "haha-smollm2-135m-lora-003"
     (nodes / f"train/config/{three}.yml").write_text((nodes / f"train/config/{TWO}.yml").read_text())
     toml = nodes / "haha.toml"
-    toml.write_text(toml.read_text().replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2"))
+    text = toml.read_text()
+    assert "\nconfigs_per_pod = 1" in text
+    toml.write_text(text.replace("\nconfigs_per_pod = 1", "\nconfigs_per_pod = 2"))
     git(nodes, "add", "-A")
     git(nodes, "commit", "-qm", "a second two-node config; pods shared by two")
     plan = json.loads(haha_plan(nodes).stdout)
     assert [(r["config"], r.get("pod")) for r in plan["include"]] == [(TWO, None), (three, None)]
+    for name in (TWO, three):  # the control: the same two configs on one pod each do share
+        edit_config(nodes, f"train/config/{name}.yml", haha={"gpus": 2, "gpu_types": [H100, A100]})
+    git(nodes, "commit", "-qam", "one pod each")
+    shared = json.loads(haha_plan(nodes).stdout)["include"]
+    assert [(r["config"], r.get("pod")) for r in shared] == [(TWO, [TWO, three])]
+    edit_config(nodes, f"train/config/{TWO}.yml", haha={"gpus": 2, "nodes": 2, "gpu_types": [H100, A100]})
+    edit_config(nodes, f"train/config/{three}.yml", haha={"gpus": 2, "nodes": 2, "gpu_types": [H100, A100]})
+    git(nodes, "commit", "-qam", "two nodes again")
     do_launch(nodes)
     assert [c["env"]["HAHA_BASENAME"] for c in runpod_api.calls("createCluster")] == [TWO, three]

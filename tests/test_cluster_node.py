@@ -115,6 +115,21 @@ def test_a_worker_whose_training_crashes_ends_the_cluster_at_once(
     assert [d["id"] for d in runpod_api.calls("deleteCluster")] == [cluster_id]
     store = root / load_settings(root, {}).store.local_path / SMOL
     assert "Traceback" in (store / "logs" / "node-1.log").read_text()  # why, for whoever reads the failure
+    # boot.sh's EXIT trap on this node then: node 0 owns the run's record, so none is written here.
+    trap = haha(root, "pod-terminate", "--basename", SMOL, "--rc", "1", env=node_env(runpod_api, 1, 600))
+    assert trap.returncode == 0, trap.stderr
+    assert not (store / "status.json").exists()
+
+
+def test_node_zero_cannot_end_its_cluster_when_its_key_may_not_see_clusters(
+    cluster: tuple[Path, str], runpod_api: RunPodFake
+) -> None:
+    """Not "nothing to end": the teardown fails, so boot.sh tries its next layer and the reaper knows."""
+    root, cluster_id = cluster
+    runpod_api.rest_refused = True
+    done = haha(root, "pod-terminate", env=node_env(runpod_api, 0, deadline_s=600))
+    assert done.returncode == 1, done.stderr
+    assert cluster_id in runpod_api.clusters
 
 
 def test_node_zeros_teardown_deletes_the_cluster_and_a_second_finds_it_gone(

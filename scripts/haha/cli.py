@@ -349,6 +349,7 @@ def pod_terminate(
     Exits 1 when the pod could not be terminated, so boot.sh tries its next layer.
     """
     from haha.pod import each_config, mark_failed_if_unfinished, terminate_self
+    from haha.pod.worker import is_worker
     from haha.resume import preempted_exit
 
     root = repo.resolve() if repo else Path.cwd()
@@ -357,7 +358,7 @@ def pod_terminate(
     try:
         if preempted_exit(pod.interruptible, rc):  # haha.resume: the run stays `running`, plan resumes it
             say("pod-terminate: interruptible pod stopped by SIGTERM (likely preempted); not marked failed")
-        elif pod.basename and rc != 0:
+        elif pod.basename and rc != 0 and not is_worker(settings):  # node 0 owns a cluster run's record
             reason = f"pod boot exited with status {rc} before `haha pod` recorded an end"
             logs = [log_file] if log_file else []
             for one in each_config(pod):  # a shared pod: every config that recorded no end

@@ -243,6 +243,10 @@ def train_command(
     return [sys.executable, "-m", "axolotl.cli.train", str(config_file)]
 
 
+# The inter-node interface of RunPod's Instant Clusters; elsewhere (a workstation) NCCL picks its own.
+CLUSTER_NIC = Path("/sys/class/net/ens1")
+
+
 def launch_env(
     base: Mapping[str, str], device: Device, processes: int, world: int | None = None
 ) -> dict[str, str]:
@@ -258,10 +262,10 @@ def launch_env(
     if device.kind == "cpu" and (world or processes) > 1:
         out["ACCELERATE_USE_CPU"] = "true"
         out.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
-    elif (world or processes) > processes:  # GPUs on several nodes: NCCL between them
+    elif (world or processes) > processes and CLUSTER_NIC.exists():  # GPUs on several RunPod nodes
         # RunPod's Instant Clusters: NCCL must use the cluster network (ens1, where PRIMARY_ADDR is), not
         # eth0, whose 172.x addresses time out (docs.runpod.io/instant-clusters/configuration, "NCCL").
-        out.setdefault("NCCL_SOCKET_IFNAME", "ens1")
+        out.setdefault("NCCL_SOCKET_IFNAME", CLUSTER_NIC.name)
     return out
 
 

@@ -152,10 +152,10 @@ def handle(fake: RunPodFake, request: Request, key: str) -> Reply:
         return _create(fake, request)
     if operation == "listClusters":
         return Reply.json({"clusters": [_view(fake, c) for c in fake.clusters.values()]})
+    request.parsed["input"] = {"id": one[1]} if one else None
     cluster = fake.clusters.get(one[1]) if one else None
     if cluster is None:
         return problem(404, "Not Found", "cluster not found")
-    request.parsed["input"] = {"id": cluster["id"]}
     if operation == "getCluster":
         return Reply.json(_view(fake, cluster))
     _delete(fake, cluster)

@@ -341,35 +341,32 @@ def check_block(exp: Experiment, settings: Settings) -> list[Finding]:
 
 
 def check_nodes(exp: Experiment, res: Resources, settings: Settings) -> list[Finding]:
-    """A multi-node run is rented as a RunPod Instant Cluster (compute.runpod_clusters): what the
-    cluster API cannot do is an error here, before the merge (docs.runpod.io/api-reference-v2,
-    CreateClusterRequest: no registry credentials, no bid)."""
+    """A multi-node run is rented as a RunPod Instant Cluster: what the cluster API cannot do
+    (compute.runpod_clusters.refusals: a private image, a bid, a small volume) is an error here, before
+    the merge, at the config's haha key it concerns (haha.nodes for haha.toml's settings)."""
     if res.nodes == 1:
         return []
+    from haha.compute.base import PodSpec
+    from haha.compute.runpod_clusters import refusals
+
+    c = settings.compute
+    spec = PodSpec(
+        exp.basename,
+        c.image,
+        res.gpu_types,
+        res.gpus,
+        nodes=res.nodes,
+        volume_gb=c.volume_gb,
+        network_volume_id=c.network_volume_id,
+        registry_auth_id=c.registry_auth_id,
+        interruptible=res.interruptible,
+    )
     findings = []
-    if settings.compute.registry_auth_id:
-        findings.append(
-            _finding(
-                exp,
-                Severity.ERROR,
-                f"haha.nodes is {res.nodes}, but RunPod clusters cannot pull a private image "
-                "(createCluster has no registry field) and haha.toml names registry credentials",
-                "haha.nodes",
-                "make the pod image public (GHCR: package settings → visibility) and empty "
-                "compute.registry_auth_id in haha.toml, or train on one pod (remove haha.nodes)",
-            )
-        )
-    if res.interruptible:
-        findings.append(
-            _finding(
-                exp,
-                Severity.ERROR,
-                f"haha.nodes is {res.nodes} and haha.interruptible is true: "
-                "RunPod clusters are on-demand only",
-                "haha.interruptible",
-                "remove haha.interruptible (or haha.nodes)",
-            )
-        )
+    for refusal in refusals(spec):
+        field = refusal.location.field or ""
+        message = f"haha.nodes is {res.nodes}, but {refusal.message}"
+        where = field if field.startswith("haha.") else "haha.nodes"
+        findings.append(_finding(exp, Severity.ERROR, message, where, refusal.fix or ""))
     if res.gpus != NODE_GPUS:  # the API takes 1 up to the GPU type's maximum; RunPod's own table says 8
         findings.append(
             _finding(

@@ -59,6 +59,11 @@ class Compute(Protocol):
         """Terminate (not stop: a stopped pod still bills its volume). Idempotent."""
         ...
 
+    def find_cluster(self, name: str) -> Pod | None:
+        """The cluster (`nodes` > 1) called `name`, None when there is none; raises when the provider
+        cannot say (a node ending its own cluster must not take that for "gone")."""
+        ...
+
     def log_file(self, pod_id: str) -> Path | None:
         """The pod's console log on this machine, where the provider keeps one (local pods)."""
         ...

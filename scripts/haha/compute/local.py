@@ -181,6 +181,9 @@ class LocalCompute:
         for member in sorted(alive, key=lambda m: m["pid"] == own):
             self._kill(member)
 
+    def find_cluster(self, name: str) -> Pod | None:
+        return next((p for p in self.list_pods() if p.nodes > 1 and p.name == name), None)
+
     def log_file(self, pod_id: str) -> Path | None:
         path = self.dir / f"{pod_id}.log"
         return path if path.is_file() else None

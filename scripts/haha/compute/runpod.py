@@ -22,7 +22,8 @@ from haha.compute.runpod_clusters import (
     CREATE_CLUSTER,
     ClusterApi,
     cluster_request,
-    delete_if_cluster,
+    delete_cluster,
+    find_named,
     launch_cluster,
     listed,
 )
@@ -282,29 +283,29 @@ class RunPodCompute:
         return _pod(data["pod"]) if data.get("pod") else None
 
     def terminate(self, pod_id: str) -> None:
-        """Terminate (a cluster: delete it, every node); a pod that is already gone counts as terminated."""
+        """Terminate (a cluster: delete it, every node); a pod or cluster already gone counts as ended.
+
+        The id is tried as a cluster first (one DELETE: 404 for a pod), then as a pod. When the cluster
+        call could not say (no answer, a 5xx) and no pod has the id, the error is raised, not hidden."""
         runpod = self._sdk()
-        if delete_if_cluster(self._clusters(), pod_id):
+        deleted, unsure = delete_cluster(self._clusters(), pod_id)
+        if deleted:
             return
         try:
             runpod.terminate_pod(pod_id)
         except Exception as exc:
-            if self.get(pod_id) is not None:
-                message = _redact(str(exc), self._secrets())
+            if unsure or self.get(pod_id) is not None:
+                message = unsure or _redact(str(exc), self._secrets())
                 raise ServiceError(f"RunPod could not terminate pod {pod_id}: {message}") from None
         log.info("terminated pod %s", pod_id)
 
+    def find_cluster(self, name: str) -> Pod | None:
+        return find_named(self._clusters(), name)
+
     def launch_pr(self, pod_id: str) -> int | None:
         """HAHA_PR from the pod's env: only it is kept (the env holds secret values too)."""
-        from haha.clock import now
-        from haha.podenv import PodEnv
-
         data = self._query(POD_ENV_QUERY % _gql(pod_id), f"read pod {pod_id}'s launch env")
-        env = dict(e.split("=", 1) for e in (data.get("pod") or {}).get("env") or [] if "=" in e)
-        try:
-            return PodEnv.from_env(env, "", now(), self.settings.compute.deadline_hours).pr
-        except HahaError:  # an env launch did not write: no PR to report to
-            return None
+        return pr_of(data.get("pod") or {}, self.settings.compute.deadline_hours)
 
     def log_file(self, pod_id: str) -> Path | None:
         return None  # RunPod keeps a pod's console log only while it lives: pods upload their own
@@ -338,6 +339,18 @@ def volume_data_center(runpod: ModuleType, volume_id: str, secrets: list[str]) -
             fix="set the id RunPod shows under Storage, or empty it",
         )
     return found
+
+
+def pr_of(pod: dict[str, Any], deadline_hours: float) -> int | None:
+    """HAHA_PR among a pod's env (`KEY=value` strings); None where launch did not write the env."""
+    from haha.clock import now
+    from haha.podenv import PodEnv
+
+    env = dict(e.split("=", 1) for e in pod.get("env") or [] if "=" in e)
+    try:
+        return PodEnv.from_env(env, "", now(), deadline_hours).pr
+    except HahaError:  # an env launch did not write: no PR to report to
+        return None
 
 
 def launched(created: dict[str, Any], spec: PodSpec, gpu: str, list_price: float | None) -> Pod:

@@ -28,6 +28,7 @@ CREATE_CLUSTER = f"POST {PATH}"  # createCluster, as `haha launch --dry-run` nam
 # ClusterType: "TRAINING is the generic distributed-training cluster" (the others run Slurm or Ray).
 TRAINING = "TRAINING"
 TIMEOUT_S = 30.0
+MIN_VOLUME_GB = 10  # PersistentMount.size: "Upstream enforces a 10 GB floor"
 # A member pod still on its way or up (PodStatus: PROVISIONING, STARTING, RUNNING; then EXITED, ERROR,
 # TERMINATED). A listed cluster is in flight until every member has ended (none placed yet: it is).
 _LIVE = ("PROVISIONING", "STARTING", "RUNNING")
@@ -58,6 +59,16 @@ def refusals(spec: PodSpec) -> list[InputError]:
                 field="compute.registry_auth_id",
                 fix="make the pod image public (GHCR: package settings → visibility) and empty "
                 "compute.registry_auth_id, or train on one pod (remove haha.nodes)",
+            )
+        )
+    if 0 < spec.volume_gb < MIN_VOLUME_GB and not spec.network_volume_id:
+        out.append(
+            InputError(
+                f"compute.volume_gb is {spec.volume_gb}: a cluster's persistent volume is at least "
+                f"{MIN_VOLUME_GB} GB (PersistentMount.size)",
+                file="haha.toml",
+                field="compute.volume_gb",
+                fix=f"set compute.volume_gb to 0 (none) or {MIN_VOLUME_GB} or more",
             )
         )
     if spec.interruptible:
@@ -120,12 +131,8 @@ class ClusterApi:
         return list(self._call("GET", self.url).get("clusters") or [])
 
     def delete(self, cluster_id: str) -> None:
-        """Delete; a cluster that is already gone (404) counts as deleted."""
-        try:
-            self._call("DELETE", f"{self.url}/{cluster_id}")
-        except ClusterCallError as exc:
-            if exc.status != 404:
-                raise
+        """Delete the cluster and every node of it; 404 ("Cluster not found") raises like any error."""
+        self._call("DELETE", f"{self.url}/{cluster_id}")
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -147,7 +154,9 @@ class ClusterApi:
         try:
             data = reply.json()
         except ValueError:
-            raise ClusterCallError(0, f"not JSON from {method} {url}: {reply.text[:200]!r}") from None
+            raise ClusterCallError(
+                0, self.redact(f"not JSON from {method} {url}: {reply.text[:200]!r}")
+            ) from None
         return data if isinstance(data, dict) else {}
 
 
@@ -191,7 +200,12 @@ def create_cluster(
                 attempt,
             )
             try:
-                return api.create(body_for(gpu)), gpu
+                made = api.create(body_for(gpu))
+                if not made.get("id"):
+                    raise ServiceError(
+                        f"RunPod created cluster {spec.name} but answered no id: {made!r:.200}"
+                    )
+                return made, gpu
             except ClusterCallError as exc:
                 if is_capacity(exc.detail):
                     answers.append(f"{gpu}: {exc.detail}")
@@ -230,8 +244,7 @@ def launch_cluster(
     mount_path: str,
 ) -> Pod:
     """Create `spec`'s cluster (see create_cluster) and report it as one Pod, priced per hour at the
-    list price;
-    its volume (network or persistent) is mounted at `mount_path`, as a pod's is."""
+    list price for every node's GPUs; its volume is mounted at `mount_path`, as a pod's is."""
     cluster, gpu = create_cluster(
         api,
         spec,
@@ -249,7 +262,7 @@ def listed(api: ClusterApi) -> list[Pod]:
     """Every cluster on the account as a Pod. A key the REST API turns away (401/403: a key restricted
     to GraphQL) lists none, with a warning: such a key cannot have created any either."""
     try:
-        return [cluster_pod(c) for c in api.clusters()]
+        return [cluster_pod(c) for c in api.clusters() if isinstance(c, dict) and c.get("id")]
     except ClusterCallError as exc:
         if exc.status in (401, 403):
             log.warning("RunPod: this key may not list clusters (%s); multi-node runs are not seen", exc)
@@ -257,13 +270,23 @@ def listed(api: ClusterApi) -> list[Pod]:
         raise ServiceError(f"RunPod: could not list clusters: {exc}") from None
 
 
-def delete_if_cluster(api: ClusterApi, pod_id: str) -> bool:
-    """Delete the cluster `pod_id` (with all its nodes); False when no cluster has that id."""
-    if not any(p.id == pod_id for p in listed(api)):
-        return False
+def find_named(api: ClusterApi, name: str) -> Pod | None:
+    """The cluster called `name` (None: there is none). Strict, unlike `listed`: a node ending its own
+    cluster must not take "this key may not list clusters" for "the cluster is gone"."""
     try:
-        api.delete(pod_id)
+        found = (c for c in api.clusters() if isinstance(c, dict) and c.get("id") and c.get("name") == name)
+        return next((cluster_pod(c) for c in found), None)
     except ClusterCallError as exc:
-        raise ServiceError(f"RunPod could not delete cluster {pod_id}: {exc}") from None
-    log.info("deleted cluster %s", pod_id)
-    return True
+        raise ServiceError(f"RunPod: could not look up cluster {name}: {exc}") from None
+
+
+def delete_cluster(api: ClusterApi, cluster_id: str) -> tuple[bool, str | None]:
+    """(deleted, why unsure): DELETE `cluster_id` as a cluster. Not one (404; 400/422: not an id of
+    that form; 401/403: a key that cannot have made clusters): (False, None). No answer or a 5xx:
+    (False, the error), so a caller that then finds no pod of that id reports it."""
+    try:
+        api.delete(cluster_id)
+    except ClusterCallError as exc:
+        return False, (str(exc) if exc.transient else None)
+    log.info("deleted cluster %s", cluster_id)
+    return True, None

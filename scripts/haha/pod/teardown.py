@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from haha import clock
-from haha.compute.base import Compute, Pod
+from haha.compute.base import Compute
 from haha.podenv import PodEnv
 from haha.runstatus import RunStatus, is_final, read_status, write_status
 from haha.settings import Settings
@@ -49,7 +49,10 @@ def describe_self(settings: Settings, pod: PodEnv, log: Log) -> tuple[str | None
         return None, None
     compute, pod_id = found
     try:
-        me = next((p for p in compute.list_pods() if p.id == pod_id or _my_cluster(p, settings, pod)), None)
+        if settings.cluster:  # a node: the cluster is what is billed (its member pods are not listed)
+            me = compute.find_cluster(pod.pod_name)
+        else:
+            me = next((p for p in compute.list_pods() if p.id == pod_id), None)
     except Exception as exc:
         log(f"pod: could not look this pod up: {exc}")
         return None, None
@@ -74,7 +77,7 @@ def terminate_self(
     for attempt in range(1, tries + 1):
         log(f"teardown: terminating {compute.kind} pod {pod_id} (try {attempt} of {tries})")
         try:
-            target = cluster_of(compute, settings, pod) if settings.cluster else pod_id
+            target = cluster_of(compute, pod) if settings.cluster else pod_id
             if target is None:
                 log(f"teardown: no {compute.kind} cluster named {pod.pod_name} is left; nothing to end")
                 return True
@@ -88,16 +91,12 @@ def terminate_self(
     return False
 
 
-def _my_cluster(listed: Pod, settings: Settings, pod: PodEnv) -> bool:
-    """`listed` is the cluster this node belongs to: launch named it as it names a pod."""
-    return settings.cluster is not None and listed.nodes > 1 and listed.name == pod.pod_name
-
-
-def cluster_of(compute: Compute, settings: Settings, pod: PodEnv) -> str | None:
+def cluster_of(compute: Compute, pod: PodEnv) -> str | None:
     """The id of this node's cluster (None: it is gone): ending it ends every node, and a node alone
     is not ended. The provider sets no variable for the id (docs.runpod.io/instant-clusters/
     configuration), so it is looked up by the name launch gave the cluster."""
-    return next((p.id for p in compute.list_pods() if _my_cluster(p, settings, pod)), None)
+    found = compute.find_cluster(pod.pod_name)
+    return found.id if found else None
 
 
 def mark_failed_if_unfinished(

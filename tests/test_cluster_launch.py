@@ -159,6 +159,24 @@ def test_the_reaper_deletes_a_cluster_past_its_deadline_and_fails_the_run(
     assert store.fetch_status(TWO)["state"] == "failed"
 
 
+def test_the_reaper_ends_a_cluster_still_up_after_its_run_and_keeps_the_runs_end(
+    nodes: Path, runpod_api: RunPodFake
+) -> None:
+    """Node 0's delete failed (say its pod key may not use the REST API): the account's reaper ends it."""
+    (launched,) = do_launch(nodes)
+    settings = load_settings(nodes, ENV)
+    store = get_store(settings, nodes)
+    finished = NOW + timedelta(minutes=30)
+    ended = {"state": "succeeded", "pod_id": "member-0", "pod_name": launched.pod.name}
+    store.publish(RunArtifacts(TWO, status=ended | {"finished_at": finished.isoformat()}))
+
+    assert reap(RunPodCompute(settings), store, settings, finished + timedelta(minutes=5), print) == []
+    (reaped,) = reap(RunPodCompute(settings), store, settings, finished + timedelta(minutes=11), print)
+
+    assert reaped.reap.outlived and not reaped.marked_failed and runpod_api.clusters == {}
+    assert store.fetch_status(TWO)["state"] == "succeeded"
+
+
 def test_listing_fails_loudly_on_a_5xx_and_a_graphql_only_key_sees_no_clusters_but_cannot_end_one(
     nodes: Path, runpod_api: RunPodFake
 ) -> None:

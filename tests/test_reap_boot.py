@@ -51,6 +51,29 @@ def test_a_pod_whose_run_never_reported_a_start_is_reaped_after_the_boot_timeout
     assert decide([silent], NOW) == []  # no statuses read: only deadlines count
 
 
+def test_a_pod_still_up_ten_minutes_after_its_run_ended_is_reaped_and_its_end_kept() -> None:
+    """Its own teardown failed (a cluster has no in-pod fallback): it would bill to its deadline."""
+
+    def ended(pod: Pod, minutes_ago: float, state: str = "succeeded") -> RunStatus:
+        finished = (NOW - timedelta(minutes=minutes_ago)).isoformat()
+        return RunStatus(state, pod_id=pod.id, pod_name=pod.name, finished_at=finished)  # type: ignore[arg-type]
+
+    lingering, just_done = launched("a-001", 90, "p1"), launched("b-001", 90, "p2")
+    still_running, other_pods = launched("c-001", 90, "p3"), launched("d-001", 90, "p4")
+    failed = launched("f-001", 90, "p6")
+    statuses = {
+        "a-001": ended(lingering, 11),
+        "b-001": ended(just_done, 9),  # its teardown may still be under way
+        "c-001": RunStatus("running", pod_id="p3"),
+        "d-001": RunStatus("succeeded", pod_id="p0", finished_at=(NOW - timedelta(hours=1)).isoformat()),
+        "f-001": ended(failed, 30, "failed"),
+    }
+    reaps = decide([lingering, just_done, still_running, other_pods, failed], NOW, statuses, BOOT)
+    assert sorted((r.pod.id, r.outlived) for r in reaps) == [("p1", True), ("p4", False), ("p6", True)]
+    # p4: a status of an earlier run names another pod, so p4 never reported a start: boot-reaped.
+    assert "was still up" in next(r for r in reaps if r.pod.id == "p1").reason
+
+
 def test_haha_reap_ends_a_pod_whose_private_image_never_pulls_and_says_why(
     root: Path, runpod_api: RunPodFake, github_api: tuple[GitHubFake, str]
 ) -> None:

@@ -1,5 +1,6 @@
-"""`haha reap`: the third teardown layer. Terminates Haha pods past the deadline in their name, and
-pods whose run never reported that it started within the boot timeout.
+"""`haha reap`: the third teardown layer. Terminates Haha pods past the deadline in their name, pods
+whose run never reported that it started within the boot timeout, and pods still up well after every
+run of theirs recorded its end (a teardown that failed: a cluster has no in-pod fallback).
 
 A pod whose image never pulls (private image, bad registry credentials) or that crashes before
 `haha pod` runs no boot script, so no EXIT trap and no in-pod watchdog end it: only the reaper does.
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from haha import runcomment
-from haha.clock import stamp
+from haha.clock import parse, stamp
 from haha.compute.base import Compute, Pod
 from haha.errors import HahaError
 from haha.podname import PodName
@@ -26,6 +27,8 @@ from haha.store.base import LOGS_DIR, ModelStore
 
 Log = Callable[[str], None]
 TAIL_LINES = 40
+# How long a pod may stay up after its runs recorded their ends (its own teardown takes seconds).
+FINISHED_GRACE_MIN = 10
 LABEL = "haha-reaper"
 
 
@@ -35,9 +38,14 @@ class Reap:
     name: PodName
     boot_timeout_minutes: float | None = None  # set: reaped because its run never reported a start
     preempted: bool = False  # an interruptible pod RunPod stopped: ended, its run left to resume
+    outlived: bool = False  # every run of it recorded its end, but its own teardown did not end it
 
     @property
     def reason(self) -> str:
+        if self.outlived:
+            return (
+                f"its run ended over {FINISHED_GRACE_MIN} min ago but pod {self.pod.id} was still up; ended"
+            )
         if self.preempted:
             return f"interruptible pod {self.pod.id} was preempted by RunPod; terminated, its run resumes"
         if self.boot_timeout_minutes is not None:
@@ -104,7 +112,32 @@ def decide(
                 continue
             if name.basename in statuses and not reported_start(statuses[name.basename], pod):
                 out.append(Reap(pod, name, boot.minutes))
+                taken.add(pod.id)
+        out += [Reap(pod, name, outlived=True) for pod, name in outlived(pods, statuses, now, taken)]
     return sorted(out, key=lambda r: (r.name.deadline, r.pod.id))
+
+
+def outlived(
+    pods: Iterable[Pod], statuses: Mapping[str, RunStatus | None], now: datetime, taken: set[str]
+) -> list[tuple[Pod, PodName]]:
+    """Live pods, within their deadline, whose every config recorded its end from this very pod over
+    FINISHED_GRACE_MIN ago: the pod's own teardown failed and it bills on. A cluster has no fallback in
+    the pod (RunPod's pod endpoints cannot delete its members), so without this it would run to its
+    deadline."""
+    since = now - timedelta(minutes=FINISHED_GRACE_MIN)
+    out = []
+    for pod, name in _ours(pods):
+        if pod.id in taken or name.expired(now):
+            continue
+        ends = [statuses.get(b) for b in name.basenames]
+        if all(s is not None and is_final(s) and reported_start(s, pod) and _ended(s, since) for s in ends):
+            out.append((pod, name))
+    return out
+
+
+def _ended(status: RunStatus, before: datetime) -> bool:
+    finished = parse(status.finished_at)
+    return finished is not None and finished <= before
 
 
 def preempted(pods: Iterable[Pod]) -> list[Reap]:
@@ -154,6 +187,10 @@ def reap(
         if item.preempted:  # no failure to record or report: plan resumes or restarts each config
             compute.terminate(item.pod.id)
             done += [Reaped(item, False, "resumed by plan", b) for b in item.name.basenames]
+            continue
+        if item.outlived:  # every run recorded its end: only the bill was left running
+            compute.terminate(item.pod.id)
+            done += [Reaped(item, False, "ended after its run", b) for b in item.name.basenames]
             continue
         # A run that never started wrote no status to say its PR: the pod's launch env does (read
         # while the pod exists). An earlier run's status may be in the store: never final for this one.
@@ -228,11 +265,11 @@ def _statuses(
 ) -> dict[str, RunStatus | None]:
     """The statuses of the candidates' runs; one that cannot be read is left out (its pod is spared)."""
     out: dict[str, RunStatus | None] = {}
-    for _, name in candidates:
+    for basename in dict.fromkeys(b for _, name in candidates for b in name.basenames):
         try:
-            out[name.basename] = read_status(store, name.basename)
+            out[basename] = read_status(store, basename)
         except Exception as exc:  # the store is down: no pod is reaped on a guess
-            log(f"reap: could not read the status of {name.basename} ({exc}); leaving its pod")
+            log(f"reap: could not read the status of {basename} ({exc}); leaving its pod")
     return out
 
 

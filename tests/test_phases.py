@@ -34,6 +34,14 @@ def test_billed_price_wins_over_the_list_price_and_both_validate() -> None:
                              "meta": {"cost": cost, "phases": {"boot": 1.0}}}, file="x")  # fmt: skip
 
 
+@given(st.floats(0, 1e6, allow_nan=False), st.floats(0.01, 100, allow_nan=False))
+def test_the_dollars_are_those_of_the_seconds_recorded(seconds: float, per_hour: float) -> None:
+    """A reader who prices meta.cost's billed_seconds gets its billed_dollars (62.649 s at $3.59/h
+    recorded 62.6 s and $0.0625, where 62.6 s cost $0.0624)."""
+    cost = cost_meta(seconds, "H200 SXM", 1, per_hour, None, None)
+    assert cost["billed_dollars"] == round(cost["billed_seconds"] / 3600 * per_hour, 4)
+
+
 @pytest.mark.parametrize(
     ("name", "key"),
     [("NVIDIA H200", "h200"), ("H200 SXM", "h200"), ("NVIDIA A100-SXM4-80GB", "a100"), ("local", "local")],

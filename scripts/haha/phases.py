@@ -76,12 +76,13 @@ def cost_meta(
     else:
         per_hour = None if list_price_per_hour is None else list_price_per_hour * gpu_count
         priced = "list price"
+    seconds = round(billed_seconds, 1)  # the dollars are of the seconds recorded: a reader gets the same
     return {
         "gpu_type": gpu_type,
         "gpu_count": gpu_count,
         "cost_per_hour": per_hour,
-        "billed_seconds": round(billed_seconds, 1),
-        "billed_dollars": None if per_hour is None else round(billed_seconds / 3600 * per_hour, 4),
+        "billed_seconds": seconds,
+        "billed_dollars": None if per_hour is None else round(seconds / 3600 * per_hour, 4),
         "priced": priced,
         "predicted_seconds": prediction.seconds if prediction else None,
         "predicted_dollars": prediction.dollars if prediction else None,

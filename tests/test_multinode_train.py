@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from haha.compute.local import free_port
 from haha.train import CPU_DDP_PLUGIN
 from run_fixtures import NAME, make_tiny_repo
 from test_multigpu_train import steps_in
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.slow
 
 TWO_NODES = "haha-tiny-002"
 HAHA = str(Path(sys.executable).parent / "haha")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node_checkout(root: Path) -> Path:

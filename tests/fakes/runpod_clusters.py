@@ -25,13 +25,13 @@ member pods also appear in GraphQL `myself.pods` (here they do not), and how Run
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+from haha.compute.local import free_port
 
 from fakes.server import Reply, Request
 
@@ -229,7 +229,7 @@ def _pull_then_start(fake: RunPodFake, cluster_id: str) -> None:
     cluster = fake.clusters.get(cluster_id)
     if cluster is None:  # deleted while it pulled
         return
-    port = _free_port()
+    port = free_port()
     nodes = len(cluster["members"])
     per_node = cluster["compute"]["gpuCountPerPod"]
     for rank, member in enumerate(cluster["members"]):
@@ -256,20 +256,8 @@ def _start(fake: RunPodFake, cluster: dict[str, Any], member: str, env: dict[str
     assert fake.starter is not None
     fake.starter.start(member, env)
     cluster["started"].add(member)
-    threading.Thread(target=_supervise, args=(fake, cluster, member, env), daemon=True).start()
-
-
-def _supervise(fake: RunPodFake, cluster: dict[str, Any], member: str, env: dict[str, str]) -> None:
-    """A member's container that exits while its cluster stands is started again, as a pod's is."""
-    starter = fake.starter
-    assert starter is not None
-    while True:
-        rc = starter.procs[member].wait()
-        starter.exits.setdefault(member, []).append(rc)
-        time.sleep(starter.restart_delay_s)
-        if cluster["id"] not in fake.clusters or starter.starts[member] > starter.max_restarts:
-            return
-        starter.start(member, env)
+    # A member's container that exits while its cluster stands is started again, as a pod's is.
+    fake.starter.keep_up(member, env, lambda: cluster["id"] in fake.clusters)
 
 
 def _delete(fake: RunPodFake, cluster: dict[str, Any]) -> None:
@@ -312,9 +300,3 @@ def _member_status(fake: RunPodFake, cluster: dict[str, Any], member: str) -> st
     if member not in cluster["started"] or fake.starter is None:
         return "PROVISIONING"
     return "RUNNING" if member in fake.starter.running() else "EXITED"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -30,7 +30,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +260,21 @@ class PodStarter:
                 leftover.kill()
         self.kill(pod_id)
 
+    def keep_up(self, pod_id: str, env: dict[str, str], stands: Callable[[], bool]) -> None:
+        """Start the container again each time it exits while `stands()` (its pod or cluster is not
+        terminated), up to `max_restarts`, as RunPod does; in a thread of its own."""
+
+        def supervise() -> None:
+            while True:
+                rc = self.procs[pod_id].wait()
+                self.exits.setdefault(pod_id, []).append(rc)
+                time.sleep(self.restart_delay_s)
+                if not stands() or self.starts[pod_id] > self.max_restarts:
+                    return
+                self.start(pod_id, env)
+
+        threading.Thread(target=supervise, daemon=True).start()
+
     def running(self) -> list[str]:
         return [pid for pid, proc in self.procs.items() if proc.poll() is None or group_alive(proc.pid)]
 
@@ -462,7 +477,7 @@ class RunPodFake:
         assert self.starter is not None
         self.pods[pod_id]["runtime"] = {"uptimeInSeconds": 0}
         self.starter.start(pod_id, env)
-        threading.Thread(target=self._supervise, args=(pod_id, env), daemon=True).start()
+        self.starter.keep_up(pod_id, env, lambda: self._stands(pod_id))
 
     def _place(self, args: dict[str, Any]) -> Host:
         """A host for the deploy, as RunPod picks one; none: its capacity refusal.
@@ -506,19 +521,10 @@ class RunPodFake:
 
         return re.sub(r"\{\{\s*RUNPOD_SECRET_(\w+)\s*\}\}", secret, value)
 
-    def _supervise(self, pod_id: str, env: dict[str, str]) -> None:
-        """RunPod restarts a container that exits while its pod is not terminated."""
-        starter = self.starter
-        assert starter is not None
-        while True:
-            proc = starter.procs[pod_id]
-            rc = proc.wait()
-            starter.exits.setdefault(pod_id, []).append(rc)
-            time.sleep(starter.restart_delay_s)
-            stopped = self.pods.get(pod_id, {}).get("desiredStatus") == "EXITED"  # preempted: never restarted
-            if pod_id not in self.pods or stopped or starter.starts[pod_id] > starter.max_restarts:
-                return
-            starter.start(pod_id, env)
+    def _stands(self, pod_id: str) -> bool:
+        """RunPod restarts a container that exits while its pod is not terminated (nor preempted:
+        a stopped interruptible pod is never restarted)."""
+        return pod_id in self.pods and self.pods[pod_id].get("desiredStatus") != "EXITED"
 
     def _podTerminate(self, args: dict[str, Any]) -> None:
         pod_id = args["podId"]

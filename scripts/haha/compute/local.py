@@ -105,7 +105,7 @@ def _members(record: dict[str, Any]) -> list[dict[str, Any]]:
 def cluster_env(spec: PodSpec) -> list[dict[str, str]]:
     """Each node's variables, as RunPod's Instant Clusters set them (haha.cluster), on loopback: node
     0 is the primary, every node checks out and works in a folder of its own."""
-    port = _free_port()
+    port = free_port()
     nodes = []
     for rank in range(spec.nodes):
         env = {
@@ -122,7 +122,8 @@ def cluster_env(spec: PodSpec) -> list[dict[str, str]]:
     return nodes
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now (a primary node's rendezvous; the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

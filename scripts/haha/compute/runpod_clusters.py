@@ -14,6 +14,7 @@ by CUDA version, or be interruptible. `refusals` names those before anything is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -180,11 +181,11 @@ def create_cluster(
     is_capacity: Callable[[str], bool],
     wait: Callable[[int], None],
     tries: int,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[str, str]:
     """Create on the first GPU type with capacity, as a pod launch walks them (compute.runpod).
 
     A capacity refusal: the next type. No answer or a 5xx: the list is checked for the cluster (the
-    create may have gone through), then retried after `wait(attempt)`. Returns (cluster, GPU type).
+    create may have gone through), then retried after `wait(attempt)`. Returns (cluster id, GPU type).
     """
     if problems := refusals(spec):
         raise problems[0]
@@ -205,15 +206,16 @@ def create_cluster(
                     raise ServiceError(
                         f"RunPod created cluster {spec.name} but answered no id: {made!r:.200}"
                     )
-                return made, gpu
+                return str(made["id"]), gpu
             except ClusterCallError as exc:
                 if is_capacity(exc.detail):
                     answers.append(f"{gpu}: {exc.detail}")
                     break
                 if not exc.transient:
                     raise ServiceError(f"RunPod refused cluster {spec.name} on {gpu}: {exc}") from None
-                if (made := _named(api, spec.name)) is not None:
-                    return made, gpu
+                with contextlib.suppress(ServiceError):  # the list did not answer either: retry
+                    if (found := find_named(api, spec.name)) is not None:
+                        return found.id, gpu
                 if attempt == tries:
                     answers.append(f"{gpu}: no answer ({exc} ×{tries})")
                 else:
@@ -224,13 +226,6 @@ def create_cluster(
         field="compute.gpu_types",
         fix="add more GPU types to the fallback list in haha.toml, or retry later",
     )
-
-
-def _named(api: ClusterApi, name: str) -> dict[str, Any] | None:
-    try:
-        return next((c for c in api.clusters() if c.get("name") == name), None)
-    except ClusterCallError:
-        return None
 
 
 def launch_cluster(
@@ -245,7 +240,7 @@ def launch_cluster(
 ) -> Pod:
     """Create `spec`'s cluster (see create_cluster) and report it as one Pod, priced per hour at the
     list price for every node's GPUs; its volume is mounted at `mount_path`, as a pod's is."""
-    cluster, gpu = create_cluster(
+    cluster_id, gpu = create_cluster(
         api,
         spec,
         lambda g: cluster_request(spec, g, data_center, mount_path),
@@ -255,7 +250,7 @@ def launch_cluster(
     )
     per_gpu = list_price(gpu)
     price = None if per_gpu is None else per_gpu * spec.gpu_count * spec.nodes  # every node's GPUs
-    return Pod(cluster_pod(cluster).id, spec.name, "RUNNING", gpu, price, nodes=spec.nodes)
+    return Pod(cluster_id, spec.name, "RUNNING", gpu, price, nodes=spec.nodes)
 
 
 def listed(api: ClusterApi) -> list[Pod]:
